@@ -1,0 +1,38 @@
+//! The HTTP edges. Each submodule decodes one wire format, calls the domain and encodes
+//! the answer; each maps domain errors to its protocol's error shape in one place.
+//!
+//! - [`ingest`]: the configured routes (`POST /dev`), playing API Gateway's AWS
+//!   integration with Kinesis PutRecord.
+//! - [`inspect`]: `/_spillway/...`, a small JSON API for looking at streams without AWS
+//!   tools; `spillway stream` is its client.
+
+pub mod ingest;
+pub mod inspect;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::config::Config;
+use crate::stream::Streams;
+
+/// A JSON error body in the AWS shape, `{"__type": ..., "message": ...}`.
+pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "__type": kind, "message": message.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Builds the whole HTTP surface of `spillway serve`.
+pub fn router(config: &Config, streams: Arc<Streams>) -> Router {
+    let mut app = inspect::router(Arc::clone(&streams));
+    app = app.merge(ingest::router(&config.routes, streams));
+    app.fallback(|| async {
+        aws_error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "No route matches this path",
+        )
+    })
+}

@@ -1,0 +1,66 @@
+//! The command line: `serve`, `config`, and the inspection commands.
+
+pub mod inspect;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// spillway: API Gateway -> Kinesis -> Lambda -> DynamoDB, the buffer-the-spike pipeline,
+/// as one binary.
+#[derive(Debug, Parser)]
+#[command(name = "spillway", version, about)]
+pub struct Cli {
+    /// Log level filter (e.g. info, debug, spillway=trace); RUST_LOG wins when set.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline: with no --config, the reference setup (POST /dev -> example-stream).
+    Serve {
+        /// TOML config file; `spillway config` prints the default with every key explained.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory for all durable state (overrides server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on (overrides server.listen); port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print the full default config, with a comment on every key.
+    Config,
+    /// Show a running server's streams: shards, hash ranges, record counts and the last
+    /// records. Without NAME, lists every stream.
+    Stream {
+        /// Stream to show.
+        name: Option<String>,
+        /// How many of the newest records to show per shard.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
+        /// The running server.
+        #[arg(
+            long,
+            env = "SPILLWAY_ENDPOINT",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
+}
+
+/// Sets up `tracing` from RUST_LOG, or from `--log-level` when RUST_LOG is unset.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // The storage engine's own info lines are noise to a spillway user.
+        tracing_subscriber::EnvFilter::new(format!("{level},fjall=warn,lsm_tree=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

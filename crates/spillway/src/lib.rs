@@ -1,0 +1,9 @@
+//! spillway: the AWS "buffer the spike" pipeline (API Gateway -> Kinesis -> Lambda ->
+//! DynamoDB) as one binary. See ARCHITECTURE.md for how the modules fit together.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod storage;
+pub mod stream;

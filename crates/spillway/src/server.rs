@@ -1,0 +1,90 @@
+//! `spillway serve`: wires storage, the domain and the HTTP edges together, and shuts
+//! them down in order (stop accepting, answer what is in flight, commit, exit).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::storage::fjall_engine::FjallStore;
+use crate::stream::{Streams, retention};
+
+/// Overrides given on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct ServeOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Result<()> {
+    if let Some(d) = overrides.data_dir {
+        config.server.data_dir = d;
+    }
+    if let Some(l) = overrides.listen {
+        config.server.listen = l;
+    }
+    let data_dir = config.server.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || FjallStore::open(&data_dir))
+        .await?
+        .with_context(|| format!("opening data dir {}", config.server.data_dir.display()))?;
+    let store = Arc::new(store);
+    let streams = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Streams::open(store, &config)).await??
+    };
+    let streams = Arc::new(streams);
+    let retention = tokio::spawn(retention::run(
+        Arc::clone(&streams),
+        Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
+    ));
+
+    let app = crate::api::router(&config, Arc::clone(&streams));
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    // The first line on stdout names the address, so scripts and tests can find a
+    // server started on port 0.
+    println!("spillway listening on http://{addr}");
+    tracing::info!(
+        %addr,
+        data_dir = %config.server.data_dir.display(),
+        durability = ?config.storage.durability,
+        "serving"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped accepting; committing queued records");
+    retention.abort();
+    let s = Arc::clone(&streams);
+    tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,151 @@
+//! The embedded engine's on-disk key layout. STABLE: changing any encoding here breaks
+//! existing data dirs; add a new prefix byte instead of changing an old one.
+//!
+//! All stream data lives in the fjall keyspace `streams`. Every key starts with one
+//! prefix byte naming its kind; integers are big-endian so that byte order equals
+//! numeric order and a shard's records are one contiguous, ordered key range.
+//!
+//! | kind | key | value |
+//! |---|---|---|
+//! | next stream id | `0x00` | u32 BE: the next stream id to hand out |
+//! | stream catalog | `0x01` stream_id:u32 | JSON [`StreamCatalogEntry`](super::StreamCatalogEntry) |
+//! | shard tip | `0x02` stream_id:u32 shard:u32 | next_counter:u64, last_arrival_ms:u64 |
+//! | record | `0x03` stream_id:u32 shard:u32 counter:u64 | see [`encode_record_value`] |
+//!
+//! A record and its shard's tip are written in one atomic batch, so after a crash the
+//! tip never points past or before the last record.
+
+use super::{ShardKey, ShardTip, StorageError, StoredRecord};
+
+pub const NEXT_STREAM_ID: u8 = 0x00;
+pub const STREAM_CATALOG: u8 = 0x01;
+pub const SHARD_TIP: u8 = 0x02;
+pub const RECORD: u8 = 0x03;
+
+/// Version byte leading each record value.
+const RECORD_VALUE_V1: u8 = 1;
+
+pub fn next_stream_id_key() -> [u8; 1] {
+    [NEXT_STREAM_ID]
+}
+
+pub fn catalog_key(stream_id: u32) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = STREAM_CATALOG;
+    k[1..5].copy_from_slice(&stream_id.to_be_bytes());
+    k
+}
+
+pub fn tip_key(shard: ShardKey) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = SHARD_TIP;
+    k[1..5].copy_from_slice(&shard.stream_id.to_be_bytes());
+    k[5..9].copy_from_slice(&shard.shard_index.to_be_bytes());
+    k
+}
+
+/// The 9-byte prefix shared by all records of a shard.
+pub fn record_prefix(shard: ShardKey) -> [u8; 9] {
+    let mut k = tip_key(shard);
+    k[0] = RECORD;
+    k
+}
+
+pub fn record_key(shard: ShardKey, counter: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..9].copy_from_slice(&record_prefix(shard));
+    k[9..17].copy_from_slice(&counter.to_be_bytes());
+    k
+}
+
+/// Counter of a record key.
+pub fn record_key_counter(key: &[u8]) -> Result<u64, StorageError> {
+    key.get(9..17)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StorageError::Corrupt(format!("record key of {} bytes", key.len())))
+}
+
+/// Record value: `version:u8 = 1 | arrival_ms:u64 | partition_key_len:u16 |
+/// partition_key (UTF-8) | data`.
+pub fn encode_record_value(r: &StoredRecord) -> Vec<u8> {
+    let pk = r.partition_key.as_bytes();
+    let mut v = Vec::with_capacity(11 + pk.len() + r.data.len());
+    v.push(RECORD_VALUE_V1);
+    v.extend_from_slice(&r.arrival_ms.to_be_bytes());
+    v.extend_from_slice(&(pk.len() as u16).to_be_bytes());
+    v.extend_from_slice(pk);
+    v.extend_from_slice(&r.data);
+    v
+}
+
+pub fn decode_record_value(counter: u64, v: &[u8]) -> Result<StoredRecord, StorageError> {
+    let corrupt = || StorageError::Corrupt(format!("record value #{counter}"));
+    if v.first() != Some(&RECORD_VALUE_V1) || v.len() < 11 {
+        return Err(corrupt());
+    }
+    let arrival_ms = u64::from_be_bytes(v[1..9].try_into().map_err(|_| corrupt())?);
+    let pk_len = u16::from_be_bytes(v[9..11].try_into().map_err(|_| corrupt())?) as usize;
+    let pk = v.get(11..11 + pk_len).ok_or_else(corrupt)?;
+    let partition_key = String::from_utf8(pk.to_vec()).map_err(|_| corrupt())?;
+    Ok(StoredRecord {
+        counter,
+        arrival_ms,
+        partition_key,
+        data: bytes::Bytes::copy_from_slice(&v[11 + pk_len..]),
+    })
+}
+
+pub fn encode_tip(t: ShardTip) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&t.next_counter.to_be_bytes());
+    v[8..].copy_from_slice(&t.last_arrival_ms.to_be_bytes());
+    v
+}
+
+pub fn decode_tip(v: &[u8]) -> Result<ShardTip, StorageError> {
+    if v.len() != 16 {
+        return Err(StorageError::Corrupt(format!(
+            "shard tip of {} bytes",
+            v.len()
+        )));
+    }
+    Ok(ShardTip {
+        next_counter: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+        last_arrival_ms: u64::from_be_bytes(v[8..].try_into().expect("8 bytes")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn layout_is_stable() {
+        let shard = ShardKey {
+            stream_id: 1,
+            shard_index: 2,
+        };
+        assert_eq!(
+            record_key(shard, 258),
+            [3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 2]
+        );
+        assert_eq!(tip_key(shard), [2, 0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(catalog_key(7), [1, 0, 0, 0, 7]);
+    }
+
+    proptest! {
+        #[test]
+        fn record_keys_sort_by_counter(a: u64, b: u64) {
+            let s = ShardKey { stream_id: 9, shard_index: 3 };
+            prop_assert_eq!(record_key(s, a).cmp(&record_key(s, b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn record_values_round_trip(arrival: u64, pk in "\\PC{1,256}", data: Vec<u8>, counter: u64) {
+            let r = StoredRecord { counter, arrival_ms: arrival, partition_key: pk, data: data.into() };
+            prop_assert_eq!(decode_record_value(counter, &encode_record_value(&r)).unwrap(), r);
+        }
+    }
+}

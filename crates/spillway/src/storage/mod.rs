@@ -1,0 +1,120 @@
+//! The seam between the domain and a storage engine.
+//!
+//! The domain (streams, later tables and mappings) talks to storage only through the
+//! traits here, at the domain's level: a shard log with an explicit durability point,
+//! reads from a position, trims. The embedded engine ([`fjall_engine`]) is one
+//! implementation; remote engines can implement the same traits later.
+
+pub mod fjall_engine;
+pub mod keys;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Errors from a storage engine. All of them mean "the data could not be read or
+/// written right now"; the edges answer them as 503.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The disk is full; nothing was written.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// Any other I/O or engine failure.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// A stored value could not be decoded: the data dir is damaged or from a newer version.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Identifies one shard's log: the stream's numeric id and the shard's index in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardKey {
+    pub stream_id: u32,
+    pub shard_index: u32,
+}
+
+/// One record as stored in a shard log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Position in the shard: contiguous, starting at 0, never reused.
+    pub counter: u64,
+    /// Arrival time, Unix epoch milliseconds; never decreases within a shard.
+    pub arrival_ms: u64,
+    pub partition_key: String,
+    pub data: Bytes,
+}
+
+/// The durable tip of a shard: written in the same atomic batch as its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShardTip {
+    /// Counter the next record will get (= records ever appended).
+    pub next_counter: u64,
+    /// Arrival time of the last record appended, or 0.
+    pub last_arrival_ms: u64,
+}
+
+/// How hard an append presses its data towards the disk before returning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fdatasync the journal.
+    SyncData,
+    /// Hand the bytes to the OS (survives a process crash, not a power loss).
+    Os,
+}
+
+/// A stream's entry in the catalog: everything needed to rebuild it on start.
+/// Stored as JSON, so fields may be added with serde defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamCatalogEntry {
+    pub stream_id: u32,
+    pub name: String,
+    pub created_ms: u64,
+    pub retention_ms: u64,
+    pub shards: Vec<ShardCatalogEntry>,
+}
+
+/// A shard's entry in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardCatalogEntry {
+    pub index: u32,
+    /// Inclusive hash-key range, decimal strings (u128 does not fit JSON numbers).
+    pub starting_hash_key: String,
+    pub ending_hash_key: String,
+}
+
+/// Storage for stream catalogs and shard logs.
+/// Result of a storage operation.
+pub type StoreResult<T> = Result<T, StorageError>;
+
+pub trait StreamStore: Send + Sync + 'static {
+    /// Every stream in the catalog.
+    fn load_catalog(&self) -> Result<Vec<StreamCatalogEntry>, StorageError>;
+    /// Allocates a stream id never handed out before, durably.
+    fn allocate_stream_id(&self) -> Result<u32, StorageError>;
+    /// Inserts or replaces a catalog entry, durably.
+    fn put_stream(&self, entry: &StreamCatalogEntry) -> Result<(), StorageError>;
+    /// The durable tip of a shard, if anything was ever appended to it.
+    fn load_tip(&self, shard: ShardKey) -> Result<Option<ShardTip>, StorageError>;
+    /// Appends records and the shards' new tips in one atomic batch, then makes the
+    /// batch durable as `sync` says. Returns only once that is done.
+    fn append(
+        &self,
+        records: &[(ShardKey, StoredRecord)],
+        tips: &[(ShardKey, ShardTip)],
+        sync: SyncMode,
+    ) -> Result<(), StorageError>;
+    /// Records of `shard` with `from <= counter < until`, in order, at most
+    /// `max_records` and stopping once `max_bytes` of data is reached (at least one).
+    fn read(
+        &self,
+        shard: ShardKey,
+        from: u64,
+        until: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredRecord>, StorageError>;
+    /// Counter of the oldest record still kept in `shard`.
+    fn first_counter(&self, shard: ShardKey) -> Result<Option<u64>, StorageError>;
+    /// Deletes the records of `shard` that arrived before `cutoff_ms`; returns how many.
+    fn trim(&self, shard: ShardKey, cutoff_ms: u64) -> Result<u64, StorageError>;
+}

@@ -1,0 +1,573 @@
+//! Streams: the Kinesis data model on one machine.
+//!
+//! A stream is a set of shards; each shard owns a contiguous range of the 128-bit
+//! hash-key space and an ordered, durable log of records. This module places records
+//! (MD5 of the partition key, or an explicit hash key), enforces Kinesis' record limits,
+//! assigns sequence numbers through the group-commit [`committer`], resolves iterator
+//! positions and serves reads. It knows nothing of HTTP.
+
+pub mod committer;
+pub mod hash;
+pub mod retention;
+pub mod sequence;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+pub use self::committer::{Committer, CommitterSettings};
+pub use self::hash::HashKeyRange;
+pub use self::sequence::SequenceNumber;
+use crate::config::{Config, Durability};
+use crate::storage::{
+    ShardCatalogEntry, ShardKey, ShardTip, StorageError, StreamCatalogEntry, StreamStore, SyncMode,
+};
+
+/// Largest record: data plus partition key, in bytes (Kinesis: 1 MiB).
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Longest partition key, in characters.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+/// Most records one read returns.
+pub const MAX_READ_RECORDS: usize = 10_000;
+/// Most data bytes one read returns (Kinesis GetRecords: 10 MiB).
+pub const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
+
+/// Errors of the stream domain. Each edge maps them to its wire format in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("Stream {name} under account {account} not found.")]
+    StreamNotFound { name: String, account: String },
+    #[error("Shard {shard_id} in stream {stream} under account {account} does not exist")]
+    ShardNotFound {
+        shard_id: String,
+        stream: String,
+        account: String,
+    },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error(
+        "Record of {size} bytes (data plus partition key) exceeds the limit of {MAX_RECORD_BYTES} bytes"
+    )]
+    RecordTooLarge { size: usize },
+    #[error("Too many appends are waiting for storage; retry shortly")]
+    Overloaded,
+    #[error("spillway is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Checks a stream name as Kinesis does: 1-128 characters of `[a-zA-Z0-9_.-]`.
+pub fn validate_stream_name(name: &str) -> Result<(), StreamError> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StreamError::InvalidArgument(format!(
+            "stream name `{name}` must be 1-128 characters of a-z, A-Z, 0-9, _ . -"
+        )))
+    }
+}
+
+/// Renders a shard id as Kinesis does: `shardId-` and 12 digits.
+pub fn shard_id(index: u32) -> String {
+    format!("shardId-{index:012}")
+}
+
+/// A shard at run time: its identity, its hash range and its published durable tip.
+#[derive(Debug)]
+pub struct ShardState {
+    pub key: ShardKey,
+    pub shard_id: String,
+    pub range: HashKeyRange,
+    /// Records with counter below this are durable and readable.
+    durable_next: AtomicU64,
+    last_arrival_ms: AtomicU64,
+}
+
+impl ShardState {
+    /// The durable tip as last published by the committer.
+    pub fn tip(&self) -> ShardTip {
+        ShardTip {
+            next_counter: self.durable_next.load(Ordering::Acquire),
+            last_arrival_ms: self.last_arrival_ms.load(Ordering::Acquire),
+        }
+    }
+
+    fn publish(&self, tip: ShardTip) {
+        self.last_arrival_ms
+            .store(tip.last_arrival_ms, Ordering::Release);
+        self.durable_next.store(tip.next_counter, Ordering::Release);
+    }
+
+    fn sequence_number(&self, counter: u64) -> SequenceNumber {
+        SequenceNumber {
+            stream_id: self.key.stream_id,
+            shard_index: self.key.shard_index,
+            counter,
+        }
+    }
+}
+
+/// A stream at run time.
+#[derive(Debug)]
+pub struct StreamState {
+    pub name: String,
+    pub arn: String,
+    pub stream_id: u32,
+    pub created_ms: u64,
+    retention_ms: AtomicU64,
+    pub shards: Vec<Arc<ShardState>>,
+}
+
+impl StreamState {
+    pub fn retention_ms(&self) -> u64 {
+        self.retention_ms.load(Ordering::Relaxed)
+    }
+
+    /// The shard whose hash range holds `hash`.
+    fn shard_for_hash(&self, hash: u128) -> &Arc<ShardState> {
+        self.shards
+            .iter()
+            .find(|s| s.range.contains(hash))
+            .expect("shard ranges tile the whole hash-key space")
+    }
+}
+
+/// The answer to a durable append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub arrival_ms: u64,
+}
+
+/// One record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub data: Bytes,
+    pub arrival_ms: u64,
+}
+
+/// Where to start reading a shard, as Kinesis' ShardIteratorType.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    TrimHorizon,
+    Latest,
+    AtSequenceNumber(String),
+    AfterSequenceNumber(String),
+    /// Unix epoch milliseconds.
+    AtTimestamp(u64),
+}
+
+/// A batch of records read from one shard.
+#[derive(Debug, Clone)]
+pub struct ReadBatch {
+    pub records: Vec<Record>,
+    /// Counter to continue from.
+    pub next_counter: u64,
+    pub millis_behind_latest: u64,
+}
+
+/// A summary of one shard, for inspection.
+#[derive(Debug, Clone)]
+pub struct ShardSummary {
+    pub shard_id: String,
+    pub range: HashKeyRange,
+    pub records: u64,
+    pub first_sequence_number: Option<String>,
+    pub last_sequence_number: Option<String>,
+    pub last_arrival_ms: Option<u64>,
+}
+
+/// A summary of one stream, for inspection.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    pub name: String,
+    pub arn: String,
+    pub created_ms: u64,
+    pub retention_hours: f64,
+    pub shards: Vec<ShardSummary>,
+}
+
+/// All streams of this process, their committer and their store.
+pub struct Streams {
+    store: Arc<dyn StreamStore>,
+    committer: Committer,
+    region: String,
+    account_id: String,
+    by_name: RwLock<BTreeMap<String, Arc<StreamState>>>,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Streams {
+    /// Loads the catalog, creates the configured streams that do not exist yet, and
+    /// starts the committer.
+    pub fn open(store: Arc<dyn StreamStore>, config: &Config) -> Result<Self, StreamError> {
+        let settings = CommitterSettings {
+            sync: match config.storage.durability {
+                Durability::Fsync => SyncMode::SyncData,
+                Durability::Os => SyncMode::Os,
+            },
+            queue_records: config.storage.queue_records,
+            queue_bytes: config.storage.queue_bytes,
+            max_commit_records: config.storage.max_commit_records,
+            commit_delay: Duration::from_millis(config.storage.commit_delay_ms),
+        };
+        let mut catalog: BTreeMap<String, StreamCatalogEntry> = store
+            .load_catalog()?
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect();
+        for sc in &config.streams {
+            let retention_ms = (sc.retention_hours * 3_600_000.0).round() as u64;
+            match catalog.get_mut(&sc.name) {
+                Some(entry) => {
+                    if entry.shards.len() != sc.shard_count as usize {
+                        return Err(StreamError::Config(format!(
+                            "stream `{}` exists in the data dir with {} shards but the config says {}; \
+                             change the config back or use a new data dir",
+                            sc.name,
+                            entry.shards.len(),
+                            sc.shard_count
+                        )));
+                    }
+                    if entry.retention_ms != retention_ms {
+                        entry.retention_ms = retention_ms;
+                        store.put_stream(entry)?;
+                    }
+                }
+                None => {
+                    let entry = StreamCatalogEntry {
+                        stream_id: store.allocate_stream_id()?,
+                        name: sc.name.clone(),
+                        created_ms: now_ms(),
+                        retention_ms,
+                        shards: hash::even_ranges(sc.shard_count)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, r)| ShardCatalogEntry {
+                                index: i as u32,
+                                starting_hash_key: r.start.to_string(),
+                                ending_hash_key: r.end.to_string(),
+                            })
+                            .collect(),
+                    };
+                    store.put_stream(&entry)?;
+                    tracing::info!(stream = %entry.name, shards = sc.shard_count, "created stream");
+                    catalog.insert(entry.name.clone(), entry);
+                }
+            }
+        }
+        let mut by_name = BTreeMap::new();
+        for entry in catalog.into_values() {
+            let state =
+                Self::state_from_catalog(&*store, &entry, &config.region, &config.account_id)?;
+            by_name.insert(entry.name.clone(), Arc::new(state));
+        }
+        Ok(Self {
+            committer: Committer::start(Arc::clone(&store), settings),
+            store,
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            by_name: RwLock::new(by_name),
+        })
+    }
+
+    fn state_from_catalog(
+        store: &dyn StreamStore,
+        entry: &StreamCatalogEntry,
+        region: &str,
+        account: &str,
+    ) -> Result<StreamState, StreamError> {
+        let mut shards = Vec::with_capacity(entry.shards.len());
+        for s in &entry.shards {
+            let key = ShardKey {
+                stream_id: entry.stream_id,
+                shard_index: s.index,
+            };
+            let parse = |t: &str| {
+                t.parse::<u128>()
+                    .map_err(|_| StorageError::Corrupt(format!("hash key `{t}` of {}", entry.name)))
+            };
+            let tip = store.load_tip(key)?.unwrap_or_default();
+            shards.push(Arc::new(ShardState {
+                key,
+                shard_id: shard_id(s.index),
+                range: HashKeyRange {
+                    start: parse(&s.starting_hash_key)?,
+                    end: parse(&s.ending_hash_key)?,
+                },
+                durable_next: AtomicU64::new(tip.next_counter),
+                last_arrival_ms: AtomicU64::new(tip.last_arrival_ms),
+            }));
+        }
+        Ok(StreamState {
+            name: entry.name.clone(),
+            arn: format!("arn:aws:kinesis:{region}:{account}:stream/{}", entry.name),
+            stream_id: entry.stream_id,
+            created_ms: entry.created_ms,
+            retention_ms: AtomicU64::new(entry.retention_ms),
+            shards,
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// Every stream, by name.
+    pub fn all(&self) -> Vec<Arc<StreamState>> {
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The stream called `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<StreamState>, StreamError> {
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StreamError::StreamNotFound {
+                name: name.to_owned(),
+                account: self.account_id.clone(),
+            })
+    }
+
+    fn shard(&self, stream: &StreamState, shard_id: &str) -> Result<Arc<ShardState>, StreamError> {
+        stream
+            .shards
+            .iter()
+            .find(|s| s.shard_id == shard_id)
+            .cloned()
+            .ok_or_else(|| StreamError::ShardNotFound {
+                shard_id: shard_id.to_owned(),
+                stream: stream.name.clone(),
+                account: self.account_id.clone(),
+            })
+    }
+
+    /// Appends one record and returns once it is durable.
+    pub async fn append(
+        &self,
+        stream_name: &str,
+        partition_key: String,
+        explicit_hash_key: Option<&str>,
+        data: Bytes,
+    ) -> Result<Appended, StreamError> {
+        let stream = self.get(stream_name)?;
+        let pk_chars = partition_key.chars().count();
+        if !(1..=MAX_PARTITION_KEY_CHARS).contains(&pk_chars) {
+            return Err(StreamError::InvalidArgument(format!(
+                "Partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters long, got {pk_chars}"
+            )));
+        }
+        let size = data.len() + partition_key.len();
+        if size > MAX_RECORD_BYTES {
+            return Err(StreamError::RecordTooLarge { size });
+        }
+        let hash = match explicit_hash_key {
+            Some(text) => hash::parse_explicit_hash_key(text)?,
+            None => hash::partition_key_hash(&partition_key),
+        };
+        let shard = Arc::clone(stream.shard_for_hash(hash));
+        let c = self
+            .committer
+            .append(Arc::clone(&shard), partition_key, data)
+            .await?;
+        Ok(Appended {
+            shard_id: shard.shard_id.clone(),
+            sequence_number: shard.sequence_number(c.counter).to_string(),
+            arrival_ms: c.arrival_ms,
+        })
+    }
+
+    /// Resolves a start position in a shard to the counter a read starts from.
+    pub fn resolve(
+        &self,
+        stream_name: &str,
+        shard_id: &str,
+        position: &StartPosition,
+    ) -> Result<u64, StreamError> {
+        let stream = self.get(stream_name)?;
+        let shard = self.shard(&stream, shard_id)?;
+        let tip = shard.tip();
+        let check = |text: &str| -> Result<u64, StreamError> {
+            let seq = SequenceNumber::parse(text)?;
+            if seq.stream_id != shard.key.stream_id || seq.shard_index != shard.key.shard_index {
+                return Err(StreamError::InvalidArgument(format!(
+                    "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                    shard_id_of(&seq),
+                    shard.shard_id
+                )));
+            }
+            Ok(seq.counter)
+        };
+        Ok(match position {
+            StartPosition::TrimHorizon => self
+                .store
+                .first_counter(shard.key)?
+                .unwrap_or(tip.next_counter)
+                .min(tip.next_counter),
+            StartPosition::Latest => tip.next_counter,
+            StartPosition::AtSequenceNumber(s) => check(s)?,
+            StartPosition::AfterSequenceNumber(s) => check(s)?.saturating_add(1),
+            StartPosition::AtTimestamp(ts) => self.first_at_or_after(&shard, *ts)?,
+        })
+    }
+
+    /// Binary search for the first record that arrived at or after `ts`; arrival times
+    /// never decrease within a shard, so the search is valid.
+    fn first_at_or_after(&self, shard: &ShardState, ts: u64) -> Result<u64, StreamError> {
+        let end = shard.tip().next_counter;
+        let mut lo = self.store.first_counter(shard.key)?.unwrap_or(end).min(end);
+        let mut hi = end;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.store.read(shard.key, mid, end, 1, usize::MAX)?.first() {
+                Some(r) if r.arrival_ms >= ts => hi = mid,
+                Some(r) => lo = r.counter + 1,
+                None => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Reads up to `limit` durable records of a shard from counter `from`.
+    pub fn read(
+        &self,
+        stream_name: &str,
+        shard_id: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<ReadBatch, StreamError> {
+        let stream = self.get(stream_name)?;
+        let shard = self.shard(&stream, shard_id)?;
+        let tip = shard.tip();
+        let limit = limit.clamp(1, MAX_READ_RECORDS);
+        let stored = self
+            .store
+            .read(shard.key, from, tip.next_counter, limit, MAX_READ_BYTES)?;
+        let next_counter = stored.last().map_or(from, |r| r.counter + 1);
+        let millis_behind_latest = if next_counter >= tip.next_counter {
+            0
+        } else {
+            let last = stored.last().map_or(tip.last_arrival_ms, |r| r.arrival_ms);
+            now_ms().saturating_sub(last)
+        };
+        let records = stored
+            .into_iter()
+            .map(|r| Record {
+                sequence_number: shard.sequence_number(r.counter).to_string(),
+                partition_key: r.partition_key,
+                data: r.data,
+                arrival_ms: r.arrival_ms,
+            })
+            .collect();
+        Ok(ReadBatch {
+            records,
+            next_counter,
+            millis_behind_latest,
+        })
+    }
+
+    /// The last `n` durable records of a shard, oldest first.
+    pub fn last_records(
+        &self,
+        stream_name: &str,
+        shard_id: &str,
+        n: usize,
+    ) -> Result<Vec<Record>, StreamError> {
+        let stream = self.get(stream_name)?;
+        let shard = self.shard(&stream, shard_id)?;
+        let next = shard.tip().next_counter;
+        let from = next.saturating_sub(n as u64);
+        Ok(self.read(stream_name, shard_id, from, n)?.records)
+    }
+
+    /// Shards, counts and tips of one stream.
+    pub fn summary(&self, stream_name: &str) -> Result<StreamSummary, StreamError> {
+        let stream = self.get(stream_name)?;
+        let mut shards = Vec::with_capacity(stream.shards.len());
+        for shard in &stream.shards {
+            let tip = shard.tip();
+            let first = self
+                .store
+                .first_counter(shard.key)?
+                .filter(|f| *f < tip.next_counter);
+            let records = first.map_or(0, |f| tip.next_counter - f);
+            shards.push(ShardSummary {
+                shard_id: shard.shard_id.clone(),
+                range: shard.range,
+                records,
+                first_sequence_number: first.map(|f| shard.sequence_number(f).to_string()),
+                last_sequence_number: first
+                    .map(|_| shard.sequence_number(tip.next_counter - 1).to_string()),
+                last_arrival_ms: first.map(|_| tip.last_arrival_ms),
+            });
+        }
+        Ok(StreamSummary {
+            name: stream.name.clone(),
+            arn: stream.arn.clone(),
+            created_ms: stream.created_ms,
+            retention_hours: stream.retention_ms() as f64 / 3_600_000.0,
+            shards,
+        })
+    }
+
+    /// Deletes records older than each stream's retention; returns how many.
+    pub fn trim_expired(&self) -> Result<u64, StreamError> {
+        let now = now_ms();
+        let mut removed = 0;
+        for stream in self.all() {
+            let cutoff = now.saturating_sub(stream.retention_ms());
+            for shard in &stream.shards {
+                removed += self.store.trim(shard.key, cutoff)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Stops taking appends and commits what is queued. Blocks; call off the runtime.
+    pub fn shutdown(&self) {
+        self.committer.stop();
+    }
+}
+
+fn shard_id_of(seq: &SequenceNumber) -> String {
+    shard_id(seq.shard_index)
+}
