@@ -2,6 +2,7 @@
 //! `spillway stream`, so nobody needs AWS tools to see what is in a stream.
 //!
 //! - `GET /_spillway/health`
+//! - `GET /_spillway/metrics`: group-commit counters (commits, records committed)
 //! - `GET /_spillway/streams`: every stream with its shards and record counts
 //! - `GET /_spillway/streams/{name}?last=N`: one stream, with its last N records per shard
 //! - `GET /_spillway/streams/{name}/shards/{shard}/records?position=...&limit=N`: read a
@@ -133,6 +134,16 @@ pub fn router(streams: Arc<Streams>) -> Router {
         .route(
             "/_spillway/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/_spillway/metrics",
+            get(|State(streams): State<Arc<Streams>>| async move {
+                let stats = streams.commit_stats();
+                axum::Json(serde_json::json!({
+                    "commits": stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+                    "records_committed": stats.records.load(std::sync::atomic::Ordering::Relaxed),
+                }))
+            }),
         )
         .route("/_spillway/streams", get(list_streams))
         .route("/_spillway/streams/{name}", get(describe_stream))

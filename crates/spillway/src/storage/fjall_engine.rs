@@ -14,6 +14,15 @@ use super::{
     SyncMode,
 };
 
+/// Block cache for reads of recent records.
+const CACHE_BYTES: u64 = 32 << 20;
+/// All memtables together; writes stall for a flush beyond it.
+const WRITE_BUFFER_BYTES: u64 = 64 << 20;
+/// One memtable; rotated and flushed to a table file when full.
+const MEMTABLE_BYTES: u64 = 16 << 20;
+/// Journal kept before memtables are forced to disk.
+const JOURNAL_BYTES: u64 = 256 << 20;
+
 /// The fjall-backed implementation of the storage traits.
 pub struct FjallStore {
     db: Database,
@@ -49,10 +58,17 @@ impl FjallStore {
         let db = Database::builder(dir.join("fjall"))
             // We decide when the journal reaches the OS and the disk (see `append`).
             .manual_journal_persist(true)
+            // Memory bounds: a spike goes to disk, not to RAM. Block cache, all
+            // memtables together, and the journal before a forced flush.
+            .cache_size(CACHE_BYTES)
+            .max_write_buffer_size(Some(WRITE_BUFFER_BYTES))
+            .max_journaling_size(JOURNAL_BYTES)
             .open()
             .map_err(io)?;
         let streams = db
-            .keyspace("streams", KeyspaceCreateOptions::default)
+            .keyspace("streams", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
             .map_err(io)?;
         Ok(Self {
             db,

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,9 +46,19 @@ pub struct CommitterSettings {
     pub commit_delay: Duration,
 }
 
+/// Counters of the committer's work, for benchmarks and inspection.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Batches written (each one durability point: one fsync with `fsync` durability).
+    pub commits: AtomicU64,
+    /// Records written.
+    pub records: AtomicU64,
+}
+
 /// Handle to the committer thread.
 pub struct Committer {
     tx: mpsc::Sender<AppendJob>,
+    stats: Arc<CommitStats>,
     bytes: Arc<Semaphore>,
     closed: Arc<AtomicBool>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -65,12 +75,15 @@ impl Committer {
         let (tx, rx) = mpsc::channel(settings.queue_records);
         let closed = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&closed);
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("spillway-committer".into())
-            .spawn(move || run(store, rx, settings, stop))
+            .spawn(move || run(store, rx, settings, stop, &thread_stats))
             .expect("spawn committer thread");
         Self {
             tx,
+            stats,
             bytes: Arc::new(Semaphore::new(settings.queue_bytes)),
             closed,
             thread: std::sync::Mutex::new(Some(thread)),
@@ -107,6 +120,10 @@ impl Committer {
         answer.await.unwrap_or(Err(StreamError::ShuttingDown))
     }
 
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+
     /// Stops taking appends, commits everything already queued, and joins the thread.
     pub fn stop(&self) {
         // The thread sees the flag within 50 ms, drains what is queued, and ends.
@@ -129,6 +146,7 @@ fn run(
     mut rx: mpsc::Receiver<AppendJob>,
     s: CommitterSettings,
     stop: Arc<AtomicBool>,
+    stats: &CommitStats,
 ) {
     let mut jobs: Vec<AppendJob> = Vec::with_capacity(s.max_commit_records);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -153,21 +171,21 @@ fn run(
         if !s.commit_delay.is_zero() {
             std::thread::sleep(s.commit_delay);
         }
-        commit(&*store, &mut jobs, s.sync);
+        commit(&*store, &mut jobs, s.sync, stats);
     }
     // Stopping: whatever is still queued was promised an answer; commit it.
     rx.close();
     while let Ok(job) = rx.try_recv() {
         jobs.push(job);
         if jobs.len() == s.max_commit_records {
-            commit(&*store, &mut jobs, s.sync);
+            commit(&*store, &mut jobs, s.sync, stats);
         }
     }
-    commit(&*store, &mut jobs, s.sync);
+    commit(&*store, &mut jobs, s.sync, stats);
 }
 
 /// Writes one group of appends in one batch with one durability point, then answers them.
-fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode) {
+fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, stats: &CommitStats) {
     if jobs.is_empty() {
         return;
     }
@@ -199,6 +217,10 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode) {
     let tip_list: Vec<(ShardKey, ShardTip)> = tips.iter().map(|(k, (_, t))| (*k, *t)).collect();
     match store.append(&records, &tip_list, sync) {
         Ok(()) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats
+                .records
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
             for (shard, tip) in tips.values() {
                 shard.publish(*tip);
             }

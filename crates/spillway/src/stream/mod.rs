@@ -562,6 +562,11 @@ impl Streams {
         Ok(removed)
     }
 
+    /// Counters of the group committer.
+    pub fn commit_stats(&self) -> &committer::CommitStats {
+        self.committer.stats()
+    }
+
     /// Stops taking appends and commits what is queued. Blocks; call off the runtime.
     pub fn shutdown(&self) {
         self.committer.stop();
@@ -570,4 +575,77 @@ impl Streams {
 
 fn shard_id_of(seq: &SequenceNumber) -> String {
     shard_id(seq.shard_index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fjall_engine::FjallStore;
+
+    fn four_shard_streams(dir: &std::path::Path) -> Streams {
+        let text = crate::config::DEFAULT_TOML.replace("shard_count = 1", "shard_count = 4");
+        let config = Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+        let store = Arc::new(FjallStore::open(dir).unwrap());
+        Streams::open(store, &config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn explicit_hash_key_overrides_the_partition_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let streams = four_shard_streams(dir.path());
+        // "a" hashes into shard 0 (md5 starts 0x0c...); explicit keys pick any shard.
+        let plain = streams
+            .append("example-stream", "a".into(), None, Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert_eq!(plain.shard_id, "shardId-000000000000");
+        for (key, shard) in [
+            (
+                "255211775190703847597530955573826158592",
+                "shardId-000000000003",
+            ),
+            (
+                "170141183460469231731687303715884105727",
+                "shardId-000000000001",
+            ),
+            ("0", "shardId-000000000000"),
+        ] {
+            let a = streams
+                .append(
+                    "example-stream",
+                    "a".into(),
+                    Some(key),
+                    Bytes::from_static(b"x"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(a.shard_id, shard, "hash key {key}");
+        }
+        let err = streams
+            .append(
+                "example-stream",
+                "a".into(),
+                Some("340282366920938463463374607431768211456"),
+                Bytes::from_static(b"x"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StreamError::InvalidArgument(_)), "{err}");
+        streams.shutdown();
+    }
+
+    #[tokio::test]
+    async fn unknown_stream_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let streams = four_shard_streams(dir.path());
+        let err = streams
+            .append("nope", "a".into(), None, Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Stream nope under account 000000000000 not found."
+        );
+        streams.shutdown();
+    }
 }
