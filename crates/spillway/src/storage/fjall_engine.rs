@@ -16,8 +16,6 @@ use super::{
 
 /// Block cache for reads of recent records.
 const CACHE_BYTES: u64 = 32 << 20;
-/// All memtables together; writes stall for a flush beyond it.
-const WRITE_BUFFER_BYTES: u64 = 64 << 20;
 /// One memtable; rotated and flushed to a table file when full.
 const MEMTABLE_BYTES: u64 = 16 << 20;
 /// Journal kept before memtables are forced to disk.
@@ -58,10 +56,9 @@ impl FjallStore {
         let db = Database::builder(dir.join("fjall"))
             // We decide when the journal reaches the OS and the disk (see `append`).
             .manual_journal_persist(true)
-            // Memory bounds: a spike goes to disk, not to RAM. Block cache, all
-            // memtables together, and the journal before a forced flush.
+            // Memory bounds: a spike goes to disk, not to RAM. Block cache, memtable
+            // size (below), and the journal kept before a forced flush.
             .cache_size(CACHE_BYTES)
-            .max_write_buffer_size(Some(WRITE_BUFFER_BYTES))
             .max_journaling_size(JOURNAL_BYTES)
             .open()
             .map_err(io)?;
