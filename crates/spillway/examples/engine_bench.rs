@@ -30,6 +30,9 @@ fn fdatasync_latency(dir: &std::path::Path) -> Duration {
     samples[samples.len() / 2]
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

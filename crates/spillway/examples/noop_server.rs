@@ -6,6 +6,10 @@
 use axum::Router;
 use axum::routing::post;
 
+/// Same allocator as the spillway binary, so the ceiling is a fair one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()

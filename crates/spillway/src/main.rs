@@ -6,6 +6,11 @@ use clap::Parser;
 use spillway::cli::{Cli, Command};
 use spillway::config::{Config, DEFAULT_TOML};
 
+/// mimalloc: the server allocates small, short-lived buffers per request; glibc malloc
+/// cost ~8% of CPU under load in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     spillway::cli::init_logging(&cli.log_level);

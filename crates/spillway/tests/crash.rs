@@ -1,6 +1,8 @@
 //! kill -9 while clients are posting: everything acknowledged survives, intact, and
 //! sequence numbers keep rising after the restart.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
 mod common;
 
 use std::collections::HashMap;

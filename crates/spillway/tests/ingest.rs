@@ -1,5 +1,7 @@
 //! The ingest route and the stream behind it, driven through a real `spillway serve`.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
 mod common;
 
 use std::collections::HashMap;

@@ -60,6 +60,9 @@ impl FjallStore {
             // size (below), and the journal kept before a forced flush.
             .cache_size(CACHE_BYTES)
             .max_journaling_size(JOURNAL_BYTES)
+            // One background worker (flush, compaction): the machine has few cores and
+            // the request path needs them.
+            .worker_threads(1)
             .open()
             .map_err(io)?;
         let streams = db

@@ -1,4 +1,5 @@
 //! Test harness: runs a real `spillway serve` process on a temp data dir and a free port.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
