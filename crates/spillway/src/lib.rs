@@ -4,6 +4,9 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod function;
+pub mod mapping;
 pub mod server;
 pub mod storage;
 pub mod stream;
+pub mod table;

@@ -52,6 +52,28 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{DEFAULT_TOML}");
             Ok(())
         }
+        Command::Table {
+            name,
+            limit,
+            endpoint,
+        } => {
+            print!(
+                "{}",
+                spillway::cli::inspect::table(&endpoint, name.as_deref(), limit).await?
+            );
+            Ok(())
+        }
+        Command::Mappings { endpoint } => {
+            print!("{}", spillway::cli::inspect::mappings(&endpoint).await?);
+            Ok(())
+        }
+        Command::DeadLetters { json, endpoint } => {
+            print!(
+                "{}",
+                spillway::cli::inspect::dead_letters(&endpoint, json).await?
+            );
+            Ok(())
+        }
         Command::Stream {
             name,
             last,

@@ -1,5 +1,6 @@
-//! `spillway serve`: wires storage, the domain and the HTTP edges together, and shuts
-//! them down in order (stop accepting, answer what is in flight, commit, exit).
+//! `spillway serve`: wires storage, the domain (streams, tables, functions, mappings) and
+//! the HTTP edges together, and shuts them down in order (stop accepting, answer what is
+//! in flight, stop the pollers, commit, exit).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +10,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::function::Functions;
+use crate::mapping::Mappings;
 use crate::storage::fjall_engine::FjallStore;
+use crate::storage::{Store, StreamStore};
 use crate::stream::{Streams, retention};
+use crate::table::Tables;
 
 /// Overrides given on the command line.
 #[derive(Debug, Default, Clone)]
@@ -31,18 +36,37 @@ pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let store = tokio::task::spawn_blocking(move || FjallStore::open(&data_dir))
         .await?
         .with_context(|| format!("opening data dir {}", config.server.data_dir.display()))?;
-    let store = Arc::new(store);
-    let streams = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || Streams::open(store, &config)).await??
+    let store: Arc<dyn Store> = Arc::new(store);
+    let (streams, tables) = {
+        let (config, store) = (config.clone(), Arc::clone(&store));
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let streams = Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config)?;
+            let tables = Tables::open(store, &config)?;
+            Ok((Arc::new(streams), Arc::new(tables)))
+        })
+        .await??
     };
-    let streams = Arc::new(streams);
+    let functions = Arc::new(Functions::from_config(&config, &tables));
+    let mappings = Arc::new(Mappings::start(
+        &config,
+        Arc::clone(&store),
+        Arc::clone(&streams),
+        Arc::clone(&tables),
+        &functions,
+    )?);
     let retention = tokio::spawn(retention::run(
         Arc::clone(&streams),
         Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
     ));
 
-    let app = crate::api::router(&config, Arc::clone(&streams));
+    let app = crate::api::router(
+        &config,
+        crate::api::Services {
+            streams: Arc::clone(&streams),
+            tables: Arc::clone(&tables),
+            mappings: Arc::clone(&mappings),
+        },
+    );
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -61,8 +85,16 @@ pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         .await?;
     tracing::info!("stopped accepting; committing queued records");
     retention.abort();
+    mappings.stop();
     let s = Arc::clone(&streams);
-    tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        s.shutdown();
+        // Table writes and checkpoints are committed without fsync while running; make
+        // them durable before exiting so a clean stop never replays.
+        store.apply(&[], crate::storage::SyncMode::SyncData)?;
+        Ok(())
+    })
+    .await??;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -5,6 +5,10 @@
 //! - `GET /_spillway/metrics`: group-commit counters (commits, records committed)
 //! - `GET /_spillway/streams`: every stream with its shards and record counts
 //! - `GET /_spillway/streams/{name}?last=N`: one stream, with its last N records per shard
+//! - `GET /_spillway/tables`, `GET /_spillway/tables/{name}?limit=N&start_after=KEY`:
+//!   tables with item counts; one table's items, in key order, resumable
+//! - `GET /_spillway/mappings`: event source mappings, their counters and checkpoints
+//! - `GET /_spillway/dead-letters`: every dead letter (Lambda's on-failure records)
 //! - `GET /_spillway/streams/{name}/shards/{shard}/records?position=...&limit=N`: read a
 //!   shard from an iterator position (`TRIM_HORIZON`, `LATEST`,
 //!   `AT_SEQUENCE_NUMBER`/`AFTER_SEQUENCE_NUMBER` with `sequence_number`, `AT_TIMESTAMP`
@@ -20,8 +24,10 @@ use axum::routing::get;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::aws_error;
+use super::{Services, aws_error};
+use crate::mapping::MappingError;
 use crate::stream::{Record, StartPosition, StreamError, StreamSummary, Streams};
+use crate::table::TableError;
 
 /// Errors of the inspection API, mapped to HTTP once, here.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,10 @@ pub enum InspectError {
     BadRequest(String),
     #[error(transparent)]
     Stream(#[from] StreamError),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
 }
 
 impl IntoResponse for InspectError {
@@ -41,12 +51,20 @@ impl IntoResponse for InspectError {
             }
             InspectError::Stream(
                 StreamError::StreamNotFound { .. } | StreamError::ShardNotFound { .. },
-            ) => aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", message),
-            InspectError::Stream(_) => aws_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                message,
-            ),
+            )
+            | InspectError::Table(TableError::TableNotFound(_)) => {
+                aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
+            }
+            InspectError::Table(TableError::Validation(_)) => {
+                aws_error(StatusCode::BAD_REQUEST, "ValidationException", message)
+            }
+            InspectError::Stream(_) | InspectError::Table(_) | InspectError::Mapping(_) => {
+                aws_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    message,
+                )
+            }
         }
     }
 }
@@ -129,7 +147,8 @@ impl From<StreamSummary> for StreamView {
     }
 }
 
-pub fn router(streams: Arc<Streams>) -> Router {
+pub fn router(services: Services) -> Router {
+    let streams = Arc::clone(&services.streams);
     Router::new()
         .route(
             "/_spillway/health",
@@ -152,6 +171,194 @@ pub fn router(streams: Arc<Streams>) -> Router {
             get(read_records),
         )
         .with_state(streams)
+        .merge(tables_and_mappings(services))
+}
+
+/// A table as the inspection API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TableView {
+    pub name: String,
+    pub arn: String,
+    pub hash_key: String,
+    pub range_key: Option<String>,
+    pub item_count: u64,
+    /// Items in DynamoDB's JSON wire form (only when listing one table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_key: Option<serde_json::Value>,
+}
+
+/// A mapping as the inspection API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MappingView {
+    pub uuid: String,
+    pub function: String,
+    pub stream: String,
+    pub enabled: bool,
+    pub batch_size: u32,
+    pub parallelization_factor: u32,
+    pub invocations: u64,
+    pub function_errors: u64,
+    pub records_processed: u64,
+    pub records_dead_lettered: u64,
+    pub iterator_age_ms: u64,
+    pub shards: Vec<MappingShardView>,
+}
+
+/// One shard of a mapping: where it stands and how far behind the tip.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MappingShardView {
+    pub shard_id: String,
+    /// Counter of the next record the mapping will process.
+    pub checkpoint: u64,
+    /// Records between the checkpoint and the tip.
+    pub behind: u64,
+}
+
+/// A dead letter with the mapping it came from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub mapping_uuid: String,
+    pub id: u64,
+    pub record: crate::mapping::dead_letter::DeadLetter,
+}
+
+fn tables_and_mappings(services: Services) -> Router {
+    Router::new()
+        .route("/_spillway/tables", get(list_tables))
+        .route("/_spillway/tables/{name}", get(scan_table))
+        .route("/_spillway/mappings", get(list_mappings))
+        .route("/_spillway/dead-letters", get(list_dead_letters))
+        .with_state(services)
+}
+
+fn table_view(s: &Services, name: &str) -> Result<TableView, InspectError> {
+    let t = s.tables.get(name)?;
+    Ok(TableView {
+        name: t.name.clone(),
+        arn: t.arn.clone(),
+        hash_key: format!("{} ({})", t.hash_key.name, t.hash_key.kind.as_str()),
+        range_key: t
+            .range_key
+            .as_ref()
+            .map(|k| format!("{} ({})", k.name, k.kind.as_str())),
+        item_count: s.tables.count(name)?,
+        items: None,
+        last_evaluated_key: None,
+    })
+}
+
+async fn list_tables(
+    State(s): State<Services>,
+) -> Result<axum::Json<Vec<TableView>>, InspectError> {
+    blocking(move || {
+        s.tables
+            .all()
+            .iter()
+            .map(|t| table_view(&s, &t.name))
+            .collect::<Result<Vec<_>, _>>()
+            .map(axum::Json)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct ScanQuery {
+    limit: Option<usize>,
+    /// A LastEvaluatedKey from a previous page, as JSON.
+    start_after: Option<String>,
+}
+
+async fn scan_table(
+    State(s): State<Services>,
+    Path(name): Path<String>,
+    Query(q): Query<ScanQuery>,
+) -> Result<axum::Json<TableView>, InspectError> {
+    blocking(move || {
+        let mut view = table_view(&s, &name)?;
+        let start = match &q.start_after {
+            Some(text) => {
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| InspectError::BadRequest(format!("start_after: {e}")))?;
+                Some(
+                    crate::table::value::item_from_json(&v)
+                        .map_err(|e| InspectError::BadRequest(format!("start_after: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let page = s
+            .tables
+            .scan(&name, start.as_ref(), q.limit.unwrap_or(25).min(10_000))?;
+        view.items = Some(
+            page.items
+                .iter()
+                .map(crate::table::value::item_to_json)
+                .collect(),
+        );
+        view.last_evaluated_key = page
+            .last_evaluated_key
+            .as_ref()
+            .map(crate::table::value::item_to_json);
+        Ok(axum::Json(view))
+    })
+    .await
+}
+
+async fn list_mappings(
+    State(s): State<Services>,
+) -> Result<axum::Json<Vec<MappingView>>, InspectError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    blocking(move || {
+        let mut out = Vec::new();
+        for m in &s.mappings.mappings {
+            let mut shards = Vec::new();
+            for shard in &m.stream.shards {
+                let checkpoint = m.checkpoint(shard)?;
+                shards.push(MappingShardView {
+                    shard_id: shard.shard_id.clone(),
+                    checkpoint,
+                    behind: shard.tip().next_counter.saturating_sub(checkpoint),
+                });
+            }
+            out.push(MappingView {
+                uuid: m.uuid.clone(),
+                function: m.function.name.clone(),
+                stream: m.stream.name.clone(),
+                enabled: m.config.enabled,
+                batch_size: m.config.batch_size,
+                parallelization_factor: m.config.parallelization_factor,
+                invocations: m.stats.invocations.load(Relaxed),
+                function_errors: m.stats.function_errors.load(Relaxed),
+                records_processed: m.stats.records_processed.load(Relaxed),
+                records_dead_lettered: m.stats.records_dead_lettered.load(Relaxed),
+                iterator_age_ms: m.stats.iterator_age_ms.load(Relaxed),
+                shards,
+            });
+        }
+        Ok(axum::Json(out))
+    })
+    .await
+}
+
+async fn list_dead_letters(
+    State(s): State<Services>,
+) -> Result<axum::Json<Vec<DeadLetterView>>, InspectError> {
+    blocking(move || {
+        let mut out = Vec::new();
+        for m in &s.mappings.mappings {
+            for (id, record) in m.dead_letters(None, 10_000)? {
+                out.push(DeadLetterView {
+                    mapping_uuid: m.uuid.clone(),
+                    id,
+                    record,
+                });
+            }
+        }
+        Ok(axum::Json(out))
+    })
+    .await
 }
 
 /// Runs blocking storage work off the async workers.

@@ -16,7 +16,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
+use crate::mapping::Mappings;
 use crate::stream::Streams;
+use crate::table::Tables;
+
+/// The domain services the edges call.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub streams: Arc<Streams>,
+    pub tables: Arc<Tables>,
+    pub mappings: Arc<Mappings>,
+}
 
 /// A JSON error body in the AWS shape, `{"__type": ..., "message": ...}`.
 pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -25,9 +35,9 @@ pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> 
 }
 
 /// Builds the whole HTTP surface of `spillway serve`.
-pub fn router(config: &Config, streams: Arc<Streams>) -> Router {
-    let mut app = inspect::router(Arc::clone(&streams));
-    app = app.merge(ingest::router(&config.routes, streams));
+pub fn router(config: &Config, services: Services) -> Router {
+    let mut app = inspect::router(services.clone());
+    app = app.merge(ingest::router(&config.routes, services.streams));
     app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,

@@ -5,7 +5,141 @@ use std::fmt::Write as _;
 use anyhow::Context;
 use base64::Engine;
 
-use crate::api::inspect::{RecordView, StreamView};
+use crate::api::inspect::{DeadLetterView, MappingView, RecordView, StreamView, TableView};
+
+/// GETs a JSON document from the inspection API.
+async fn fetch<T: serde::de::DeserializeOwned>(endpoint: &str, path: &str) -> anyhow::Result<T> {
+    let base = endpoint.trim_end_matches('/');
+    let resp = reqwest::get(format!("{base}{path}"))
+        .await
+        .with_context(|| format!("is spillway running at {base}?"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!(
+            "{}: {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    Ok(resp.json().await?)
+}
+
+/// Prints the tables, or one table's item count and items.
+pub async fn table(endpoint: &str, name: Option<&str>, limit: usize) -> anyhow::Result<String> {
+    let mut out = String::new();
+    match name {
+        None => {
+            let tables: Vec<TableView> = fetch(endpoint, "/_spillway/tables").await?;
+            for t in tables {
+                let _ = writeln!(
+                    out,
+                    "table {}  ({} items)  hash key {}",
+                    t.name, t.item_count, t.hash_key
+                );
+            }
+        }
+        Some(n) => {
+            let t: TableView =
+                fetch(endpoint, &format!("/_spillway/tables/{n}?limit={limit}")).await?;
+            let _ = writeln!(
+                out,
+                "table {}  ({} items)  hash key {}",
+                t.name, t.item_count, t.hash_key
+            );
+            let _ = writeln!(out, "  arn {}", t.arn);
+            for item in t.items.iter().flatten() {
+                let _ = writeln!(out, "  {}", compact_item(item));
+            }
+            if t.last_evaluated_key.is_some() {
+                let _ = writeln!(out, "  ... (more; --limit to see more)");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `{"ID": {"S": "x"}, "n": {"N": "1"}}` as `ID="x" n=1`.
+fn compact_item(item: &serde_json::Value) -> String {
+    let Some(obj) = item.as_object() else {
+        return item.to_string();
+    };
+    obj.iter()
+        .map(|(k, v)| {
+            let shown = match v.as_object().and_then(|o| o.iter().next()) {
+                Some((t, inner)) if t == "S" => inner.to_string(),
+                Some((t, inner)) if t == "N" => inner.as_str().unwrap_or_default().to_owned(),
+                Some((t, inner)) if t == "BOOL" => inner.to_string(),
+                _ => v.to_string(),
+            };
+            format!("{k}={shown}")
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Prints the mappings with their counters and each shard's checkpoint and lag.
+pub async fn mappings(endpoint: &str) -> anyhow::Result<String> {
+    let ms: Vec<MappingView> = fetch(endpoint, "/_spillway/mappings").await?;
+    let mut out = String::new();
+    for m in ms {
+        let _ = writeln!(
+            out,
+            "mapping {}  {} -> {}  {}  batch {}  parallelization {}",
+            m.uuid,
+            m.stream,
+            m.function,
+            if m.enabled { "enabled" } else { "disabled" },
+            m.batch_size,
+            m.parallelization_factor
+        );
+        let _ = writeln!(
+            out,
+            "  invocations {}  function errors {}  records processed {}  dead-lettered {}  iterator age {} ms",
+            m.invocations,
+            m.function_errors,
+            m.records_processed,
+            m.records_dead_lettered,
+            m.iterator_age_ms
+        );
+        for s in m.shards {
+            let _ = writeln!(
+                out,
+                "  {}  checkpoint #{}  behind {}",
+                s.shard_id, s.checkpoint, s.behind
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the dead letters.
+pub async fn dead_letters(endpoint: &str, json: bool) -> anyhow::Result<String> {
+    let letters: Vec<DeadLetterView> = fetch(endpoint, "/_spillway/dead-letters").await?;
+    let mut out = String::new();
+    if json {
+        for l in &letters {
+            let _ = writeln!(out, "{}", serde_json::to_string(&l.record)?);
+        }
+        return Ok(out);
+    }
+    if letters.is_empty() {
+        out.push_str("no dead letters\n");
+    }
+    for l in letters {
+        let b = &l.record.kinesis_batch_info;
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {} records  {}..{}  invokes {}",
+            l.record.timestamp,
+            l.record.request_context.condition,
+            b.shard_id,
+            b.batch_size,
+            b.start_sequence_number,
+            b.end_sequence_number,
+            l.record.request_context.approximate_invoke_count
+        );
+    }
+    Ok(out)
+}
 
 /// Fetches and prints one stream (with its last records) or the list of streams.
 pub async fn stream(endpoint: &str, name: Option<&str>, last: usize) -> anyhow::Result<String> {

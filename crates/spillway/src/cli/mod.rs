@@ -51,6 +51,44 @@ pub enum Command {
         )]
         endpoint: String,
     },
+    /// Show a running server's tables: item counts, and the items of one table.
+    Table {
+        /// Table to show; without it, every table with its item count.
+        name: Option<String>,
+        /// How many items to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The running server.
+        #[arg(
+            long,
+            env = "SPILLWAY_ENDPOINT",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
+    /// Show a running server's event source mappings: checkpoints, lag and counters.
+    Mappings {
+        /// The running server.
+        #[arg(
+            long,
+            env = "SPILLWAY_ENDPOINT",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
+    /// List dead letters: batches a mapping gave up on (Lambda's on-failure records).
+    DeadLetters {
+        /// Print the records as JSON, one per line.
+        #[arg(long)]
+        json: bool,
+        /// The running server.
+        #[arg(
+            long,
+            env = "SPILLWAY_ENDPOINT",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
 }
 
 /// Sets up `tracing` from RUST_LOG, or from `--log-level` when RUST_LOG is unset.

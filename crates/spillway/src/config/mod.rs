@@ -38,6 +38,159 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub tables: Vec<TableConfig>,
+    #[serde(default)]
+    pub functions: Vec<FunctionConfig>,
+    #[serde(default)]
+    pub mappings: Vec<MappingConfig>,
+}
+
+/// A table declared in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub name: String,
+    pub hash_key: crate::storage::KeyAttributeEntry,
+    #[serde(default)]
+    pub range_key: Option<crate::storage::KeyAttributeEntry>,
+}
+
+/// The kinds of function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FunctionKind {
+    #[serde(rename = "builtin:kinesis-to-dynamo")]
+    KinesisToDynamo,
+    #[serde(rename = "process")]
+    Process,
+}
+
+/// How the built-in function fails a poisoned record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    Error,
+    Report,
+}
+
+/// A function declared in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub kind: FunctionKind,
+    #[serde(default)]
+    pub table: Option<String>,
+    #[serde(default)]
+    pub keep_body: bool,
+    #[serde(default = "default_concurrency")]
+    pub reserved_concurrency: u32,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default)]
+    pub delay_ms: u64,
+    #[serde(default)]
+    pub fail_records_containing: String,
+    #[serde(default = "default_fail_mode")]
+    pub fail_mode: FailMode,
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+fn default_concurrency() -> u32 {
+    10
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_fail_mode() -> FailMode {
+    FailMode::Error
+}
+
+/// Where a mapping starts on its first start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StartingPosition {
+    TrimHorizon,
+    Latest,
+    AtTimestamp,
+}
+
+/// `DestinationConfig = { OnFailure = { Destination = "..." } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    #[serde(rename = "OnFailure")]
+    pub on_failure: Option<OnFailure>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    #[serde(rename = "Destination")]
+    pub destination: String,
+}
+
+/// An event source mapping declared in the config, keys as in CreateEventSourceMapping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MappingConfig {
+    pub event_source_arn: String,
+    pub function_name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    #[serde(default)]
+    pub maximum_batching_window_in_seconds: u32,
+    #[serde(default = "default_starting_position")]
+    pub starting_position: StartingPosition,
+    #[serde(default)]
+    pub starting_position_timestamp: Option<f64>,
+    #[serde(default = "one")]
+    pub parallelization_factor: u32,
+    #[serde(default = "minus_one")]
+    pub maximum_retry_attempts: i64,
+    #[serde(default = "minus_one")]
+    pub maximum_record_age_in_seconds: i64,
+    #[serde(default)]
+    pub bisect_batch_on_function_error: bool,
+    #[serde(default)]
+    pub function_response_types: Vec<String>,
+    #[serde(default)]
+    pub destination_config: Option<DestinationConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn minus_one() -> i64 {
+    -1
+}
+fn default_batch_size() -> u32 {
+    100
+}
+fn default_starting_position() -> StartingPosition {
+    StartingPosition::Latest
+}
+
+impl MappingConfig {
+    /// The stream name, from a name or a Kinesis stream ARN.
+    pub fn stream_name(&self) -> &str {
+        match self.event_source_arn.rsplit_once(":stream/") {
+            Some((_, name)) => name,
+            None => &self.event_source_arn,
+        }
+    }
+
+    pub fn reports_batch_item_failures(&self) -> bool {
+        self.function_response_types
+            .iter()
+            .any(|t| t == "ReportBatchItemFailures")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +331,102 @@ impl Config {
                 return Err(format!("route {} {} is declared twice", r.method, r.path));
             }
         }
+        let mut table_names = std::collections::HashSet::new();
+        for t in &self.tables {
+            if !table_names.insert(t.name.as_str()) {
+                return Err(format!("table `{}` is declared twice", t.name));
+            }
+            for k in std::iter::once(&t.hash_key).chain(t.range_key.as_ref()) {
+                if !matches!(k.kind.as_str(), "S" | "N" | "B") {
+                    return Err(format!(
+                        "table `{}`: key `{}` must have type S, N or B, not `{}`",
+                        t.name, k.name, k.kind
+                    ));
+                }
+            }
+        }
+        let mut function_names = std::collections::HashSet::new();
+        for f in &self.functions {
+            if !function_names.insert(f.name.as_str()) {
+                return Err(format!("function `{}` is declared twice", f.name));
+            }
+            if f.reserved_concurrency == 0 {
+                return Err(format!(
+                    "function `{}`: reserved_concurrency must be at least 1",
+                    f.name
+                ));
+            }
+            match f.kind {
+                FunctionKind::KinesisToDynamo => match &f.table {
+                    Some(t) if table_names.contains(t.as_str()) => {}
+                    Some(t) => {
+                        return Err(format!(
+                            "function `{}`: table `{t}` is not declared in [[tables]]",
+                            f.name
+                        ));
+                    }
+                    None => return Err(format!("function `{}`: `table` is required", f.name)),
+                },
+                FunctionKind::Process => {
+                    if f.command.is_empty() {
+                        return Err(format!(
+                            "function `{}`: kind \"process\" needs a command",
+                            f.name
+                        ));
+                    }
+                }
+            }
+        }
+        for m in &self.mappings {
+            let what = format!("mapping {} -> {}", m.event_source_arn, m.function_name);
+            if !names.contains(m.stream_name()) {
+                return Err(format!(
+                    "{what}: stream `{}` is not declared",
+                    m.stream_name()
+                ));
+            }
+            if !function_names.contains(m.function_name.as_str()) {
+                return Err(format!(
+                    "{what}: function `{}` is not declared",
+                    m.function_name
+                ));
+            }
+            if !(1..=10_000).contains(&m.batch_size) {
+                return Err(format!("{what}: BatchSize must be 1 to 10000"));
+            }
+            if m.maximum_batching_window_in_seconds > 300 {
+                return Err(format!(
+                    "{what}: MaximumBatchingWindowInSeconds must be 0 to 300"
+                ));
+            }
+            if !(1..=10).contains(&m.parallelization_factor) {
+                return Err(format!("{what}: ParallelizationFactor must be 1 to 10"));
+            }
+            if !(-1..=10_000).contains(&m.maximum_retry_attempts) {
+                return Err(format!("{what}: MaximumRetryAttempts must be -1 to 10000"));
+            }
+            if m.maximum_record_age_in_seconds != -1
+                && !(1..=604_800).contains(&m.maximum_record_age_in_seconds)
+            {
+                return Err(format!(
+                    "{what}: MaximumRecordAgeInSeconds must be -1 or 1 to 604800"
+                ));
+            }
+            if let Some(t) = m
+                .function_response_types
+                .iter()
+                .find(|t| *t != "ReportBatchItemFailures")
+            {
+                return Err(format!("{what}: unknown FunctionResponseTypes value `{t}`"));
+            }
+            if m.starting_position == StartingPosition::AtTimestamp
+                && m.starting_position_timestamp.is_none()
+            {
+                return Err(format!(
+                    "{what}: StartingPosition AT_TIMESTAMP needs StartingPositionTimestamp"
+                ));
+            }
+        }
         if self.storage.queue_records == 0 || self.storage.queue_bytes < 1 << 20 {
             return Err(
                 "storage.queue_records must be at least 1 and storage.queue_bytes at least 1048576"
@@ -207,6 +456,15 @@ mod tests {
         assert_eq!(c.routes[0].path, "/dev");
         assert_eq!(c.routes[0].partition_key, PartitionKeySource::RequestId);
         assert_eq!(c.storage.durability, Durability::Fsync);
+        assert_eq!(c.tables[0].name, "example-table");
+        assert_eq!(c.tables[0].hash_key.name, "ID");
+        assert_eq!(c.functions[0].kind, FunctionKind::KinesisToDynamo);
+        let m = &c.mappings[0];
+        assert_eq!(
+            (m.batch_size, m.starting_position),
+            (100, StartingPosition::Latest)
+        );
+        assert_eq!(m.stream_name(), "example-stream");
     }
 
     #[test]
@@ -232,6 +490,27 @@ mod tests {
                 field: "user".into()
             }
         );
+    }
+
+    #[test]
+    fn mapping_limits_are_checked() {
+        for (from, to) in [
+            ("BatchSize = 100", "BatchSize = 10001"),
+            ("ParallelizationFactor = 1", "ParallelizationFactor = 11"),
+            ("MaximumRetryAttempts = -1", "MaximumRetryAttempts = -2"),
+            (
+                "FunctionResponseTypes = []",
+                "FunctionResponseTypes = [\"Nope\"]",
+            ),
+        ] {
+            let text = DEFAULT_TOML.replace(from, to);
+            assert!(Config::parse(&text, Path::new("x.toml")).is_err(), "{to}");
+        }
+        let arn = DEFAULT_TOML.replace(
+            "EventSourceArn = \"example-stream\"",
+            "EventSourceArn = \"arn:aws:kinesis:us-east-1:000000000000:stream/example-stream\"",
+        );
+        assert!(Config::parse(&arn, Path::new("x.toml")).is_ok());
     }
 
     #[test]

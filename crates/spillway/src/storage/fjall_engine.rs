@@ -9,9 +9,12 @@ use std::path::Path;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::keys;
+use bytes::Bytes;
+
 use super::{
-    ShardKey, ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore,
-    SyncMode,
+    BatchWriter, MappingCatalogEntry, MappingStore, ShardKey, ShardTip, StorageError, StoreResult,
+    StoredRecord, StreamCatalogEntry, StreamStore, SyncMode, TableCatalogEntry, TableStore,
+    WriteOp,
 };
 
 /// Block cache for reads of recent records.
@@ -25,6 +28,8 @@ const JOURNAL_BYTES: u64 = 256 << 20;
 pub struct FjallStore {
     db: Database,
     streams: Keyspace,
+    tables: Keyspace,
+    mappings: Keyspace,
     /// Serialises stream-id allocation (read-modify-write of one key).
     id_lock: std::sync::Mutex<()>,
 }
@@ -70,11 +75,63 @@ impl FjallStore {
                 KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
             })
             .map_err(io)?;
+        let tables = db
+            .keyspace("tables", KeyspaceCreateOptions::default)
+            .map_err(io)?;
+        let mappings = db
+            .keyspace("mappings", KeyspaceCreateOptions::default)
+            .map_err(io)?;
         Ok(Self {
             db,
             streams,
+            tables,
+            mappings,
             id_lock: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Allocates the next id of the counter at `key` in `ks`, durably.
+    fn allocate_id(&self, ks: &Keyspace, key: [u8; 1]) -> StoreResult<u32> {
+        let _g = self.id_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let next = match ks.get(key).map_err(io)? {
+            Some(v) => u32::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("id counter".into()))?,
+            ),
+            None => 0,
+        };
+        ks.insert(key, (next + 1).to_be_bytes()).map_err(io)?;
+        self.persist(SyncMode::SyncData)?;
+        Ok(next)
+    }
+
+    /// Every JSON value under a one-byte prefix.
+    fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        ks: &Keyspace,
+        prefix: u8,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        for guard in ks.prefix([prefix]) {
+            let (_, v) = guard.into_inner().map_err(io)?;
+            out.push(
+                serde_json::from_slice(&v)
+                    .map_err(|e| StorageError::Corrupt(format!("catalog entry: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn put_json<T: serde::Serialize>(
+        &self,
+        ks: &Keyspace,
+        key: &[u8],
+        value: &T,
+    ) -> StoreResult<()> {
+        let json = serde_json::to_vec(value).expect("catalog entries serialize");
+        ks.insert(key, json).map_err(io)?;
+        self.persist(SyncMode::SyncData)
     }
 
     fn persist(&self, sync: SyncMode) -> StoreResult<()> {
@@ -88,41 +145,15 @@ impl FjallStore {
 
 impl StreamStore for FjallStore {
     fn load_catalog(&self) -> StoreResult<Vec<StreamCatalogEntry>> {
-        let mut out = Vec::new();
-        for guard in self.streams.prefix([keys::STREAM_CATALOG]) {
-            let (_, v) = guard.into_inner().map_err(io)?;
-            out.push(
-                serde_json::from_slice(&v)
-                    .map_err(|e| StorageError::Corrupt(format!("stream catalog entry: {e}")))?,
-            );
-        }
-        Ok(out)
+        self.load_json(&self.streams, keys::STREAM_CATALOG)
     }
 
     fn allocate_stream_id(&self) -> StoreResult<u32> {
-        let _g = self.id_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let key = keys::next_stream_id_key();
-        let next = match self.streams.get(key).map_err(io)? {
-            Some(v) => u32::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("next stream id".into()))?,
-            ),
-            None => 0,
-        };
-        self.streams
-            .insert(key, (next + 1).to_be_bytes())
-            .map_err(io)?;
-        self.persist(SyncMode::SyncData)?;
-        Ok(next)
+        self.allocate_id(&self.streams, keys::next_stream_id_key())
     }
 
     fn put_stream(&self, entry: &StreamCatalogEntry) -> StoreResult<()> {
-        let json = serde_json::to_vec(entry).expect("catalog entries serialize");
-        self.streams
-            .insert(keys::catalog_key(entry.stream_id), json)
-            .map_err(io)?;
-        self.persist(SyncMode::SyncData)
+        self.put_json(&self.streams, &keys::catalog_key(entry.stream_id), entry)
     }
 
     fn load_tip(&self, shard: ShardKey) -> StoreResult<Option<ShardTip>> {
@@ -220,5 +251,158 @@ impl StreamStore for FjallStore {
             }
         }
         Ok(removed)
+    }
+}
+
+impl TableStore for FjallStore {
+    fn load_tables(&self) -> StoreResult<Vec<TableCatalogEntry>> {
+        self.load_json(&self.tables, keys::TABLE_CATALOG)
+    }
+
+    fn allocate_table_id(&self) -> StoreResult<u32> {
+        self.allocate_id(&self.tables, [keys::NEXT_TABLE_ID])
+    }
+
+    fn put_table(&self, entry: &TableCatalogEntry) -> StoreResult<()> {
+        let key = keys::prefixed_id(keys::TABLE_CATALOG, entry.table_id);
+        self.put_json(&self.tables, &key, entry)
+    }
+
+    fn get_item(&self, table_id: u32, key: &[u8]) -> StoreResult<Option<Bytes>> {
+        Ok(self
+            .tables
+            .get(keys::item_key(table_id, key))
+            .map_err(io)?
+            .map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    fn scan_items(
+        &self,
+        table_id: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StoreResult<Vec<(Vec<u8>, Bytes)>> {
+        let prefix = keys::prefixed_id(keys::ITEM, table_id);
+        let end = keys::prefixed_id(keys::ITEM, table_id + 1);
+        let start = match after {
+            Some(a) => std::ops::Bound::Excluded(keys::item_key(table_id, a)),
+            None => std::ops::Bound::Included(prefix.to_vec()),
+        };
+        let mut out = Vec::new();
+        for guard in self
+            .tables
+            .range::<Vec<u8>, _>((start, std::ops::Bound::Excluded(end.to_vec())))
+            .take(limit)
+        {
+            let (k, v) = guard.into_inner().map_err(io)?;
+            out.push((k[5..].to_vec(), Bytes::copy_from_slice(&v)));
+        }
+        Ok(out)
+    }
+
+    fn count_items(&self, table_id: u32) -> StoreResult<u64> {
+        let mut n = 0;
+        for guard in self.tables.prefix(keys::prefixed_id(keys::ITEM, table_id)) {
+            guard.key().map_err(io)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl MappingStore for FjallStore {
+    fn load_mappings(&self) -> StoreResult<Vec<MappingCatalogEntry>> {
+        self.load_json(&self.mappings, keys::MAPPING_CATALOG)
+    }
+
+    fn allocate_mapping_id(&self) -> StoreResult<u32> {
+        self.allocate_id(&self.mappings, [keys::NEXT_MAPPING_ID])
+    }
+
+    fn put_mapping(&self, entry: &MappingCatalogEntry) -> StoreResult<()> {
+        let key = keys::prefixed_id(keys::MAPPING_CATALOG, entry.mapping_id);
+        self.put_json(&self.mappings, &key, entry)
+    }
+
+    fn load_checkpoint(&self, mapping_id: u32, shard: ShardKey) -> StoreResult<Option<u64>> {
+        match self
+            .mappings
+            .get(keys::checkpoint_key(mapping_id, shard))
+            .map_err(io)?
+        {
+            Some(v) => {
+                Ok(Some(u64::from_be_bytes(v.as_ref().try_into().map_err(
+                    |_| StorageError::Corrupt("checkpoint".into()),
+                )?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn dead_letters(
+        &self,
+        mapping_id: u32,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Bytes)>> {
+        let start = keys::dead_letter_key(mapping_id, after.map_or(0, |a| a.saturating_add(1)));
+        let end = keys::prefixed_id(keys::DEAD_LETTER, mapping_id + 1);
+        let mut out = Vec::new();
+        for guard in self
+            .mappings
+            .range::<&[u8], _>(&start[..]..&end[..])
+            .take(limit)
+        {
+            let (k, v) = guard.into_inner().map_err(io)?;
+            let id = u64::from_be_bytes(
+                k.get(5..13)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StorageError::Corrupt("dead letter key".into()))?,
+            );
+            out.push((id, Bytes::copy_from_slice(&v)));
+        }
+        Ok(out)
+    }
+}
+
+impl BatchWriter for FjallStore {
+    fn apply(&self, ops: &[WriteOp], sync: SyncMode) -> StoreResult<()> {
+        let mut batch = self.db.batch();
+        for op in ops {
+            match op {
+                WriteOp::PutItem {
+                    table_id,
+                    key,
+                    item,
+                } => batch.insert(
+                    &self.tables,
+                    keys::item_key(*table_id, key),
+                    item.as_slice(),
+                ),
+                WriteOp::DeleteItem { table_id, key } => {
+                    batch.remove(&self.tables, keys::item_key(*table_id, key));
+                }
+                WriteOp::Checkpoint {
+                    mapping_id,
+                    shard,
+                    next_counter,
+                } => batch.insert(
+                    &self.mappings,
+                    keys::checkpoint_key(*mapping_id, *shard),
+                    next_counter.to_be_bytes(),
+                ),
+                WriteOp::DeadLetter {
+                    mapping_id,
+                    id,
+                    record,
+                } => batch.insert(
+                    &self.mappings,
+                    keys::dead_letter_key(*mapping_id, *id),
+                    record.as_slice(),
+                ),
+            }
+        }
+        batch.commit().map_err(io)?;
+        self.persist(sync)
     }
 }

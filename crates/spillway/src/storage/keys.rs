@@ -14,6 +14,28 @@
 //!
 //! A record and its shard's tip are written in one atomic batch, so after a crash the
 //! tip never points past or before the last record.
+//!
+//! Tables live in the keyspace `tables`:
+//!
+//! | kind | key | value |
+//! |---|---|---|
+//! | next table id | `0x10` | u32 BE |
+//! | table catalog | `0x11` table_id:u32 | JSON [`TableCatalogEntry`](super::TableCatalogEntry) |
+//! | item | `0x12` table_id:u32 item_key | the item in DynamoDB's JSON wire form |
+//!
+//! `item_key` is the order-preserving encoding of the hash key, then the range key,
+//! defined in `table::key`.
+//!
+//! Event source mappings live in the keyspace `mappings`:
+//!
+//! | kind | key | value |
+//! |---|---|---|
+//! | next mapping id | `0x20` | u32 BE |
+//! | mapping catalog | `0x21` mapping_id:u32 | JSON [`MappingCatalogEntry`](super::MappingCatalogEntry) |
+//! | checkpoint | `0x22` mapping_id:u32 stream_id:u32 shard:u32 | next_counter:u64 BE |
+//! | dead letter | `0x23` mapping_id:u32 id:u64 | JSON, Lambda's on-failure record |
+//!
+//! A mapping writes its function's items and its checkpoint in one atomic batch.
 
 use super::{ShardKey, ShardTip, StorageError, StoredRecord};
 
@@ -21,6 +43,45 @@ pub const NEXT_STREAM_ID: u8 = 0x00;
 pub const STREAM_CATALOG: u8 = 0x01;
 pub const SHARD_TIP: u8 = 0x02;
 pub const RECORD: u8 = 0x03;
+
+pub const NEXT_TABLE_ID: u8 = 0x10;
+pub const TABLE_CATALOG: u8 = 0x11;
+pub const ITEM: u8 = 0x12;
+
+pub const NEXT_MAPPING_ID: u8 = 0x20;
+pub const MAPPING_CATALOG: u8 = 0x21;
+pub const CHECKPOINT: u8 = 0x22;
+pub const DEAD_LETTER: u8 = 0x23;
+
+/// `prefix` then a big-endian u32: the catalog keys and the item-key prefix of a table.
+pub fn prefixed_id(prefix: u8, id: u32) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = prefix;
+    k[1..5].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub fn item_key(table_id: u32, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + key.len());
+    k.extend_from_slice(&prefixed_id(ITEM, table_id));
+    k.extend_from_slice(key);
+    k
+}
+
+pub fn checkpoint_key(mapping_id: u32, shard: ShardKey) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..5].copy_from_slice(&prefixed_id(CHECKPOINT, mapping_id));
+    k[5..9].copy_from_slice(&shard.stream_id.to_be_bytes());
+    k[9..13].copy_from_slice(&shard.shard_index.to_be_bytes());
+    k
+}
+
+pub fn dead_letter_key(mapping_id: u32, id: u64) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..5].copy_from_slice(&prefixed_id(DEAD_LETTER, mapping_id));
+    k[5..13].copy_from_slice(&id.to_be_bytes());
+    k
+}
 
 /// Version byte leading each record value.
 const RECORD_VALUE_V1: u8 = 1;
@@ -30,10 +91,7 @@ pub fn next_stream_id_key() -> [u8; 1] {
 }
 
 pub fn catalog_key(stream_id: u32) -> [u8; 5] {
-    let mut k = [0u8; 5];
-    k[0] = STREAM_CATALOG;
-    k[1..5].copy_from_slice(&stream_id.to_be_bytes());
-    k
+    prefixed_id(STREAM_CATALOG, stream_id)
 }
 
 pub fn tip_key(shard: ShardKey) -> [u8; 9] {
@@ -133,6 +191,15 @@ mod tests {
         );
         assert_eq!(tip_key(shard), [2, 0, 0, 0, 1, 0, 0, 0, 2]);
         assert_eq!(catalog_key(7), [1, 0, 0, 0, 7]);
+        assert_eq!(item_key(5, b"k"), [0x12, 0, 0, 0, 5, b'k']);
+        assert_eq!(
+            checkpoint_key(1, shard),
+            [0x22, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+        );
+        assert_eq!(
+            dead_letter_key(1, 3),
+            [0x23, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3]
+        );
     }
 
     proptest! {

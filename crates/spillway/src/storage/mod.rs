@@ -83,6 +83,63 @@ pub struct ShardCatalogEntry {
 }
 
 /// Storage for stream catalogs and shard logs.
+/// A table's entry in the catalog. Stored as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableCatalogEntry {
+    pub table_id: u32,
+    pub name: String,
+    pub created_ms: u64,
+    pub hash_key: KeyAttributeEntry,
+    #[serde(default)]
+    pub range_key: Option<KeyAttributeEntry>,
+}
+
+/// A key attribute of a table: its name and type ("S", "N" or "B").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttributeEntry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// An event source mapping's entry in the catalog. Stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingCatalogEntry {
+    pub mapping_id: u32,
+    /// Lambda's mapping UUID.
+    pub uuid: String,
+    pub function: String,
+    pub stream_id: u32,
+    pub created_ms: u64,
+}
+
+/// One write in an atomic batch across tables and mappings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Insert or replace an item; `key` is the table's encoded item key.
+    PutItem {
+        table_id: u32,
+        key: Vec<u8>,
+        item: Vec<u8>,
+    },
+    DeleteItem {
+        table_id: u32,
+        key: Vec<u8>,
+    },
+    /// A mapping's position in a shard: the counter of the next record to process.
+    Checkpoint {
+        mapping_id: u32,
+        shard: ShardKey,
+        next_counter: u64,
+    },
+    /// A dead letter (Lambda's on-failure record), under a per-mapping increasing id.
+    DeadLetter {
+        mapping_id: u32,
+        id: u64,
+        record: Vec<u8>,
+    },
+}
+
 /// Result of a storage operation.
 pub type StoreResult<T> = Result<T, StorageError>;
 
@@ -118,3 +175,48 @@ pub trait StreamStore: Send + Sync + 'static {
     /// Deletes the records of `shard` that arrived before `cutoff_ms`; returns how many.
     fn trim(&self, shard: ShardKey, cutoff_ms: u64) -> Result<u64, StorageError>;
 }
+
+/// Storage for table catalogs and items. Item keys are opaque, order-preserving bytes
+/// made by `table::key`.
+pub trait TableStore: Send + Sync + 'static {
+    fn load_tables(&self) -> StoreResult<Vec<TableCatalogEntry>>;
+    /// Allocates a table id never handed out before, durably.
+    fn allocate_table_id(&self) -> StoreResult<u32>;
+    /// Inserts or replaces a catalog entry, durably.
+    fn put_table(&self, entry: &TableCatalogEntry) -> StoreResult<()>;
+    fn get_item(&self, table_id: u32, key: &[u8]) -> StoreResult<Option<Bytes>>;
+    /// Items in key order, starting after `after` (exclusive), at most `limit`.
+    fn scan_items(
+        &self,
+        table_id: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StoreResult<Vec<(Vec<u8>, Bytes)>>;
+    fn count_items(&self, table_id: u32) -> StoreResult<u64>;
+}
+
+/// Storage for event source mappings: catalog, checkpoints and dead letters.
+pub trait MappingStore: Send + Sync + 'static {
+    fn load_mappings(&self) -> StoreResult<Vec<MappingCatalogEntry>>;
+    fn allocate_mapping_id(&self) -> StoreResult<u32>;
+    fn put_mapping(&self, entry: &MappingCatalogEntry) -> StoreResult<()>;
+    fn load_checkpoint(&self, mapping_id: u32, shard: ShardKey) -> StoreResult<Option<u64>>;
+    /// Dead letters of one mapping with id above `after`, oldest first, at most `limit`.
+    fn dead_letters(
+        &self,
+        mapping_id: u32,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Bytes)>>;
+}
+
+/// Atomic writes across tables, checkpoints and dead letters.
+pub trait BatchWriter: Send + Sync + 'static {
+    /// Applies every op or none, then makes them durable as `sync` says.
+    fn apply(&self, ops: &[WriteOp], sync: SyncMode) -> StoreResult<()>;
+}
+
+/// Everything the embedded engine provides; what `serve` hands to the domain.
+pub trait Store: StreamStore + TableStore + MappingStore + BatchWriter {}
+
+impl<T: StreamStore + TableStore + MappingStore + BatchWriter> Store for T {}

@@ -99,9 +99,16 @@ pub struct ShardState {
     /// Records with counter below this are durable and readable.
     durable_next: AtomicU64,
     last_arrival_ms: AtomicU64,
+    /// Carries the durable tip's next counter to pollers waiting for new records.
+    tip_tx: tokio::sync::watch::Sender<u64>,
 }
 
 impl ShardState {
+    /// A receiver that changes whenever new records become durable in this shard.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tip_tx.subscribe()
+    }
+
     /// The durable tip as last published by the committer.
     pub fn tip(&self) -> ShardTip {
         ShardTip {
@@ -114,9 +121,10 @@ impl ShardState {
         self.last_arrival_ms
             .store(tip.last_arrival_ms, Ordering::Release);
         self.durable_next.store(tip.next_counter, Ordering::Release);
+        self.tip_tx.send_replace(tip.next_counter);
     }
 
-    fn sequence_number(&self, counter: u64) -> SequenceNumber {
+    pub fn sequence_number(&self, counter: u64) -> SequenceNumber {
         SequenceNumber {
             stream_id: self.key.stream_id,
             shard_index: self.key.shard_index,
@@ -161,6 +169,8 @@ pub struct Appended {
 /// One record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Position in the shard (the sequence number's counter).
+    pub counter: u64,
     pub sequence_number: String,
     pub partition_key: String,
     pub data: Bytes,
@@ -325,6 +335,7 @@ impl Streams {
                 },
                 durable_next: AtomicU64::new(tip.next_counter),
                 last_arrival_ms: AtomicU64::new(tip.last_arrival_ms),
+                tip_tx: tokio::sync::watch::Sender::new(tip.next_counter),
             }));
         }
         Ok(StreamState {
@@ -368,7 +379,11 @@ impl Streams {
             })
     }
 
-    fn shard(&self, stream: &StreamState, shard_id: &str) -> Result<Arc<ShardState>, StreamError> {
+    pub fn shard(
+        &self,
+        stream: &StreamState,
+        shard_id: &str,
+    ) -> Result<Arc<ShardState>, StreamError> {
         stream
             .shards
             .iter()
@@ -425,6 +440,15 @@ impl Streams {
     ) -> Result<u64, StreamError> {
         let stream = self.get(stream_name)?;
         let shard = self.shard(&stream, shard_id)?;
+        self.resolve_in_shard(&shard, position)
+    }
+
+    /// Resolves a start position in `shard` to the counter a read starts from.
+    pub fn resolve_in_shard(
+        &self,
+        shard: &ShardState,
+        position: &StartPosition,
+    ) -> Result<u64, StreamError> {
         let tip = shard.tip();
         let check = |text: &str| -> Result<u64, StreamError> {
             let seq = SequenceNumber::parse(text)?;
@@ -446,7 +470,7 @@ impl Streams {
             StartPosition::Latest => tip.next_counter,
             StartPosition::AtSequenceNumber(s) => check(s)?,
             StartPosition::AfterSequenceNumber(s) => check(s)?.saturating_add(1),
-            StartPosition::AtTimestamp(ts) => self.first_at_or_after(&shard, *ts)?,
+            StartPosition::AtTimestamp(ts) => self.first_at_or_after(shard, *ts)?,
         })
     }
 
@@ -477,6 +501,16 @@ impl Streams {
     ) -> Result<ReadBatch, StreamError> {
         let stream = self.get(stream_name)?;
         let shard = self.shard(&stream, shard_id)?;
+        self.read_shard(&shard, from, limit)
+    }
+
+    /// Reads up to `limit` durable records of `shard` from counter `from`.
+    pub fn read_shard(
+        &self,
+        shard: &ShardState,
+        from: u64,
+        limit: usize,
+    ) -> Result<ReadBatch, StreamError> {
         let tip = shard.tip();
         let limit = limit.clamp(1, MAX_READ_RECORDS);
         let stored = self
@@ -492,6 +526,7 @@ impl Streams {
         let records = stored
             .into_iter()
             .map(|r| Record {
+                counter: r.counter,
                 sequence_number: shard.sequence_number(r.counter).to_string(),
                 partition_key: r.partition_key,
                 data: r.data,

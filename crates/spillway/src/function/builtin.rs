@@ -1,0 +1,164 @@
+//! The reference function, built in: Kinesis records to DynamoDB items.
+//!
+//! As the reference's Python function: base64-decode each record, UTF-8, parse as JSON or
+//! fall back to `{"message": text}`, and write `{ID, Message}` with Message the `message`
+//! field or `NoMessage`. Unlike the reference (a random uuid4), ID is a UUID v5 of the
+//! record's eventID, so a retried or replayed record rewrites the same item instead of
+//! adding a duplicate. Writes are handed back as one batch, which the mapping commits
+//! with its checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+
+use super::event::{BatchItemFailure, BatchResponse, KinesisEvent};
+use super::{Function, FunctionError, InvokeFuture, TableWrites};
+use crate::config::{FailMode, FunctionConfig};
+use crate::table::{AttributeValue, Item, Number, Tables};
+
+/// The namespace of item ids: UUID v5(namespace, eventID).
+pub const ITEM_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5b1a_7e0c_8f0d_4a7e_9c53_2f6b_d1e4_a9c7);
+
+/// The built-in `kinesis-to-dynamo` function.
+pub struct KinesisToDynamo {
+    tables: Arc<Tables>,
+    table: String,
+    keep_body: bool,
+    delay: Duration,
+    fail_containing: Option<String>,
+    fail_mode: FailMode,
+}
+
+impl std::fmt::Debug for KinesisToDynamo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KinesisToDynamo")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The item ID the built-in function gives the record with this eventID.
+pub fn item_id(event_id: &str) -> String {
+    uuid::Uuid::new_v5(&ITEM_ID_NAMESPACE, event_id.as_bytes()).to_string()
+}
+
+/// A JSON value as an attribute value (numbers as exact N where they fit).
+fn attribute_from_json(v: &serde_json::Value) -> AttributeValue {
+    use serde_json::Value;
+    match v {
+        Value::Null => AttributeValue::Null,
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => Number::parse(&n.to_string())
+            .map(AttributeValue::N)
+            .unwrap_or_else(|_| AttributeValue::S(n.to_string())),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(attribute_from_json).collect()),
+        Value::Object(o) => AttributeValue::M(
+            o.iter()
+                .map(|(k, v)| (k.clone(), attribute_from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl KinesisToDynamo {
+    pub fn new(tables: Arc<Tables>, fc: &FunctionConfig) -> Self {
+        Self {
+            tables,
+            table: fc.table.clone().unwrap_or_default(),
+            keep_body: fc.keep_body,
+            delay: Duration::from_millis(fc.delay_ms),
+            fail_containing: Some(fc.fail_records_containing.clone()).filter(|s| !s.is_empty()),
+            fail_mode: fc.fail_mode,
+        }
+    }
+
+    /// The item for one record's decoded data.
+    fn item_for(&self, event_id: &str, text: &str) -> Item {
+        let parsed: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({ "message": text }));
+        let message = match parsed.get("message") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => "NoMessage".to_owned(),
+        };
+        let mut item = Item::new();
+        if self.keep_body
+            && let Some(obj) = parsed.as_object()
+        {
+            for (k, v) in obj {
+                item.insert(k.clone(), attribute_from_json(v));
+            }
+        }
+        item.insert("ID".into(), AttributeValue::S(item_id(event_id)));
+        item.insert("Message".into(), AttributeValue::S(message));
+        item
+    }
+
+    async fn run(&self, payload: Bytes, writes: &mut TableWrites) -> Result<Bytes, FunctionError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let unhandled = |error_type: &str, message: String| FunctionError::Unhandled {
+            error_type: error_type.to_owned(),
+            message,
+        };
+        let event: KinesisEvent = serde_json::from_slice(&payload)
+            .map_err(|e| unhandled("KeyError", format!("not a Kinesis event: {e}")))?;
+        let table = self
+            .tables
+            .get(&self.table)
+            .map_err(|e| unhandled("ResourceNotFoundException", e.to_string()))?;
+        let mut failures = Vec::new();
+        for r in &event.records {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(&r.kinesis.data)
+                .map_err(|e| unhandled("binascii.Error", e.to_string()))?;
+            let text = String::from_utf8(data)
+                .map_err(|e| unhandled("UnicodeDecodeError", e.to_string()))?;
+            if let Some(poison) = &self.fail_containing
+                && text.contains(poison.as_str())
+            {
+                match self.fail_mode {
+                    FailMode::Error => {
+                        writes.ops.clear();
+                        return Err(unhandled(
+                            "PoisonRecordError",
+                            format!("record {} contains {poison:?}", r.kinesis.sequence_number),
+                        ));
+                    }
+                    FailMode::Report => {
+                        failures.push(BatchItemFailure {
+                            item_identifier: r.kinesis.sequence_number.clone(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            match table.prepare_put(&self.item_for(&r.event_id, &text)) {
+                Ok(op) => writes.ops.push(op),
+                Err(e) => {
+                    tracing::warn!(error = %e, event_id = %r.event_id, "item refused");
+                    failures.push(BatchItemFailure {
+                        item_identifier: r.kinesis.sequence_number.clone(),
+                    });
+                }
+            }
+        }
+        let response = BatchResponse {
+            batch_item_failures: failures,
+        };
+        Ok(Bytes::from(
+            serde_json::to_vec(&response).expect("responses serialize"),
+        ))
+    }
+}
+
+impl Function for KinesisToDynamo {
+    fn invoke<'a>(&'a self, payload: Bytes, writes: &'a mut TableWrites) -> InvokeFuture<'a> {
+        Box::pin(self.run(payload, writes))
+    }
+}

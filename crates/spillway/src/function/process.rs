@@ -1,0 +1,75 @@
+//! A function that is any program: one process per invocation, the event JSON on its
+//! stdin, the response JSON on its stdout. A non-zero exit is a function error whose
+//! message is the last line of stderr. Stopped (killed) at the function's timeout.
+
+use std::process::Stdio;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+
+use super::{Function, FunctionError, InvokeFuture, TableWrites};
+use crate::config::{Config, FunctionConfig};
+
+/// A `kind = "process"` function.
+#[derive(Debug)]
+pub struct ProcessFunction {
+    name: String,
+    command: Vec<String>,
+    region: String,
+}
+
+impl ProcessFunction {
+    pub fn new(fc: &FunctionConfig, config: &Config) -> Self {
+        Self {
+            name: fc.name.clone(),
+            command: fc.command.clone(),
+            region: config.region.clone(),
+        }
+    }
+
+    async fn run(&self, payload: Bytes) -> Result<Bytes, FunctionError> {
+        let (program, args) = self
+            .command
+            .split_first()
+            .ok_or_else(|| FunctionError::Start("empty command".into()))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
+            .env("AWS_REGION", &self.region)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| FunctionError::Start(format!("{program}: {e}")))?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // A function may exit without reading all of its input; that is its business.
+        let _ = stdin.write_all(&payload).await;
+        drop(stdin);
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| FunctionError::Start(e.to_string()))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for line in stderr.lines() {
+            tracing::info!(function = %self.name, "{line}");
+        }
+        if out.status.success() {
+            Ok(Bytes::from(out.stdout))
+        } else {
+            Err(FunctionError::Unhandled {
+                error_type: "Runtime.ExitError".into(),
+                message: stderr
+                    .lines()
+                    .last()
+                    .map_or_else(|| format!("exited with {}", out.status), str::to_owned),
+            })
+        }
+    }
+}
+
+impl Function for ProcessFunction {
+    fn invoke<'a>(&'a self, payload: Bytes, _writes: &'a mut TableWrites) -> InvokeFuture<'a> {
+        Box::pin(self.run(payload))
+    }
+}

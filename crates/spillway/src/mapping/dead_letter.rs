@@ -1,0 +1,84 @@
+//! Dead letters: Lambda's on-failure record for a Kinesis batch that exhausted its
+//! retries or aged out, kept durably so that nothing is dropped silently.
+
+use serde::{Deserialize, Serialize};
+
+/// The on-failure record, shaped as Lambda sends it to an SQS or SNS destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    #[serde(rename = "requestContext")]
+    pub request_context: RequestContext,
+    #[serde(rename = "responseContext")]
+    pub response_context: ResponseContext,
+    pub version: String,
+    pub timestamp: String,
+    #[serde(rename = "KinesisBatchInfo")]
+    pub kinesis_batch_info: KinesisBatchInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    pub request_id: String,
+    pub function_arn: String,
+    /// `RetryAttemptsExhausted` or `RecordAgeExceeded`.
+    pub condition: String,
+    pub approximate_invoke_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseContext {
+    pub status_code: u16,
+    pub executed_version: String,
+    /// `Unhandled` after a function error; empty when the function was not invoked.
+    pub function_error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisBatchInfo {
+    pub shard_id: String,
+    pub start_sequence_number: String,
+    pub end_sequence_number: String,
+    pub approximate_arrival_of_first_record: String,
+    pub approximate_arrival_of_last_record: String,
+    pub batch_size: usize,
+    pub stream_arn: String,
+}
+
+/// Epoch milliseconds as ISO 8601 UTC with milliseconds: `2019-11-14T00:38:06.021Z`.
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_matches_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_573_691_886_021), "2019-11-14T00:38:06.021Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,618 @@
+//! Event source mappings: Lambda's Kinesis poller on one machine.
+//!
+//! One poller per shard reads records in sequence order and invokes the function with
+//! batches of Lambda's Kinesis event. A shard's checkpoint (the next record to process)
+//! advances only after the function succeeds, in the same atomic batch as the items the
+//! function wrote, so a restart resumes where it stopped and replays write the same items.
+//!
+//! Failure handling follows Lambda: retry with backoff up to `MaximumRetryAttempts`,
+//! records older than `MaximumRecordAgeInSeconds` are not retried, `BisectBatchOnFunctionError`
+//! splits a failing batch in two (without counting a retry), `ReportBatchItemFailures`
+//! moves the checkpoint to the lowest failed record and retries from there (a malformed
+//! response fails the whole batch). A batch that exhausts all of that is bypassed and
+//! described by a durable dead letter.
+//!
+//! `ParallelizationFactor` N runs up to N batches of one shard at once: records are
+//! spread over N lanes by a hash of their partition key, each lane runs its batches in
+//! order (so one key's records stay in order), and the checkpoint advances when every
+//! lane has finished the records read in one round.
+
+pub mod dead_letter;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use self::dead_letter::{DeadLetter, KinesisBatchInfo, RequestContext, ResponseContext, iso8601};
+use crate::config::{Config, MappingConfig, StartingPosition};
+use crate::function::event::{BatchResponse, KinesisEvent, KinesisEventRecord, KinesisRecordData};
+use crate::function::{FunctionError, FunctionHandle, Functions, TableWrites};
+use crate::storage::{MappingCatalogEntry, StorageError, Store, SyncMode, WriteOp};
+use crate::stream::{Record, ShardState, StartPosition, StreamError, StreamState, Streams, now_ms};
+use crate::table::{TableError, Tables};
+
+/// Errors starting or running mappings.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Counters of one mapping, for inspection and the demo.
+#[derive(Debug, Default)]
+pub struct MappingStats {
+    pub invocations: AtomicU64,
+    pub function_errors: AtomicU64,
+    pub records_processed: AtomicU64,
+    pub records_dead_lettered: AtomicU64,
+    /// Age of the newest record handed to the function, when the poller last read
+    /// (Lambda's IteratorAge), milliseconds.
+    pub iterator_age_ms: AtomicU64,
+}
+
+/// One mapping at run time.
+pub struct Mapping {
+    pub mapping_id: u32,
+    pub uuid: String,
+    pub config: MappingConfig,
+    pub stream: Arc<StreamState>,
+    pub function: Arc<FunctionHandle>,
+    pub stats: MappingStats,
+    streams: Arc<Streams>,
+    tables: Arc<Tables>,
+    store: Arc<dyn Store>,
+    region: String,
+    last_dead_letter_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("uuid", &self.uuid)
+            .field("function", &self.function.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of one invocation.
+enum Outcome {
+    Success,
+    /// Index (in the batch) of the lowest failed record.
+    Partial(usize),
+    Failure(FunctionError),
+}
+
+/// All mappings of this process and their poller tasks.
+#[derive(Debug, Default)]
+pub struct Mappings {
+    pub mappings: Vec<Arc<Mapping>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Mappings {
+    /// Loads or creates the configured mappings, sets first-start checkpoints, and starts
+    /// one poller per shard of every enabled mapping.
+    pub fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        streams: Arc<Streams>,
+        tables: Arc<Tables>,
+        functions: &Functions,
+    ) -> Result<Self, MappingError> {
+        let catalog = store.load_mappings()?;
+        let mut out = Self::default();
+        for mc in &config.mappings {
+            let stream = streams.get(mc.stream_name())?;
+            let function = functions.get(&mc.function_name).ok_or_else(|| {
+                MappingError::Config(format!("function `{}` is not declared", mc.function_name))
+            })?;
+            let entry = match catalog
+                .iter()
+                .find(|e| e.function == mc.function_name && e.stream_id == stream.stream_id)
+            {
+                Some(e) => e.clone(),
+                None => {
+                    let e = MappingCatalogEntry {
+                        mapping_id: store.allocate_mapping_id()?,
+                        uuid: uuid::Uuid::new_v4().to_string(),
+                        function: mc.function_name.clone(),
+                        stream_id: stream.stream_id,
+                        created_ms: now_ms(),
+                    };
+                    store.put_mapping(&e)?;
+                    tracing::info!(uuid = %e.uuid, stream = %stream.name, function = %e.function, "created event source mapping");
+                    e
+                }
+            };
+            let mapping = Arc::new(Mapping {
+                mapping_id: entry.mapping_id,
+                uuid: entry.uuid,
+                config: mc.clone(),
+                stream: Arc::clone(&stream),
+                function,
+                stats: MappingStats::default(),
+                streams: Arc::clone(&streams),
+                tables: Arc::clone(&tables),
+                store: Arc::clone(&store),
+                region: config.region.clone(),
+                last_dead_letter_id: AtomicU64::new(0),
+            });
+            // First start of a shard: place its checkpoint by StartingPosition, durably,
+            // so that LATEST means "latest when the mapping was created", not "on restart".
+            let mut initial = Vec::new();
+            for shard in &stream.shards {
+                if store
+                    .load_checkpoint(mapping.mapping_id, shard.key)?
+                    .is_none()
+                {
+                    let position = match mc.starting_position {
+                        StartingPosition::Latest => StartPosition::Latest,
+                        StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
+                        StartingPosition::AtTimestamp => StartPosition::AtTimestamp(
+                            (mc.starting_position_timestamp.unwrap_or(0.0) * 1000.0) as u64,
+                        ),
+                    };
+                    initial.push(WriteOp::Checkpoint {
+                        mapping_id: mapping.mapping_id,
+                        shard: shard.key,
+                        next_counter: streams.resolve_in_shard(shard, &position)?,
+                    });
+                }
+            }
+            if !initial.is_empty() {
+                store.apply(&initial, SyncMode::SyncData)?;
+            }
+            if mc.enabled {
+                for shard in &stream.shards {
+                    let (m, s) = (Arc::clone(&mapping), Arc::clone(shard));
+                    out.tasks
+                        .push(tokio::spawn(async move { m.poll_shard(s).await }));
+                }
+            }
+            out.mappings.push(mapping);
+        }
+        Ok(out)
+    }
+
+    /// Stops every poller. Work in flight is dropped uncommitted and replays on restart.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Backoff before retry `attempt` (1-based): 100 ms doubling, at most 1 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.saturating_sub(1).min(4)).min(1000))
+}
+
+impl Mapping {
+    /// This mapping's checkpoint in `shard`.
+    pub fn checkpoint(&self, shard: &ShardState) -> Result<u64, MappingError> {
+        Ok(self
+            .store
+            .load_checkpoint(self.mapping_id, shard.key)?
+            .unwrap_or(0))
+    }
+
+    /// Dead letters of this mapping, oldest first.
+    pub fn dead_letters(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, DeadLetter)>, MappingError> {
+        self.store
+            .dead_letters(self.mapping_id, after, limit)?
+            .into_iter()
+            .map(|(id, b)| {
+                serde_json::from_slice(&b)
+                    .map(|d| (id, d))
+                    .map_err(|e| StorageError::Corrupt(format!("dead letter: {e}")).into())
+            })
+            .collect()
+    }
+
+    async fn poll_shard(self: Arc<Self>, shard: Arc<ShardState>) {
+        let mut tip = shard.subscribe();
+        let mut failures = 0u32;
+        loop {
+            match self.poll_once(&shard, &mut tip).await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    // Storage trouble: nothing was committed; wait and read again.
+                    failures += 1;
+                    tracing::warn!(error = %e, shard = %shard.shard_id, "poller error");
+                    tokio::time::sleep(backoff(failures)).await;
+                }
+            }
+        }
+    }
+
+    /// Reads from the checkpoint, waits for records if there are none, and processes one
+    /// round (one batch, or one batch per lane).
+    async fn poll_once(
+        &self,
+        shard: &Arc<ShardState>,
+        tip: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> Result<(), MappingError> {
+        let checkpoint = self.checkpoint(shard)?;
+        if shard.tip().next_counter <= checkpoint {
+            // Nothing new: wait for the committer to publish more.
+            tip.mark_unchanged();
+            if shard.tip().next_counter <= checkpoint {
+                let _ = tokio::time::timeout(Duration::from_secs(1), tip.changed()).await;
+            }
+            return Ok(());
+        }
+        let pf = self.config.parallelization_factor.max(1) as usize;
+        let batch_size = self.config.batch_size as usize;
+        let want = batch_size * pf;
+        let window = Duration::from_secs(u64::from(self.config.maximum_batching_window_in_seconds));
+        if !window.is_zero() {
+            // Batching window: wait until a full round is there or the window has passed
+            // since the oldest waiting record arrived.
+            loop {
+                let available = shard.tip().next_counter.saturating_sub(checkpoint) as usize;
+                if available >= want {
+                    break;
+                }
+                let first = self.streams.read_shard(shard, checkpoint, 1)?;
+                let Some(oldest) = first.records.first() else {
+                    break;
+                };
+                let deadline = oldest.arrival_ms + window.as_millis() as u64;
+                let now = now_ms();
+                if now >= deadline {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(deadline - now), tip.changed())
+                    .await;
+            }
+        }
+        let read = self.streams.read_shard(shard, checkpoint, want)?;
+        let Some(last) = read.records.last() else {
+            return Ok(());
+        };
+        self.stats
+            .iterator_age_ms
+            .store(now_ms().saturating_sub(last.arrival_ms), Ordering::Relaxed);
+        let round_end = last.counter + 1;
+        if pf == 1 {
+            self.handle_batch(shard, read.records, true).await?;
+        } else {
+            let mut lanes: Vec<Vec<Record>> = vec![Vec::new(); pf];
+            for r in read.records {
+                let lane = (crate::stream::hash::partition_key_hash(&r.partition_key) % pf as u128)
+                    as usize;
+                lanes[lane].push(r);
+            }
+            let runs = lanes
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .map(|lane| async move {
+                    for chunk in lane.chunks(batch_size) {
+                        self.handle_batch(shard, chunk.to_vec(), false).await?;
+                    }
+                    Ok::<(), MappingError>(())
+                });
+            for r in futures_join_all(runs).await {
+                r?;
+            }
+            self.commit(Vec::new(), Some((shard, round_end)))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one batch to completion: success, partial retries, bisection, dead letters.
+    /// With `checkpoint`, each settled prefix moves the shard's checkpoint.
+    async fn handle_batch(
+        &self,
+        shard: &ShardState,
+        records: Vec<Record>,
+        checkpoint: bool,
+    ) -> Result<(), MappingError> {
+        let cp = |end: u64| checkpoint.then_some((shard, end));
+        let mut queue: VecDeque<(Vec<Record>, u32)> = VecDeque::from([(records, 0)]);
+        let mut invokes = 0u64;
+        while let Some((mut batch, mut attempts)) = queue.pop_front() {
+            loop {
+                // Records past MaximumRecordAgeInSeconds are not sent again. Arrival times
+                // never decrease in a shard, so the expired ones are a prefix.
+                if self.config.maximum_record_age_in_seconds >= 0 {
+                    let max_age = self.config.maximum_record_age_in_seconds as u64 * 1000;
+                    let now = now_ms();
+                    let expired = batch
+                        .iter()
+                        .take_while(|r| now.saturating_sub(r.arrival_ms) > max_age)
+                        .count();
+                    if expired > 0 {
+                        let rest = batch.split_off(expired);
+                        self.dead_letter(
+                            shard,
+                            &batch,
+                            "RecordAgeExceeded",
+                            invokes,
+                            cp(rest
+                                .first()
+                                .map_or(batch[expired - 1].counter + 1, |r| r.counter)),
+                        )?;
+                        batch = rest;
+                    }
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                invokes += 1;
+                match self.invoke(&batch).await {
+                    (Outcome::Success, writes) => {
+                        let end = batch[batch.len() - 1].counter + 1;
+                        self.stats
+                            .records_processed
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        self.commit(writes, cp(end))?;
+                        break;
+                    }
+                    (Outcome::Partial(idx), writes) => {
+                        self.stats
+                            .records_processed
+                            .fetch_add(idx as u64, Ordering::Relaxed);
+                        self.commit(writes, cp(batch[idx].counter))?;
+                        batch.drain(..idx);
+                        attempts += 1;
+                    }
+                    (Outcome::Failure(e), _) => {
+                        self.stats.function_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(error = %e, shard = %shard.shard_id, records = batch.len(), "function error");
+                        if self.config.bisect_batch_on_function_error && batch.len() > 1 {
+                            let second = batch.split_off(batch.len() / 2);
+                            queue.push_front((second, attempts));
+                            queue.push_front((batch, attempts));
+                            break;
+                        }
+                        attempts += 1;
+                    }
+                }
+                let max = self.config.maximum_retry_attempts;
+                if max >= 0 && i64::from(attempts) > max {
+                    let end = batch[batch.len() - 1].counter + 1;
+                    self.dead_letter(shard, &batch, "RetryAttemptsExhausted", invokes, cp(end))?;
+                    break;
+                }
+                tokio::time::sleep(backoff(attempts)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Invokes the function with one batch and judges the answer.
+    async fn invoke(&self, batch: &[Record]) -> (Outcome, Vec<WriteOp>) {
+        self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+        let payload = self.event(batch);
+        let mut writes = TableWrites::default();
+        let result = self.function.invoke(payload, &mut writes).await;
+        let outcome = match result {
+            Err(e) => Outcome::Failure(e),
+            Ok(_) if !self.config.reports_batch_item_failures() => Outcome::Success,
+            Ok(body) => judge_response(&body, batch),
+        };
+        (outcome, writes.ops)
+    }
+
+    /// Lambda's Kinesis event for a batch.
+    fn event(&self, batch: &[Record]) -> Bytes {
+        let event = KinesisEvent {
+            records: batch
+                .iter()
+                .map(|r| KinesisEventRecord {
+                    kinesis: KinesisRecordData {
+                        kinesis_schema_version: "1.0".into(),
+                        partition_key: r.partition_key.clone(),
+                        sequence_number: r.sequence_number.clone(),
+                        data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+                        approximate_arrival_timestamp: r.arrival_ms as f64 / 1000.0,
+                    },
+                    event_source: "aws:kinesis".into(),
+                    event_version: "1.0".into(),
+                    event_id: format!("{}:{}", shard_id_of(&self.stream, r), r.sequence_number),
+                    event_name: "aws:kinesis:record".into(),
+                    invoke_identity_arn: self.function.role_arn.clone(),
+                    aws_region: self.region.clone(),
+                    event_source_arn: self.stream.arn.clone(),
+                })
+                .collect(),
+        };
+        Bytes::from(serde_json::to_vec(&event).expect("events serialize"))
+    }
+
+    /// Commits the function's writes and, if given, the shard's new checkpoint, in one
+    /// atomic batch. Not fsynced: the stream holds the records durably and replaying them
+    /// rewrites the same items, so a lost commit costs a replay, never data.
+    fn commit(
+        &self,
+        mut ops: Vec<WriteOp>,
+        checkpoint: Option<(&ShardState, u64)>,
+    ) -> Result<(), MappingError> {
+        if let Some((shard, next_counter)) = checkpoint {
+            ops.push(WriteOp::Checkpoint {
+                mapping_id: self.mapping_id,
+                shard: shard.key,
+                next_counter,
+            });
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.tables.commit(&ops, SyncMode::Os)?;
+        Ok(())
+    }
+
+    /// Records a dead letter for `batch` and moves past it.
+    fn dead_letter(
+        &self,
+        shard: &ShardState,
+        batch: &[Record],
+        condition: &str,
+        invokes: u64,
+        checkpoint: Option<(&ShardState, u64)>,
+    ) -> Result<(), MappingError> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(());
+        };
+        let letter = DeadLetter {
+            request_context: RequestContext {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                function_arn: self.function.arn.clone(),
+                condition: condition.to_owned(),
+                approximate_invoke_count: invokes,
+            },
+            response_context: ResponseContext {
+                status_code: if invokes > 0 { 200 } else { 0 },
+                executed_version: if invokes > 0 {
+                    "$LATEST".into()
+                } else {
+                    String::new()
+                },
+                function_error: if invokes > 0 {
+                    "Unhandled".into()
+                } else {
+                    String::new()
+                },
+            },
+            version: "1.0".into(),
+            timestamp: iso8601(now_ms()),
+            kinesis_batch_info: KinesisBatchInfo {
+                shard_id: shard.shard_id.clone(),
+                start_sequence_number: first.sequence_number.clone(),
+                end_sequence_number: last.sequence_number.clone(),
+                approximate_arrival_of_first_record: iso8601(first.arrival_ms),
+                approximate_arrival_of_last_record: iso8601(last.arrival_ms),
+                batch_size: batch.len(),
+                stream_arn: self.stream.arn.clone(),
+            },
+        };
+        tracing::warn!(
+            shard = %shard.shard_id,
+            condition,
+            records = batch.len(),
+            start = %first.sequence_number,
+            "batch dead-lettered"
+        );
+        // Ids increase: microseconds, and never below the previous id.
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let prev = self.last_dead_letter_id.load(Ordering::Relaxed);
+        let id = now_us.max(prev + 1);
+        self.last_dead_letter_id.store(id, Ordering::Relaxed);
+        let ops = vec![WriteOp::DeadLetter {
+            mapping_id: self.mapping_id,
+            id,
+            record: serde_json::to_vec(&letter).expect("dead letters serialize"),
+        }];
+        self.stats
+            .records_dead_lettered
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        // The dead letter is the only trace of these records: make it durable.
+        let mut ops = ops;
+        if let Some((s, next)) = checkpoint {
+            ops.push(WriteOp::Checkpoint {
+                mapping_id: self.mapping_id,
+                shard: s.key,
+                next_counter: next,
+            });
+        }
+        self.tables.commit(&ops, SyncMode::SyncData)?;
+        Ok(())
+    }
+}
+
+fn shard_id_of(stream: &StreamState, r: &Record) -> String {
+    crate::stream::SequenceNumber::parse(&r.sequence_number)
+        .ok()
+        .and_then(|s| {
+            stream
+                .shards
+                .iter()
+                .find(|sh| sh.key.shard_index == s.shard_index)
+        })
+        .map_or_else(String::new, |s| s.shard_id.clone())
+}
+
+/// Judges a ReportBatchItemFailures response: empty or no failures is success; failures
+/// naming records of the batch are a partial failure from the lowest one; anything else
+/// (not JSON, wrong shape, an identifier not in the batch) fails the whole batch.
+fn judge_response(body: &[u8], batch: &[Record]) -> Outcome {
+    let malformed = |why: &str| {
+        Outcome::Failure(FunctionError::Unhandled {
+            error_type: "MalformedBatchResponse".into(),
+            message: why.to_owned(),
+        })
+    };
+    let text = std::str::from_utf8(body).unwrap_or("").trim();
+    if text.is_empty() || text == "null" || text == "{}" {
+        return Outcome::Success;
+    }
+    let response: BatchResponse = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => return malformed(&format!("not a batch response: {e}")),
+    };
+    let mut lowest: Option<usize> = None;
+    for f in &response.batch_item_failures {
+        match batch
+            .iter()
+            .position(|r| r.sequence_number == f.item_identifier)
+        {
+            Some(i) => lowest = Some(lowest.map_or(i, |l| l.min(i))),
+            None => {
+                return malformed(&format!(
+                    "itemIdentifier {:?} is not in the batch",
+                    f.item_identifier
+                ));
+            }
+        }
+    }
+    match lowest {
+        None => Outcome::Success,
+        Some(i) => Outcome::Partial(i),
+    }
+}
+
+/// Awaits every future, concurrently, in order of the input.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut pending: Vec<_> = futures.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => {
+                results[*i] = Some(v);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future completed"))
+        .collect()
+}

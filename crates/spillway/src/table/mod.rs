@@ -1,0 +1,375 @@
+//! Tables: DynamoDB's item model on one machine.
+//!
+//! Items are maps of attribute values ([`value`]), numbers are exact decimals
+//! ([`number`]), and each table has a hash key and an optional range key of type S, N or
+//! B, encoded into order-preserving item keys ([`key`]). Put, get, delete and an ordered
+//! scan with a resumable cursor. Knows nothing of HTTP.
+
+pub mod key;
+pub mod number;
+pub mod value;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use self::number::Number;
+pub use self::value::{AttributeValue, Item};
+use crate::config::Config;
+use crate::storage::{
+    KeyAttributeEntry, StorageError, Store, SyncMode, TableCatalogEntry, WriteOp,
+};
+use crate::stream::now_ms;
+
+/// Largest item: attribute names plus values, in bytes (DynamoDB: 400 KB).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Errors of the table domain.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("Requested resource not found: Table: {0} not found")]
+    TableNotFound(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Key attribute types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    S,
+    N,
+    B,
+}
+
+impl KeyType {
+    pub fn parse(t: &str) -> Option<Self> {
+        match t {
+            "S" => Some(Self::S),
+            "N" => Some(Self::N),
+            "B" => Some(Self::B),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+            Self::B => "B",
+        }
+    }
+
+    fn matches(self, v: &AttributeValue) -> bool {
+        matches!(
+            (self, v),
+            (Self::S, AttributeValue::S(_))
+                | (Self::N, AttributeValue::N(_))
+                | (Self::B, AttributeValue::B(_))
+        )
+    }
+}
+
+/// One key attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: String,
+    pub kind: KeyType,
+}
+
+/// A table at run time.
+#[derive(Debug)]
+pub struct TableState {
+    pub name: String,
+    pub arn: String,
+    pub table_id: u32,
+    pub created_ms: u64,
+    pub hash_key: KeyAttribute,
+    pub range_key: Option<KeyAttribute>,
+}
+
+impl TableState {
+    /// Validates the key attributes of `item` (which may hold more) and encodes them.
+    pub fn encode_key(&self, item: &Item) -> Result<Vec<u8>, TableError> {
+        let mut out = Vec::new();
+        for k in std::iter::once(&self.hash_key).chain(self.range_key.as_ref()) {
+            let v = item.get(&k.name).ok_or_else(|| {
+                TableError::Validation(format!(
+                    "One or more parameter values were invalid: Missing the key {} in the item",
+                    k.name
+                ))
+            })?;
+            if !k.kind.matches(v) {
+                return Err(TableError::Validation(format!(
+                    "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
+                    k.name,
+                    k.kind.as_str(),
+                    v.type_name()
+                )));
+            }
+            let empty = match v {
+                AttributeValue::S(s) => s.is_empty(),
+                AttributeValue::B(b) => b.is_empty(),
+                _ => false,
+            };
+            if empty {
+                return Err(TableError::Validation(format!(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {}",
+                    if matches!(v, AttributeValue::S(_)) {
+                        "string"
+                    } else {
+                        "binary"
+                    },
+                    k.name
+                )));
+            }
+            key::encode_part(v, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The key attributes of `item`, as an item (for LastEvaluatedKey).
+    pub fn key_of(&self, item: &Item) -> Item {
+        std::iter::once(&self.hash_key)
+            .chain(self.range_key.as_ref())
+            .filter_map(|k| item.get(&k.name).map(|v| (k.name.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Validates a whole item for a put and returns the write.
+    pub fn prepare_put(&self, item: &Item) -> Result<WriteOp, TableError> {
+        let key = self.encode_key(item)?;
+        let size = value::item_size(item);
+        if size > MAX_ITEM_BYTES {
+            return Err(TableError::Validation(
+                "Item size has exceeded the maximum allowed size".into(),
+            ));
+        }
+        Ok(WriteOp::PutItem {
+            table_id: self.table_id,
+            key,
+            item: serde_json::to_vec(&value::item_to_json(item)).expect("items serialize"),
+        })
+    }
+}
+
+/// One page of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanPage {
+    pub items: Vec<Item>,
+    /// Pass back as `start_after` to continue; None at the end.
+    pub last_evaluated_key: Option<Item>,
+}
+
+/// All tables of this process.
+pub struct Tables {
+    store: Arc<dyn Store>,
+    region: String,
+    account_id: String,
+    by_name: RwLock<BTreeMap<String, Arc<TableState>>>,
+    /// Serialises read-modify-write sequences (returning old items, later conditions).
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables").finish_non_exhaustive()
+    }
+}
+
+fn decode_item(bytes: &[u8]) -> Result<Item, TableError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("item: {e}")))?;
+    value::item_from_json(&v).map_err(|e| StorageError::Corrupt(format!("item: {e}")).into())
+}
+
+fn key_attribute(entry: &KeyAttributeEntry) -> Result<KeyAttribute, TableError> {
+    Ok(KeyAttribute {
+        name: entry.name.clone(),
+        kind: KeyType::parse(&entry.kind).ok_or_else(|| {
+            TableError::Config(format!(
+                "key attribute `{}`: type must be S, N or B, got `{}`",
+                entry.name, entry.kind
+            ))
+        })?,
+    })
+}
+
+impl Tables {
+    /// Loads the catalog and creates the configured tables that do not exist yet.
+    pub fn open(store: Arc<dyn Store>, config: &Config) -> Result<Self, TableError> {
+        let mut catalog: BTreeMap<String, TableCatalogEntry> = store
+            .load_tables()?
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect();
+        for tc in &config.tables {
+            let wanted = |id: u32, created_ms: u64| TableCatalogEntry {
+                table_id: id,
+                name: tc.name.clone(),
+                created_ms,
+                hash_key: tc.hash_key.clone(),
+                range_key: tc.range_key.clone(),
+            };
+            match catalog.get(&tc.name) {
+                Some(existing) => {
+                    if existing.hash_key != tc.hash_key || existing.range_key != tc.range_key {
+                        return Err(TableError::Config(format!(
+                            "table `{}` exists in the data dir with another key schema; \
+                             change the config back or use a new data dir",
+                            tc.name
+                        )));
+                    }
+                }
+                None => {
+                    let entry = wanted(store.allocate_table_id()?, now_ms());
+                    key_attribute(&entry.hash_key)?;
+                    store.put_table(&entry)?;
+                    tracing::info!(table = %entry.name, "created table");
+                    catalog.insert(entry.name.clone(), entry);
+                }
+            }
+        }
+        let mut by_name = BTreeMap::new();
+        for e in catalog.into_values() {
+            let state = TableState {
+                arn: format!(
+                    "arn:aws:dynamodb:{}:{}:table/{}",
+                    config.region, config.account_id, e.name
+                ),
+                hash_key: key_attribute(&e.hash_key)?,
+                range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
+                name: e.name,
+                table_id: e.table_id,
+                created_ms: e.created_ms,
+            };
+            by_name.insert(state.name.clone(), Arc::new(state));
+        }
+        Ok(Self {
+            store,
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            by_name: RwLock::new(by_name),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    pub fn all(&self) -> Vec<Arc<TableState>> {
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<TableState>, TableError> {
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TableError::TableNotFound(name.to_owned()))
+    }
+
+    /// Puts an item durably; returns the item it replaced.
+    pub fn put_item(&self, table: &str, item: &Item) -> Result<Option<Item>, TableError> {
+        let t = self.get(table)?;
+        let op = t.prepare_put(item)?;
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.get_encoded(&t, op_key(&op))?;
+        self.store.apply(&[op], SyncMode::SyncData)?;
+        Ok(old)
+    }
+
+    /// The item with the given key attributes.
+    pub fn get_item(&self, table: &str, key: &Item) -> Result<Option<Item>, TableError> {
+        let t = self.get(table)?;
+        let k = t.encode_key(key)?;
+        self.get_encoded(&t, &k)
+    }
+
+    fn get_encoded(&self, t: &TableState, key: &[u8]) -> Result<Option<Item>, TableError> {
+        self.store
+            .get_item(t.table_id, key)?
+            .map(|b| decode_item(&b))
+            .transpose()
+    }
+
+    /// Deletes an item durably; returns it.
+    pub fn delete_item(&self, table: &str, key: &Item) -> Result<Option<Item>, TableError> {
+        let t = self.get(table)?;
+        let k = t.encode_key(key)?;
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.get_encoded(&t, &k)?;
+        self.store.apply(
+            &[WriteOp::DeleteItem {
+                table_id: t.table_id,
+                key: k,
+            }],
+            SyncMode::SyncData,
+        )?;
+        Ok(old)
+    }
+
+    /// Items in key order after `start_after` (an item key, as LastEvaluatedKey).
+    pub fn scan(
+        &self,
+        table: &str,
+        start_after: Option<&Item>,
+        limit: usize,
+    ) -> Result<ScanPage, TableError> {
+        let t = self.get(table)?;
+        let after = start_after.map(|k| t.encode_key(k)).transpose()?;
+        let limit = limit.max(1);
+        let rows = self.store.scan_items(t.table_id, after.as_deref(), limit)?;
+        let full = rows.len() == limit;
+        let items = rows
+            .iter()
+            .map(|(_, v)| decode_item(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_evaluated_key = if full {
+            items.last().map(|i| t.key_of(i))
+        } else {
+            None
+        };
+        Ok(ScanPage {
+            items,
+            last_evaluated_key,
+        })
+    }
+
+    /// Number of items (counted, so exact).
+    pub fn count(&self, table: &str) -> Result<u64, TableError> {
+        let t = self.get(table)?;
+        Ok(self.store.count_items(t.table_id)?)
+    }
+
+    /// Applies prepared writes (and any checkpoint or dead letter) in one atomic batch.
+    pub fn commit(&self, ops: &[WriteOp], sync: SyncMode) -> Result<(), TableError> {
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.store.apply(ops, sync)?)
+    }
+}
+
+fn op_key(op: &WriteOp) -> &[u8] {
+    match op {
+        WriteOp::PutItem { key, .. } | WriteOp::DeleteItem { key, .. } => key,
+        _ => &[],
+    }
+}
+
+/// Builds an item from pairs: `item([("ID", AttributeValue::S("x".into()))])`.
+pub fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
