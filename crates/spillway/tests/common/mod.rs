@@ -208,3 +208,117 @@ pub fn counter(seq: &str) -> u64 {
     assert_eq!(seq.len(), 56, "{seq}");
     seq[36..].parse().unwrap()
 }
+
+/// The default config up to (not including) its mapping, so tests can add their own.
+pub fn config_without_mapping(edit: impl FnOnce(String) -> String) -> String {
+    let text = spillway::config::DEFAULT_TOML;
+    let cut = text
+        .find("# Event source mappings")
+        .expect("default config has a mapping");
+    edit(text[..cut].to_owned())
+}
+
+/// A `[[mappings]]` block from example-stream to `function`, with extra keys.
+pub fn mapping_block(function: &str, extra: &str) -> String {
+    format!(
+        "\n[[mappings]]\nEventSourceArn = \"example-stream\"\nFunctionName = \"{function}\"\n{extra}\n"
+    )
+}
+
+/// A `kind = "process"` function running tests/functions/recorder.py.
+pub fn recorder_function(name: &str, mode: &str, log: &Path) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions/recorder.py");
+    format!(
+        "\n[[functions]]\nname = \"{name}\"\nkind = \"process\"\nreserved_concurrency = 10\ncommand = [\"python3\", \"{script}\", \"{mode}\", \"{}\"]\n",
+        log.display()
+    )
+}
+
+/// Invocations logged by recorder.py: per invocation, the records' (seq, key, data, shard).
+pub fn recorded_invocations(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every item of a table (wire form), via the inspection API.
+pub async fn scan_table(c: &reqwest::Client, s: &Server, table: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let mut url = s.url(&format!("/_spillway/tables/{table}?limit=1000"));
+        if let Some(k) = &start {
+            url.push_str("&start_after=");
+            url.push_str(&urlencode(k));
+        }
+        let (status, v) = get_json(c, &url).await;
+        assert_eq!(status, 200, "{v}");
+        items.extend(v["items"].as_array().unwrap().iter().cloned());
+        match v.get("last_evaluated_key") {
+            Some(k) if !k.is_null() => start = Some(k.to_string()),
+            _ => return items,
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Item count of a table.
+pub async fn item_count(c: &reqwest::Client, s: &Server, table: &str) -> u64 {
+    let (_, v) = get_json(c, &s.url(&format!("/_spillway/tables/{table}?limit=1"))).await;
+    v["item_count"].as_u64().unwrap()
+}
+
+/// Waits until `cond` holds, polling every 100 ms, or panics after `secs`.
+pub async fn wait_until<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `Message` attribute of each item.
+pub fn messages(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["Message"]["S"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Dead letters via the inspection API.
+pub async fn dead_letters(c: &reqwest::Client, s: &Server) -> Vec<Value> {
+    let (_, v) = get_json(c, &s.url("/_spillway/dead-letters")).await;
+    v.as_array().unwrap().clone()
+}
+
+/// POSTs one body to /dev and returns the acknowledged sequence number.
+pub async fn post(c: &reqwest::Client, s: &Server, body: &str) -> String {
+    let r = c
+        .post(s.url("/dev"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["SequenceNumber"].as_str().unwrap().to_owned()
+}

@@ -1,0 +1,605 @@
+//! The whole pipeline through a real `spillway serve`: POST /dev -> example-stream ->
+//! event source mapping -> function -> example-table.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+fn reference_body(i: usize) -> String {
+    format!("{{\"index\": {i}, \"message\": \"Test message {i}\"}}")
+}
+
+/// Posts `n` reference bodies with `concurrency` clients; returns the acked messages.
+async fn spike(s: &Server, n: usize, concurrency: usize) -> Vec<String> {
+    let c = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (c, url, next) = (c.clone(), s.url("/dev"), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return acked;
+                }
+                let r = c.post(&url).body(reference_body(i)).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                acked.push(format!("Test message {i}"));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_concurrent_posts_land_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    let sent = spike(&s, 10_000, 100).await;
+    wait_until(120, "10,000 items", || async {
+        item_count(&c, &s, "example-table").await >= 10_000
+    })
+    .await;
+    let items = scan_table(&c, &s, "example-table").await;
+    assert_eq!(items.len(), 10_000);
+    let mut got = messages(&items);
+    let mut want = sent;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // Each item's ID is distinct (one item per record).
+    let ids: HashSet<_> = items
+        .iter()
+        .map(|i| i["ID"]["S"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 10_000);
+}
+
+/// Posts continuously until `stop`; returns the acknowledged messages.
+async fn post_until_stopped(url: String, stop: Arc<AtomicBool>, workers: usize) -> Vec<String> {
+    let c = client();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (c, url, stop, counter) = (c.clone(), url.clone(), stop.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                match c.post(&url).body(reference_body(i)).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        if r.bytes().await.is_ok() {
+                            acked.push(format!("Test message {i}"));
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+/// Every acknowledged message is in the table exactly once, and nothing else is.
+fn assert_exactly_once(items: &[serde_json::Value], acked: &[String], attempted: usize) {
+    let got = messages(items);
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in &got {
+        *counts.entry(m.as_str()).or_default() += 1;
+    }
+    let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dupes.is_empty(), "duplicates: {dupes:?}");
+    for m in acked {
+        assert!(
+            counts.contains_key(m.as_str()),
+            "acknowledged {m} is missing"
+        );
+    }
+    // Records durable but cut off before their 200 may land too; nothing else may.
+    for m in &got {
+        let i: usize = m.trim_start_matches("Test message ").parse().unwrap();
+        assert!(i < attempted, "{m} was never sent");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_ingest_and_during_drain_keeps_exactly_the_acknowledged_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    // A slow function (20 ms per batch of 10) so that a backlog builds up to kill into.
+    let config = config_with(|t| {
+        t.replace("delay_ms = 0", "delay_ms = 20")
+            .replace("BatchSize = 100", "BatchSize = 10")
+    });
+
+    // Act 1: kill -9 while 50 clients are posting.
+    let mut s = Server::start(&data, Some(&config));
+    let stop = Arc::new(AtomicBool::new(false));
+    let poster = tokio::spawn(post_until_stopped(s.url("/dev"), stop.clone(), 50));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    s.kill9();
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = poster.await.unwrap();
+    assert!(acked.len() > 50, "the load barely ran");
+
+    // Act 2: restart, post a second wave, and kill -9 while the drain is behind.
+    let mut s = Server::start(&data, Some(&config));
+    let c = client();
+    let first = acked.len();
+    let wave: Vec<String> = {
+        let mut v = Vec::new();
+        for i in 0..600 {
+            let n = 1_000_000 + i;
+            post(&c, &s, &reference_body(n)).await;
+            v.push(format!("Test message {n}"));
+        }
+        v
+    };
+    acked.extend(wave);
+    let (_, m) = get_json(&c, &s.url("/_spillway/mappings")).await;
+    assert!(
+        m[0]["shards"][0]["behind"].as_u64().unwrap() > 0,
+        "the drain was not behind: {m}"
+    );
+    s.kill9();
+
+    // Restart and let it drain: exactly the acknowledged set, each once.
+    let s = Server::start(&data, Some(&config));
+    let attempted = 1_000_600;
+    wait_until(120, "the drain to finish", || async {
+        let (_, m) = get_json(&c, &s.url("/_spillway/mappings")).await;
+        m[0]["shards"][0]["behind"] == 0
+    })
+    .await;
+    let items = scan_table(&c, &s, "example-table").await;
+    assert!(
+        items.len() >= acked.len(),
+        "{} items for {} acks ({first} in act 1)",
+        items.len(),
+        acked.len()
+    );
+    assert_exactly_once(&items, &acked, attempted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bisect_isolates_a_poison_record_and_dead_letters_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(|t| {
+        t.replace(
+            "fail_records_containing = \"\"",
+            "fail_records_containing = \"poison\"",
+        )
+        .replace("BatchSize = 100", "BatchSize = 16")
+        .replace(
+            "MaximumBatchingWindowInSeconds = 0",
+            "MaximumBatchingWindowInSeconds = 1",
+        )
+        .replace(
+            "BisectBatchOnFunctionError = false",
+            "BisectBatchOnFunctionError = true",
+        )
+        .replace("MaximumRetryAttempts = -1", "MaximumRetryAttempts = 2")
+    });
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let mut poison_seq = String::new();
+    for i in 0..16 {
+        let body = if i == 9 {
+            "{\"message\": \"poison pill\"}".to_owned()
+        } else {
+            reference_body(i)
+        };
+        let seq = post(&c, &s, &body).await;
+        if i == 9 {
+            poison_seq = seq;
+        }
+    }
+    wait_until(30, "a dead letter", || async {
+        !dead_letters(&c, &s).await.is_empty()
+    })
+    .await;
+    wait_until(30, "15 items", || async {
+        item_count(&c, &s, "example-table").await == 15
+    })
+    .await;
+    let letters = dead_letters(&c, &s).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let d = &letters[0]["record"];
+    assert_eq!(d["requestContext"]["condition"], "RetryAttemptsExhausted");
+    assert!(
+        d["requestContext"]["approximateInvokeCount"]
+            .as_u64()
+            .unwrap()
+            >= 3,
+        "{d}"
+    );
+    assert_eq!(
+        d["requestContext"]["functionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:kinesis-to-dynamo"
+    );
+    assert_eq!(d["responseContext"]["functionError"], "Unhandled");
+    let info = &d["KinesisBatchInfo"];
+    assert_eq!(info["shardId"], "shardId-000000000000");
+    assert_eq!(info["batchSize"], 1);
+    assert_eq!(info["startSequenceNumber"], poison_seq.as_str());
+    assert_eq!(info["endSequenceNumber"], poison_seq.as_str());
+    assert_eq!(
+        info["streamArn"],
+        "arn:aws:kinesis:us-east-1:000000000000:stream/example-stream"
+    );
+    assert!(
+        info["approximateArrivalOfFirstRecord"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let mut got = messages(&scan_table(&c, &s, "example-table").await);
+    got.sort();
+    let mut want: Vec<String> = (0..16)
+        .filter(|i| *i != 9)
+        .map(|i| format!("Test message {i}"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // The shard moved on: new records land.
+    post(&c, &s, &reference_body(100)).await;
+    wait_until(30, "the record after the poison", || async {
+        item_count(&c, &s, "example-table").await == 16
+    })
+    .await;
+
+    // The dead-letters command shows it.
+    let out = std::process::Command::new(BIN)
+        .args(["dead-letters", "--endpoint", &s.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("RetryAttemptsExhausted") && text.contains(&poison_seq),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bisect_and_infinite_retries_the_shard_blocks_until_the_record_ages_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(|t| {
+        t.replace(
+            "fail_records_containing = \"\"",
+            "fail_records_containing = \"poison\"",
+        )
+        .replace(
+            "MaximumBatchingWindowInSeconds = 0",
+            "MaximumBatchingWindowInSeconds = 1",
+        )
+        .replace(
+            "MaximumRecordAgeInSeconds = -1",
+            "MaximumRecordAgeInSeconds = 4",
+        )
+    });
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let first = post(&c, &s, "{\"message\": \"poison pill\"}").await;
+    let mut last = String::new();
+    for i in 0..3 {
+        last = post(&c, &s, &reference_body(i)).await;
+    }
+    // Blocked: the batch keeps failing, nothing lands.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(item_count(&c, &s, "example-table").await, 0);
+    let (_, m) = get_json(&c, &s.url("/_spillway/mappings")).await;
+    assert!(m[0]["function_errors"].as_u64().unwrap() >= 2, "{m}");
+    assert!(dead_letters(&c, &s).await.is_empty());
+    // After MaximumRecordAgeInSeconds the batch is bypassed with a dead letter.
+    wait_until(20, "the batch to age out", || async {
+        !dead_letters(&c, &s).await.is_empty()
+    })
+    .await;
+    let letters = dead_letters(&c, &s).await;
+    let info = &letters[0]["record"]["KinesisBatchInfo"];
+    assert_eq!(
+        letters[0]["record"]["requestContext"]["condition"],
+        "RecordAgeExceeded"
+    );
+    assert_eq!(info["startSequenceNumber"], first.as_str());
+    assert_eq!(info["endSequenceNumber"], last.as_str());
+    assert_eq!(info["batchSize"], 4);
+    // And the shard flows again.
+    post(&c, &s, &reference_body(7)).await;
+    wait_until(20, "the next record", || async {
+        item_count(&c, &s, "example-table").await == 1
+    })
+    .await;
+}
+
+fn process_config(mode: &str, log: &std::path::Path, mapping: &str) -> String {
+    config_without_mapping(|t| t)
+        + &recorder_function("recorder", mode, log)
+        + &mapping_block("recorder", mapping)
+}
+
+fn invocation_seqs(log: &std::path::Path) -> Vec<Vec<String>> {
+    recorded_invocations(log)
+        .iter()
+        .map(|inv| {
+            inv["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["seq"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_batch_failure_moves_the_checkpoint_to_the_lowest_failed_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let config = process_config(
+        "report-poison",
+        &log,
+        "BatchSize = 10\nMaximumBatchingWindowInSeconds = 1\nMaximumRetryAttempts = 1\nFunctionResponseTypes = [\"ReportBatchItemFailures\"]\nStartingPosition = \"TRIM_HORIZON\"",
+    );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let mut seqs = Vec::new();
+    for i in 0..10 {
+        let body = if i == 3 || i == 6 {
+            format!("poison {i}")
+        } else {
+            format!("ok {i}")
+        };
+        seqs.push(post(&c, &s, &body).await);
+    }
+    wait_until(30, "a dead letter", || async {
+        !dead_letters(&c, &s).await.is_empty()
+    })
+    .await;
+    let calls = invocation_seqs(&log);
+    // 1st: the whole batch; it reports #3 and #6, so the retry starts at #3 (the lowest).
+    assert_eq!(calls[0], seqs);
+    assert_eq!(calls[1], seqs[3..].to_vec());
+    assert_eq!(
+        calls.len(),
+        2,
+        "MaximumRetryAttempts = 1: one retry, then the dead letter"
+    );
+    let info = dead_letters(&c, &s).await[0]["record"]["KinesisBatchInfo"].clone();
+    assert_eq!(info["startSequenceNumber"], seqs[3].as_str());
+    assert_eq!(info["endSequenceNumber"], seqs[9].as_str());
+    assert_eq!(info["batchSize"], 7);
+    // The checkpoint is past the batch now: the next record is the next invocation.
+    let next = post(&c, &s, "ok after").await;
+    wait_until(20, "the next invocation", || async {
+        invocation_seqs(&log).len() == 3
+    })
+    .await;
+    assert_eq!(invocation_seqs(&log)[2], vec![next]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_batch_response_retries_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let config = process_config(
+        "malformed-once",
+        &log,
+        "BatchSize = 10\nMaximumBatchingWindowInSeconds = 1\nFunctionResponseTypes = [\"ReportBatchItemFailures\"]",
+    );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        seqs.push(post(&c, &s, &format!("r{i}")).await);
+    }
+    wait_until(30, "two invocations", || async {
+        invocation_seqs(&log).len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = invocation_seqs(&log);
+    assert_eq!(
+        calls.len(),
+        2,
+        "one malformed answer, one retry, then done: {calls:?}"
+    );
+    assert_eq!(calls[0], seqs);
+    assert_eq!(calls[1], seqs);
+    assert!(dead_letters(&c, &s).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_sees_lambdas_kinesis_event_in_shard_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let config =
+        process_config("ok", &log, "BatchSize = 7").replace("shard_count = 1", "shard_count = 3");
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let mut sent = 0;
+    for _ in 0..4 {
+        for _ in 0..30 {
+            post(&c, &s, &format!("m{sent}")).await;
+            sent += 1;
+        }
+    }
+    wait_until(60, "every record", || async {
+        recorded_invocations(&log)
+            .iter()
+            .map(|i| i["records"].as_array().unwrap().len())
+            .sum::<usize>()
+            == sent
+    })
+    .await;
+    let mut last_by_shard: BTreeMap<String, String> = BTreeMap::new();
+    for inv in recorded_invocations(&log) {
+        let records = inv["records"].as_array().unwrap();
+        assert!(records.len() <= 7);
+        let shard = records[0]["shard"].as_str().unwrap().to_owned();
+        for r in records {
+            assert_eq!(r["shard"].as_str().unwrap(), shard, "one shard per batch");
+            let seq = r["seq"].as_str().unwrap().to_owned();
+            if let Some(prev) = last_by_shard.get(&shard) {
+                assert!(seq > *prev, "out of order in {shard}: {seq} after {prev}");
+            }
+            last_by_shard.insert(shard.clone(), seq);
+        }
+        // Lambda's event shape.
+        let e = &inv["first"];
+        assert_eq!(e["eventSource"], "aws:kinesis");
+        assert_eq!(e["eventVersion"], "1.0");
+        assert_eq!(e["eventName"], "aws:kinesis:record");
+        assert_eq!(e["awsRegion"], "us-east-1");
+        assert_eq!(
+            e["eventSourceARN"],
+            "arn:aws:kinesis:us-east-1:000000000000:stream/example-stream"
+        );
+        assert!(
+            e["invokeIdentityArn"]
+                .as_str()
+                .unwrap()
+                .starts_with("arn:aws:iam::000000000000:role/")
+        );
+        assert_eq!(e["kinesis"]["kinesisSchemaVersion"], "1.0");
+        assert!(e["kinesis"]["approximateArrivalTimestamp"].is_f64());
+        assert!(e["kinesis"].get("encryptionType").is_none());
+        assert_eq!(
+            e["eventID"],
+            format!(
+                "{shard}:{}",
+                e["kinesis"]["sequenceNumber"].as_str().unwrap()
+            )
+        );
+    }
+    assert_eq!(last_by_shard.len(), 3, "all three shards were polled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelization_factor_keeps_each_partition_key_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let config = process_config(
+        "ok",
+        &log,
+        "BatchSize = 5\nParallelizationFactor = 4\nMaximumBatchingWindowInSeconds = 1",
+    )
+    .replace(
+        "partition_key = { from = \"request_id\" }",
+        "partition_key = { from = \"json_field\", field = \"key\" }",
+    );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let keys = 8;
+    let per_key = 25;
+    for i in 0..per_key {
+        for k in 0..keys {
+            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
+        }
+    }
+    wait_until(60, "every record", || async {
+        recorded_invocations(&log)
+            .iter()
+            .map(|i| i["records"].as_array().unwrap().len())
+            .sum::<usize>()
+            == keys * per_key
+    })
+    .await;
+    let mut next: HashMap<String, i64> = HashMap::new();
+    for inv in recorded_invocations(&log) {
+        for r in inv["records"].as_array().unwrap() {
+            let body: serde_json::Value =
+                serde_json::from_str(r["data"].as_str().unwrap()).unwrap();
+            let key = body["key"].as_str().unwrap().to_owned();
+            let i = body["i"].as_i64().unwrap();
+            let expected = next.entry(key.clone()).or_insert(0);
+            assert_eq!(i, *expected, "key {key} out of order");
+            *expected += 1;
+        }
+    }
+    assert_eq!(next.len(), keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_position_applies_on_first_start_only() {
+    for (position, expect_first) in [("LATEST", 2), ("TRIM_HORIZON", 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d");
+        let c = client();
+        // Three records before any mapping exists.
+        let mut s = Server::start(&data, Some(&config_without_mapping(|t| t)));
+        for i in 0..3 {
+            post(&c, &s, &reference_body(i)).await;
+        }
+        assert_eq!(s.terminate().code(), Some(0));
+
+        let with_mapping = config_without_mapping(|t| t)
+            + &mapping_block(
+                "kinesis-to-dynamo",
+                &format!("StartingPosition = \"{position}\""),
+            );
+        let mut s = Server::start(&data, Some(&with_mapping));
+        for i in 3..5 {
+            post(&c, &s, &reference_body(i)).await;
+        }
+        wait_until(20, "the first records", || async {
+            item_count(&c, &s, "example-table").await == expect_first
+        })
+        .await;
+        assert_eq!(s.terminate().code(), Some(0));
+
+        // After a restart the mapping resumes from its checkpoint: nothing is replayed
+        // and nothing posted since is skipped, whatever StartingPosition says.
+        let s = Server::start(&data, Some(&with_mapping));
+        post(&c, &s, &reference_body(5)).await;
+        wait_until(20, "the record after restart", || async {
+            item_count(&c, &s, "example-table").await == expect_first + 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, m) = get_json(&c, &s.url("/_spillway/mappings")).await;
+        assert_eq!(
+            m[0]["records_processed"], 1,
+            "{position}: replayed after restart: {m}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_table_command_shows_count_and_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    for i in 0..3 {
+        post(&c, &s, &reference_body(i)).await;
+    }
+    wait_until(20, "three items", || async {
+        item_count(&c, &s, "example-table").await == 3
+    })
+    .await;
+    let out = std::process::Command::new(BIN)
+        .args(["table", "example-table", "--endpoint", &s.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("example-table  (3 items)"), "{text}");
+    assert!(text.contains("Message=\"Test message 2\""), "{text}");
+}
