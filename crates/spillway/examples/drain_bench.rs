@@ -33,7 +33,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(&base)?;
     let text = spillway::config::DEFAULT_TOML
-        .replace("StartingPosition = \"LATEST\"", "StartingPosition = \"TRIM_HORIZON\"")
+        .replace(
+            "StartingPosition = \"LATEST\"",
+            "StartingPosition = \"TRIM_HORIZON\"",
+        )
         .replace("BatchSize = 100", &format!("BatchSize = {batch}"));
     let config = Config::parse(&text, std::path::Path::new("bench.toml"))?;
     let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path())?);

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod function;
+pub mod load;
 pub mod mapping;
 pub mod server;
 pub mod storage;

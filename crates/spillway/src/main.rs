@@ -5,6 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use spillway::cli::{Cli, Command};
 use spillway::config::{Config, DEFAULT_TOML};
+use spillway::load::{LoadOptions, Shape, VerifyOptions};
+
+/// `http://host:port/path` -> `http://host:port`.
+fn origin_of(url: &str) -> String {
+    match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => url[..i + 3 + j].to_owned(),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
 
 /// mimalloc: the server allocates small, short-lived buffers per request; glibc malloc
 /// cost ~8% of CPU under load in profiles.
@@ -50,6 +62,48 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Config => {
             print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Load {
+            url,
+            requests,
+            concurrency,
+            rate,
+            shape,
+            payload,
+            timeout,
+            verify,
+            table,
+            endpoint,
+            verify_timeout,
+            json,
+        } => {
+            let shape = match (shape, rate) {
+                (Some(s), _) => Shape::parse(&s).map_err(anyhow::Error::msg)?,
+                (None, Some(rate)) => Shape::Constant { rate },
+                (None, None) => Shape::Unpaced,
+            };
+            let endpoint = endpoint.unwrap_or_else(|| origin_of(&url));
+            let opts = LoadOptions {
+                url,
+                total: requests,
+                concurrency,
+                shape,
+                template: payload,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                verify: verify.then(|| VerifyOptions {
+                    endpoint,
+                    table,
+                    timeout: std::time::Duration::from_secs_f64(verify_timeout),
+                }),
+            };
+            let report = spillway::load::run(opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
             Ok(())
         }
         Command::Table {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate as spillway;
+
 /// spillway: API Gateway -> Kinesis -> Lambda -> DynamoDB, the buffer-the-spike pipeline,
 /// as one binary.
 #[derive(Debug, Parser)]
@@ -50,6 +52,48 @@ pub enum Command {
             default_value = "http://127.0.0.1:4566"
         )]
         endpoint: String,
+    },
+    /// Fire the reference load at a route: POSTs of a payload template, on a load shape,
+    /// with a live progress bar, then status codes, errors and latency percentiles.
+    Load {
+        /// Target URL.
+        #[arg(long, default_value = "http://127.0.0.1:4566/dev")]
+        url: String,
+        /// Total requests.
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        requests: u64,
+        /// Concurrent connections (keep-alive).
+        #[arg(short, long, default_value_t = 50)]
+        concurrency: usize,
+        /// Target rate in requests/s for a constant shape (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Load shape: unpaced, constant:RATE, ramp:FROM:TO, step:FROM:STEP:SECONDS,
+        /// spike:BASE:BURST:AT_SECONDS (a burst of BURST requests at AT on top of BASE/s).
+        #[arg(long)]
+        shape: Option<String>,
+        /// Payload template; `{i}` is the request index.
+        #[arg(long, default_value = spillway::load::REFERENCE_TEMPLATE)]
+        payload: String,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Afterwards, wait for the pipeline to drain and check the table holds every
+        /// acknowledged record once.
+        #[arg(long)]
+        verify: bool,
+        /// Table to verify.
+        #[arg(long, default_value = "example-table")]
+        table: String,
+        /// The spillway server to verify against (default: the target URL's origin).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Give up waiting for the drain after this many seconds.
+        #[arg(long, default_value_t = 120.0)]
+        verify_timeout: f64,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a running server's tables: item counts, and the items of one table.
     Table {
