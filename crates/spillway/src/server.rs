@@ -65,6 +65,7 @@ pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             streams: Arc::clone(&streams),
             tables: Arc::clone(&tables),
             mappings: Arc::clone(&mappings),
+            functions: Arc::clone(&functions),
         },
     );
     let listener = tokio::net::TcpListener::bind(config.server.listen)

@@ -56,6 +56,12 @@ impl IntoResponse for IngestError {
             IngestError::Stream(StreamError::InvalidArgument(_)) => {
                 aws_error(StatusCode::BAD_REQUEST, "InvalidArgumentException", message)
             }
+            // As the reference's API Gateway passes Kinesis' 400 through its 4xx mapping.
+            IngestError::Stream(StreamError::ThroughputExceeded { .. }) => aws_error(
+                StatusCode::BAD_REQUEST,
+                "ProvisionedThroughputExceededException",
+                message,
+            ),
             IngestError::Stream(
                 StreamError::Overloaded
                 | StreamError::ShuttingDown
@@ -89,24 +95,37 @@ struct IngestRoute {
     streams: Arc<Streams>,
 }
 
-/// Routes for every `[[routes]]` entry; other methods on those paths answer 405.
-pub fn router(routes: &[RouteConfig], streams: Arc<Streams>) -> Router {
+/// Routes for every `[[routes]]` entry (buffered, or direct through
+/// [`super::direct`]); other methods on those paths answer 405.
+pub fn router(routes: &[RouteConfig], services: &super::Services) -> Router {
     let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for rc in routes {
-        let route = Arc::new(IngestRoute {
-            stream: rc.stream.clone(),
-            partition_key: rc.partition_key.clone(),
-            streams: Arc::clone(&streams),
-        });
         let method = Method::from_bytes(rc.method.to_ascii_uppercase().as_bytes())
             .expect("config validation checked the method");
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
-        let handler = move |req: Request| {
-            let route = Arc::clone(&route);
-            async move { route.handle(req).await }
+        let method_router = match (&rc.stream, &rc.function) {
+            (Some(stream), _) => {
+                let route = Arc::new(IngestRoute {
+                    stream: stream.clone(),
+                    partition_key: rc.partition_key.clone(),
+                    streams: Arc::clone(&services.streams),
+                });
+                on(filter, move |req: Request| {
+                    let route = Arc::clone(&route);
+                    async move { route.handle(req).await }
+                })
+            }
+            (None, Some(function)) => {
+                let route = Arc::new(super::direct::DirectRoute::new(function, services));
+                on(filter, move |req: Request| {
+                    let route = Arc::clone(&route);
+                    async move { route.handle(req).await }
+                })
+            }
+            (None, None) => unreachable!("config validation requires stream or function"),
         };
         let entry = by_path.remove(rc.path.as_str()).unwrap_or_default();
-        by_path.insert(rc.path.as_str(), entry.merge(on(filter, handler)));
+        by_path.insert(rc.path.as_str(), entry.merge(method_router));
     }
     let mut app = Router::new();
     for (path, mr) in by_path {
@@ -197,7 +216,7 @@ impl IngestRoute {
 }
 
 /// Reads the body, refusing more than [`MAX_RECORD_BYTES`] without buffering it.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, IngestError> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, IngestError> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -3,9 +3,12 @@
 //!
 //! - [`ingest`]: the configured routes (`POST /dev`), playing API Gateway's AWS
 //!   integration with Kinesis PutRecord.
+//! - [`direct`]: routes that invoke a function synchronously, playing API Gateway's
+//!   Lambda proxy integration (the design the pattern replaces).
 //! - [`inspect`]: `/_spillway/...`, a small JSON API for looking at streams without AWS
 //!   tools; `spillway stream` is its client.
 
+pub mod direct;
 pub mod ingest;
 pub mod inspect;
 
@@ -16,6 +19,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
+use crate::function::Functions;
 use crate::mapping::Mappings;
 use crate::stream::Streams;
 use crate::table::Tables;
@@ -26,6 +30,7 @@ pub struct Services {
     pub streams: Arc<Streams>,
     pub tables: Arc<Tables>,
     pub mappings: Arc<Mappings>,
+    pub functions: Arc<Functions>,
 }
 
 /// A JSON error body in the AWS shape, `{"__type": ..., "message": ...}`.
@@ -37,7 +42,7 @@ pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> 
 /// Builds the whole HTTP surface of `spillway serve`.
 pub fn router(config: &Config, services: Services) -> Router {
     let mut app = inspect::router(services.clone());
-    app = app.merge(ingest::router(&config.routes, services.streams));
+    app = app.merge(ingest::router(&config.routes, &services));
     app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,

@@ -229,6 +229,9 @@ pub struct StreamConfig {
     pub shard_count: u32,
     #[serde(default = "default_retention_hours")]
     pub retention_hours: f64,
+    /// Apply Kinesis' per-shard write limits (1 MiB/s, 1000 records/s).
+    #[serde(default)]
+    pub enforce_limits: bool,
 }
 
 fn default_retention_hours() -> f64 {
@@ -240,7 +243,13 @@ fn default_retention_hours() -> f64 {
 pub struct RouteConfig {
     pub method: String,
     pub path: String,
-    pub stream: String,
+    /// A buffered route: the body is appended to this stream.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// A direct route: the function is invoked synchronously (API Gateway's Lambda proxy
+    /// integration), answering 429 when its concurrency is exhausted.
+    #[serde(default)]
+    pub function: Option<String>,
     #[serde(default)]
     pub partition_key: PartitionKeySource,
 }
@@ -308,29 +317,6 @@ impl Config {
                 ));
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        for r in &self.routes {
-            if !names.contains(r.stream.as_str()) {
-                return Err(format!(
-                    "route {} {}: stream `{}` is not declared in [[streams]]",
-                    r.method, r.path, r.stream
-                ));
-            }
-            if !r.path.starts_with('/') {
-                return Err(format!("route path `{}` must start with /", r.path));
-            }
-            if r.path.starts_with("/_spillway") {
-                return Err(format!(
-                    "route path `{}`: /_spillway is reserved for the inspection API",
-                    r.path
-                ));
-            }
-            axum::http::Method::from_bytes(r.method.as_bytes())
-                .map_err(|_| format!("route {}: `{}` is not an HTTP method", r.path, r.method))?;
-            if !seen.insert((r.method.to_ascii_uppercase(), r.path.clone())) {
-                return Err(format!("route {} {} is declared twice", r.method, r.path));
-            }
-        }
         let mut table_names = std::collections::HashSet::new();
         for t in &self.tables {
             if !table_names.insert(t.name.as_str()) {
@@ -375,6 +361,47 @@ impl Config {
                         ));
                     }
                 }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.routes {
+            match (&r.stream, &r.function) {
+                (Some(stream), None) => {
+                    if !names.contains(stream.as_str()) {
+                        return Err(format!(
+                            "route {} {}: stream `{stream}` is not declared in [[streams]]",
+                            r.method, r.path
+                        ));
+                    }
+                }
+                (None, Some(function)) => {
+                    if !function_names.contains(function.as_str()) {
+                        return Err(format!(
+                            "route {} {}: function `{function}` is not declared in [[functions]]",
+                            r.method, r.path
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "route {} {}: give exactly one of `stream` (buffered) or `function` (direct)",
+                        r.method, r.path
+                    ));
+                }
+            }
+            if !r.path.starts_with('/') {
+                return Err(format!("route path `{}` must start with /", r.path));
+            }
+            if r.path.starts_with("/_spillway") {
+                return Err(format!(
+                    "route path `{}`: /_spillway is reserved for the inspection API",
+                    r.path
+                ));
+            }
+            axum::http::Method::from_bytes(r.method.as_bytes())
+                .map_err(|_| format!("route {}: `{}` is not an HTTP method", r.path, r.method))?;
+            if !seen.insert((r.method.to_ascii_uppercase(), r.path.clone())) {
+                return Err(format!("route {} {} is declared twice", r.method, r.path));
             }
         }
         for m in &self.mappings {

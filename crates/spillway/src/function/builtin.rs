@@ -106,7 +106,12 @@ impl KinesisToDynamo {
             error_type: error_type.to_owned(),
             message,
         };
-        let event: KinesisEvent = serde_json::from_slice(&payload)
+        let value: serde_json::Value = serde_json::from_slice(&payload)
+            .map_err(|e| unhandled("JSONDecodeError", format!("event is not JSON: {e}")))?;
+        if value.get("Records").is_none() && value.get("requestContext").is_some() {
+            return self.run_proxy(&value, writes);
+        }
+        let event: KinesisEvent = serde_json::from_value(value)
             .map_err(|e| unhandled("KeyError", format!("not a Kinesis event: {e}")))?;
         let table = self
             .tables
@@ -154,6 +159,46 @@ impl KinesisToDynamo {
         Ok(Bytes::from(
             serde_json::to_vec(&response).expect("responses serialize"),
         ))
+    }
+}
+
+impl KinesisToDynamo {
+    /// The same function behind a direct route: API Gateway's proxy event carries one
+    /// request; its body becomes one item (ID from the request id).
+    fn run_proxy(
+        &self,
+        event: &serde_json::Value,
+        writes: &mut TableWrites,
+    ) -> Result<Bytes, FunctionError> {
+        let unhandled = |error_type: &str, message: String| FunctionError::Unhandled {
+            error_type: error_type.to_owned(),
+            message,
+        };
+        let request_id = event["requestContext"]["requestId"]
+            .as_str()
+            .unwrap_or_default();
+        let body = event["body"].as_str().unwrap_or_default();
+        if let Some(poison) = &self.fail_containing
+            && body.contains(poison.as_str())
+        {
+            return Err(unhandled(
+                "PoisonRecordError",
+                format!("request {request_id} contains {poison:?}"),
+            ));
+        }
+        let table = self
+            .tables
+            .get(&self.table)
+            .map_err(|e| unhandled("ResourceNotFoundException", e.to_string()))?;
+        let op = table
+            .prepare_put(&self.item_for(request_id, body))
+            .map_err(|e| unhandled("ValidationException", e.to_string()))?;
+        writes.ops.push(op);
+        let response = serde_json::json!({
+            "statusCode": 200,
+            "body": serde_json::json!({"result": "ok"}).to_string(),
+        });
+        Ok(Bytes::from(response.to_string()))
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod committer;
 pub mod hash;
+pub mod limits;
 pub mod retention;
 pub mod sequence;
 
@@ -54,6 +55,12 @@ pub enum StreamError {
     RecordTooLarge { size: usize },
     #[error("Too many appends are waiting for storage; retry shortly")]
     Overloaded,
+    #[error("Rate exceeded for shard {shard_id} in stream {stream} under account {account}.")]
+    ThroughputExceeded {
+        shard_id: String,
+        stream: String,
+        account: String,
+    },
     #[error("spillway is shutting down")]
     ShuttingDown,
     #[error(transparent)]
@@ -101,6 +108,8 @@ pub struct ShardState {
     last_arrival_ms: AtomicU64,
     /// Carries the durable tip's next counter to pollers waiting for new records.
     tip_tx: tokio::sync::watch::Sender<u64>,
+    /// Kinesis' write limits, when the stream enforces them.
+    limiter: Option<std::sync::Mutex<limits::WriteLimiter>>,
 }
 
 impl ShardState {
@@ -296,8 +305,17 @@ impl Streams {
         }
         let mut by_name = BTreeMap::new();
         for entry in catalog.into_values() {
-            let state =
-                Self::state_from_catalog(&*store, &entry, &config.region, &config.account_id)?;
+            let enforce = config
+                .streams
+                .iter()
+                .any(|s| s.name == entry.name && s.enforce_limits);
+            let state = Self::state_from_catalog(
+                &*store,
+                &entry,
+                &config.region,
+                &config.account_id,
+                enforce,
+            )?;
             by_name.insert(entry.name.clone(), Arc::new(state));
         }
         Ok(Self {
@@ -314,6 +332,7 @@ impl Streams {
         entry: &StreamCatalogEntry,
         region: &str,
         account: &str,
+        enforce_limits: bool,
     ) -> Result<StreamState, StreamError> {
         let mut shards = Vec::with_capacity(entry.shards.len());
         for s in &entry.shards {
@@ -336,6 +355,8 @@ impl Streams {
                 durable_next: AtomicU64::new(tip.next_counter),
                 last_arrival_ms: AtomicU64::new(tip.last_arrival_ms),
                 tip_tx: tokio::sync::watch::Sender::new(tip.next_counter),
+                limiter: enforce_limits
+                    .then(|| std::sync::Mutex::new(limits::WriteLimiter::default())),
             }));
         }
         Ok(StreamState {
@@ -420,6 +441,19 @@ impl Streams {
             None => hash::partition_key_hash(&partition_key),
         };
         let shard = Arc::clone(stream.shard_for_hash(hash));
+        if let Some(limiter) = &shard.limiter {
+            let ok = limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_take(size, std::time::Instant::now());
+            if !ok {
+                return Err(StreamError::ThroughputExceeded {
+                    shard_id: shard.shard_id.clone(),
+                    stream: stream.name.clone(),
+                    account: self.account_id.clone(),
+                });
+            }
+        }
         let c = self
             .committer
             .append(Arc::clone(&shard), partition_key, data)

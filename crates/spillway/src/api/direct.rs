@@ -1,0 +1,138 @@
+//! The direct edge: a route that invokes a function synchronously with API Gateway's
+//! Lambda proxy event, as the reference's original design (API Gateway -> Lambda ->
+//! DynamoDB) did. It exists to show what the buffered pattern avoids: when every slot of
+//! the function's reserved concurrency is busy, the request is refused at once with
+//! Lambda's 429 `TooManyRequestsException`, not queued.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::ingest::read_body;
+use super::{Services, aws_error};
+use crate::function::{FunctionError, FunctionHandle, TableWrites};
+use crate::storage::SyncMode;
+use crate::table::Tables;
+
+/// A `function = "..."` route.
+#[derive(Debug)]
+pub struct DirectRoute {
+    function: Arc<FunctionHandle>,
+    tables: Arc<Tables>,
+}
+
+impl DirectRoute {
+    pub fn new(function: &str, services: &Services) -> Self {
+        Self {
+            function: services
+                .functions
+                .get(function)
+                .expect("config validation checked the function"),
+            tables: Arc::clone(&services.tables),
+        }
+    }
+
+    pub async fn handle(&self, req: Request) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (parts, body) = req.into_parts();
+        let body = match read_body(&parts.headers, body).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        };
+        let headers: serde_json::Map<String, serde_json::Value> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+            .collect();
+        let event = serde_json::json!({
+            "resource": parts.uri.path(),
+            "path": parts.uri.path(),
+            "httpMethod": parts.method.as_str(),
+            "headers": headers,
+            "queryStringParameters": null,
+            "requestContext": {
+                "requestId": request_id,
+                "httpMethod": parts.method.as_str(),
+                "path": parts.uri.path(),
+            },
+            "body": String::from_utf8_lossy(&body),
+            "isBase64Encoded": false,
+        });
+        let mut writes = TableWrites::default();
+        let result = self
+            .function
+            .try_invoke(bytes::Bytes::from(event.to_string()), &mut writes)
+            .await;
+        let mut resp = match result {
+            Err(FunctionError::Throttled) => too_many_requests(),
+            Err(e) => {
+                tracing::debug!(error = %e, "direct invocation failed");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    axum::Json(serde_json::json!({"message": "Internal server error"})),
+                )
+                    .into_response()
+            }
+            Ok(payload) => match self.tables.commit(&writes.ops, SyncMode::SyncData) {
+                Ok(()) => proxy_response(&payload),
+                Err(e) => aws_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    e.to_string(),
+                ),
+            },
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+        resp
+    }
+}
+
+/// Lambda's throttling answer.
+fn too_many_requests() -> Response {
+    let body = serde_json::json!({
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+    });
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("TooManyRequestsException"),
+    );
+    r
+}
+
+/// A proxy integration response (`{"statusCode", "headers", "body"}`) as HTTP.
+fn proxy_response(payload: &[u8]) -> Response {
+    let malformed = || {
+        (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(serde_json::json!({"message": "Internal server error"})),
+        )
+            .into_response()
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return malformed();
+    };
+    let status = v["statusCode"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = v["body"].as_str().unwrap_or_default().to_owned();
+    let mut r = (status, body).into_response();
+    if let Some(h) = v["headers"].as_object() {
+        for (k, val) in h {
+            if let (Ok(name), Some(Ok(value))) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                val.as_str().map(HeaderValue::from_str),
+            ) {
+                r.headers_mut().insert(name, value);
+            }
+        }
+    }
+    r
+}
