@@ -54,13 +54,26 @@ impl Shape {
                 }
             }
             Shape::Step { from, step, every } => {
-                let mut t = 0.0;
+                // Level k lasts `every` at rate from + k step; times are computed from
+                // the level's start so rounding never drifts across levels.
                 let step_len = every.as_secs_f64().max(1e-3);
-                for _ in 0..n {
-                    times.push(t);
-                    let level = (t / step_len).floor();
-                    let rate = (from + step * level).max(1e-9);
-                    t += 1.0 / rate;
+                let mut level = 0u64;
+                let mut carry = 0.0; // time into a level where its first request falls
+                while times.len() < n {
+                    let rate = (from + step * level as f64).max(1e-9);
+                    let start = level as f64 * step_len;
+                    let mut j = 0u64;
+                    loop {
+                        let offset = carry + j as f64 / rate;
+                        if offset >= step_len - 1e-9 || times.len() == n {
+                            carry = offset - step_len;
+                            break;
+                        }
+                        times.push(start + offset);
+                        j += 1;
+                    }
+                    carry = carry.max(0.0);
+                    level += 1;
                 }
             }
             Shape::Spike { base, burst, at } => {
