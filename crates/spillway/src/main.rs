@@ -25,7 +25,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    spillway::cli::init_logging(&cli.log_level);
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    spillway::cli::init_logging(cli.log_level.as_deref().unwrap_or(default_level));
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -64,6 +68,36 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{DEFAULT_TOML}");
             Ok(())
         }
+        Command::Demo {
+            requests,
+            concurrency,
+            function_concurrency,
+            delay_ms,
+            limits_rate,
+            limits_seconds,
+            out,
+            json,
+        } => {
+            let opts = spillway::demo::DemoOptions {
+                requests,
+                concurrency,
+                function_concurrency,
+                delay_ms,
+                limits_rate,
+                limits_seconds,
+                out: out.clone(),
+                progress: !json,
+            };
+            let report = spillway::demo::run(&opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("\n{}", report.render_text());
+                let shown = std::fs::canonicalize(&out).unwrap_or(out);
+                println!("\nreport: {}", shown.display());
+            }
+            Ok(())
+        }
         Command::Load {
             url,
             requests,
@@ -97,6 +131,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     table,
                     timeout: std::time::Duration::from_secs_f64(verify_timeout),
                 }),
+                bucket: std::time::Duration::from_secs(1),
             };
             let report = spillway::load::run(opts).await?;
             if json {

@@ -25,7 +25,34 @@ pub struct ServeOverrides {
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
-pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Result<()> {
+pub async fn serve(config: Config, overrides: ServeOverrides) -> anyhow::Result<()> {
+    let running = start(config, overrides).await?;
+    // The first line on stdout names the address, so scripts and tests can find a
+    // server started on port 0.
+    println!("spillway listening on http://{}", running.addr);
+    shutdown_signal().await;
+    running.stop().await
+}
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, answers what is in flight, stops the pollers, commits, returns.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await?
+    }
+}
+
+/// Opens storage, starts the domain and binds the listener; serves in the background
+/// until [`Running::stop`].
+pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Result<Running> {
     if let Some(d) = overrides.data_dir {
         config.server.data_dir = d;
     }
@@ -72,18 +99,30 @@ pub async fn serve(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    // The first line on stdout names the address, so scripts and tests can find a
-    // server started on port 0.
-    println!("spillway listening on http://{addr}");
     tracing::info!(
         %addr,
         data_dir = %config.server.data_dir.display(),
         durability = ?config.storage.durability,
         "serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await?;
+        finish(streams, mappings, retention, store).await
+    });
+    Ok(Running { addr, stop, task })
+}
+
+async fn finish(
+    streams: Arc<Streams>,
+    mappings: Arc<Mappings>,
+    retention: tokio::task::JoinHandle<()>,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
     tracing::info!("stopped accepting; committing queued records");
     retention.abort();
     mappings.stop();

@@ -9,6 +9,7 @@
 //!   tables with item counts; one table's items, in key order, resumable
 //! - `GET /_spillway/mappings`: event source mappings, their counters and checkpoints
 //! - `GET /_spillway/dead-letters`: every dead letter (Lambda's on-failure records)
+//! - `GET /_spillway/functions`: functions with invocation, error and throttle counters
 //! - `GET /_spillway/streams/{name}/shards/{shard}/records?position=...&limit=N`: read a
 //!   shard from an iterator position (`TRIM_HORIZON`, `LATEST`,
 //!   `AT_SEQUENCE_NUMBER`/`AFTER_SEQUENCE_NUMBER` with `sequence_number`, `AT_TIMESTAMP`
@@ -216,6 +217,36 @@ pub struct MappingShardView {
     pub behind: u64,
 }
 
+/// A function as the inspection API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FunctionView {
+    pub name: String,
+    pub arn: String,
+    pub reserved_concurrency: u32,
+    pub in_flight: u32,
+    pub invocations: u64,
+    pub errors: u64,
+    pub throttles: u64,
+}
+
+async fn list_functions(State(s): State<Services>) -> axum::Json<Vec<FunctionView>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    axum::Json(
+        s.functions
+            .all()
+            .map(|f| FunctionView {
+                name: f.name.clone(),
+                arn: f.arn.clone(),
+                reserved_concurrency: f.reserved_concurrency,
+                in_flight: f.in_flight(),
+                invocations: f.stats.invocations.load(Relaxed),
+                errors: f.stats.errors.load(Relaxed),
+                throttles: f.stats.throttles.load(Relaxed),
+            })
+            .collect(),
+    )
+}
+
 /// A dead letter with the mapping it came from.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeadLetterView {
@@ -230,6 +261,7 @@ fn tables_and_mappings(services: Services) -> Router {
         .route("/_spillway/tables/{name}", get(scan_table))
         .route("/_spillway/mappings", get(list_mappings))
         .route("/_spillway/dead-letters", get(list_dead_letters))
+        .route("/_spillway/functions", get(list_functions))
         .with_state(services)
 }
 

@@ -15,8 +15,9 @@ use crate as spillway;
 #[command(name = "spillway", version, about)]
 pub struct Cli {
     /// Log level filter (e.g. info, debug, spillway=trace); RUST_LOG wins when set.
-    #[arg(long, global = true, default_value = "info")]
-    pub log_level: String,
+    /// Default: info for `serve`, warn for the other commands.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,6 +53,35 @@ pub enum Command {
             default_value = "http://127.0.0.1:4566"
         )]
         endpoint: String,
+    },
+    /// The reference experiment in one command: the same spike at a direct route and at
+    /// the buffered route, then the stream's own limits with 1 and 4 shards. Prints a
+    /// side-by-side table and writes a self-contained HTML report with charts.
+    Demo {
+        /// Requests in the spike.
+        #[arg(long, default_value_t = 2000)]
+        requests: u64,
+        /// Concurrent connections of the spike.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        /// The function's reserved concurrency, on both routes.
+        #[arg(long, default_value_t = 5)]
+        function_concurrency: u32,
+        /// The function's per-invocation delay in ms (a slow database).
+        #[arg(long, default_value_t = 100)]
+        delay_ms: u64,
+        /// Act 2: requests per second into the stream (one shard takes 1,000).
+        #[arg(long, default_value_t = 2500.0)]
+        limits_rate: f64,
+        /// Act 2: seconds at that rate.
+        #[arg(long, default_value_t = 2.0)]
+        limits_seconds: f64,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "spillway-demo.html")]
+        out: PathBuf,
+        /// Print the figures as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Fire the reference load at a route: POSTs of a payload template, on a load shape,
     /// with a live progress bar, then status codes, errors and latency percentiles.

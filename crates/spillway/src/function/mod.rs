@@ -66,6 +66,16 @@ pub struct FunctionHandle {
     pub reserved_concurrency: u32,
     concurrency: Arc<Semaphore>,
     function: Arc<dyn Function>,
+    pub stats: FunctionStats,
+}
+
+/// Counters of one function, over every caller (mappings and direct routes).
+#[derive(Debug, Default)]
+pub struct FunctionStats {
+    pub invocations: std::sync::atomic::AtomicU64,
+    pub errors: std::sync::atomic::AtomicU64,
+    /// Direct invocations refused because every concurrency slot was busy.
+    pub throttles: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for FunctionHandle {
@@ -95,6 +105,7 @@ impl FunctionHandle {
             reserved_concurrency,
             concurrency: Arc::new(Semaphore::new(reserved_concurrency as usize)),
             function,
+            stats: FunctionStats::default(),
         }
     }
 
@@ -118,10 +129,12 @@ impl FunctionHandle {
         payload: Bytes,
         writes: &mut TableWrites,
     ) -> Result<Bytes, FunctionError> {
-        let _slot = self
-            .concurrency
-            .try_acquire()
-            .map_err(|_| FunctionError::Throttled)?;
+        let Ok(_slot) = self.concurrency.try_acquire() else {
+            self.stats
+                .throttles
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(FunctionError::Throttled);
+        };
         self.invoke_in_slot(payload, writes).await
     }
 
@@ -176,5 +189,9 @@ impl Functions {
 
     pub fn get(&self, name: &str) -> Option<Arc<FunctionHandle>> {
         self.by_name.get(name).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<FunctionHandle>> {
+        self.by_name.values()
     }
 }

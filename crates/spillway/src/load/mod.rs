@@ -38,6 +38,8 @@ pub struct LoadOptions {
     pub timeout: Duration,
     pub progress: bool,
     pub verify: Option<VerifyOptions>,
+    /// Width of the timeline's buckets.
+    pub bucket: Duration,
 }
 
 /// Latency percentiles in milliseconds.
@@ -51,11 +53,11 @@ pub struct Latency {
     pub mean: f64,
 }
 
-/// One second of the run.
+/// One bucket of the run's timeline.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Second {
-    /// Seconds since the start.
-    pub t: u64,
+pub struct Bucket {
+    /// Buckets since the start, at the bucket's start.
+    pub t: f64,
     /// Answers by status code.
     pub status: BTreeMap<u16, u64>,
     /// Requests that got no answer.
@@ -75,8 +77,10 @@ pub struct LoadReport {
     pub elapsed_seconds: f64,
     pub throughput_rps: f64,
     pub latency_ms: Latency,
-    pub timeline: Vec<Second>,
-    /// Seconds from the start to the last 200.
+    /// Answers per bucket (`timeline_bucket_seconds` wide).
+    pub timeline: Vec<Bucket>,
+    pub timeline_bucket_seconds: f64,
+    /// Buckets from the start to the last 200.
     pub last_ack_seconds: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
@@ -131,7 +135,7 @@ struct WorkerResult {
     histogram: Histogram<u64>,
     status: BTreeMap<u16, u64>,
     errors: BTreeMap<String, u64>,
-    timeline: BTreeMap<u64, Second>,
+    timeline: BTreeMap<u64, Bucket>,
     acked: Vec<u64>,
     last_ack: Option<Instant>,
 }
@@ -180,10 +184,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             Arc::clone(&template),
             schedule.clone(),
         );
-        let (total, timeout) = (opts.total, opts.timeout);
+        let (total, timeout, bucket) = (opts.total, opts.timeout, opts.bucket);
         workers.push(tokio::spawn(async move {
             worker(
-                target, next, done, template, schedule, total, timeout, start,
+                target, next, done, template, schedule, total, timeout, start, bucket,
             )
             .await
         }));
@@ -195,7 +199,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         ..LoadReport::default()
     };
     let mut histogram = Histogram::<u64>::new(3).expect("valid sigfigs");
-    let mut timeline: BTreeMap<u64, Second> = BTreeMap::new();
+    let mut timeline: BTreeMap<u64, Bucket> = BTreeMap::new();
     let mut acked = Vec::new();
     let mut last_ack: Option<Instant> = None;
     for w in workers {
@@ -208,9 +212,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             *report.errors.entry(k).or_default() += v;
         }
         for (t, s) in r.timeline {
-            let e = timeline.entry(t).or_insert_with(|| Second {
-                t,
-                ..Second::default()
+            let e = timeline.entry(t).or_insert_with(|| Bucket {
+                t: s.t,
+                ..Bucket::default()
             });
             for (k, v) in s.status {
                 *e.status.entry(k).or_default() += v;
@@ -235,6 +239,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         mean: histogram.mean() / 1000.0,
     };
     report.timeline = timeline.into_values().collect();
+    report.timeline_bucket_seconds = opts.bucket.as_secs_f64();
     report.last_ack_seconds = last_ack.map_or(0.0, |t| (t - start).as_secs_f64());
     if let (Some(v), Some(baseline)) = (&opts.verify, baseline) {
         acked.sort_unstable();
@@ -271,6 +276,7 @@ async fn worker(
     total: u64,
     timeout: Duration,
     start: Instant,
+    bucket: Duration,
 ) -> WorkerResult {
     let mut r = WorkerResult {
         histogram: Histogram::new(3).expect("valid sigfigs"),
@@ -291,12 +297,13 @@ async fn worker(
             tokio::time::sleep_until(due.into()).await;
         }
         let sent = Instant::now();
-        let second = (sent - start).as_secs();
+        let index = ((sent - start).as_secs_f64() / bucket.as_secs_f64().max(1e-3)) as u64;
+        let bucket_start = index as f64 * bucket.as_secs_f64();
         let outcome = send_one(&target, &mut conn, &template, i, timeout).await;
         done.fetch_add(1, Ordering::Relaxed);
-        let slot = r.timeline.entry(second).or_insert_with(|| Second {
-            t: second,
-            ..Second::default()
+        let slot = r.timeline.entry(index).or_insert_with(|| Bucket {
+            t: bucket_start,
+            ..Bucket::default()
         });
         match outcome {
             Ok(status) => {

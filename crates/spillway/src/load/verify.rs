@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::inspect::{MappingView, TableView};
+use crate::api::inspect::{FunctionView, MappingView, TableView};
 
 /// Where and how long to verify.
 #[derive(Debug, Clone)]
@@ -34,6 +34,12 @@ pub struct DrainSample {
     pub iterator_age_ms: u64,
     /// Records the mappings have processed so far.
     pub processed: u64,
+    /// Function invocations by the mappings so far.
+    pub invocations: u64,
+    /// Invocations of every function (mappings and direct routes) so far.
+    pub function_invocations: u64,
+    /// Items in the verified table.
+    pub items: u64,
 }
 
 /// What verification found.
@@ -140,13 +146,23 @@ pub struct DrainSampler {
 impl DrainSampler {
     pub fn start(v: &VerifyOptions, start: Instant) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let url = format!("{}/_spillway/mappings", v.endpoint.trim_end_matches('/'));
+        let base = v.endpoint.trim_end_matches('/').to_owned();
+        let table = v.table.clone();
         let out = Arc::clone(&samples);
         let task = tokio::spawn(async move {
             let client = reqwest::Client::new();
+            let mappings = format!("{base}/_spillway/mappings");
+            let functions = format!("{base}/_spillway/functions");
+            let items = format!("{base}/_spillway/tables/{table}?limit=1");
             loop {
-                if let Ok(ms) = get::<Vec<MappingView>>(&client, &url).await {
-                    let s = sample_of(&ms, start);
+                if let Ok(ms) = get::<Vec<MappingView>>(&client, &mappings).await {
+                    let mut s = sample_of(&ms, start);
+                    if let Ok(fs) = get::<Vec<FunctionView>>(&client, &functions).await {
+                        s.function_invocations = fs.iter().map(|f| f.invocations).sum();
+                    }
+                    if let Ok(t) = get::<TableView>(&client, &items).await {
+                        s.items = t.item_count;
+                    }
                     out.lock().unwrap_or_else(|p| p.into_inner()).push(s);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -155,7 +171,8 @@ impl DrainSampler {
         Self { samples, task }
     }
 
-    fn finish(self) -> Vec<DrainSample> {
+    /// Stops sampling and returns the samples.
+    pub fn finish(self) -> Vec<DrainSample> {
         self.task.abort();
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         samples.clone()
@@ -168,6 +185,9 @@ fn sample_of(ms: &[MappingView], start: Instant) -> DrainSample {
         behind: ms.iter().flat_map(|m| &m.shards).map(|s| s.behind).sum(),
         iterator_age_ms: ms.iter().map(|m| m.iterator_age_ms).max().unwrap_or(0),
         processed: ms.iter().map(|m| m.records_processed).sum(),
+        invocations: ms.iter().map(|m| m.invocations).sum(),
+        function_invocations: 0,
+        items: 0,
     }
 }
 
@@ -199,7 +219,12 @@ pub async fn verify(
     };
     let mut curve = sampler.finish();
     if let Ok(ms) = get::<Vec<MappingView>>(&client, &url).await {
-        curve.push(sample_of(&ms, start));
+        let mut last = sample_of(&ms, start);
+        if let Some(prev) = curve.last() {
+            last.function_invocations = prev.function_invocations;
+            last.items = prev.items;
+        }
+        curve.push(last);
     }
     let after = snapshot(v).await?;
     let mut report = VerifyReport {
