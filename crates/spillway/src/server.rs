@@ -95,9 +95,8 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             functions: Arc::clone(&functions),
         },
     );
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("binding {}", config.server.listen))?;
+    let listener =
+        bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -137,6 +136,21 @@ async fn finish(
     .await??;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Binds the listener with a deep accept queue: a spike opens hundreds of connections at
+/// once, and with the default backlog the kernel drops SYNs that then wait a whole
+/// second for their retransmit.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn shutdown_signal() {

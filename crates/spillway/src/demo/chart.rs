@@ -101,6 +101,19 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         b = H - BOTTOM
     );
     for (i, s) in series.iter().enumerate() {
+        // Few points (a burst over in an instant): mark each one, or a line of one
+        // point would not show at all.
+        if s.points.len() <= 40 {
+            for (x, y) in &s.points {
+                let _ = write!(
+                    svg,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"##,
+                    px(*x),
+                    py(*y),
+                    s.color
+                );
+            }
+        }
         let points: Vec<String> = s
             .points
             .iter()

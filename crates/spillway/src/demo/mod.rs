@@ -110,6 +110,7 @@ fn demo_config(dir: &std::path::Path, name: &str, edit: impl FnOnce(&mut Config)
     c
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn fire(
     base: &str,
     path: &str,
@@ -118,6 +119,7 @@ async fn fire(
     total: u64,
     concurrency: usize,
     progress: bool,
+    bucket: Duration,
 ) -> anyhow::Result<Act> {
     if progress {
         eprintln!("  {label}: {total} requests to {path}");
@@ -135,7 +137,7 @@ async fn fire(
             table: "example-table".into(),
             timeout: Duration::from_secs(300),
         }),
-        bucket: Duration::from_millis(100),
+        bucket,
     })
     .await?;
     Ok(Act {
@@ -178,6 +180,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
         opts.requests,
         opts.concurrency,
         opts.progress,
+        Duration::from_millis(10),
     )
     .await?;
     let buffered = fire(
@@ -188,6 +191,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
         opts.requests,
         opts.concurrency,
         opts.progress,
+        Duration::from_millis(10),
     )
     .await?;
     running.stop().await?;
@@ -222,6 +226,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
                 total,
                 opts.concurrency,
                 opts.progress,
+                Duration::from_millis(100),
             )
             .await?,
         );

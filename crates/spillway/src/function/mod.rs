@@ -143,13 +143,20 @@ impl FunctionHandle {
         payload: Bytes,
         writes: &mut TableWrites,
     ) -> Result<Bytes, FunctionError> {
-        match tokio::time::timeout(self.timeout, self.function.invoke(payload, writes)).await {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.invocations.fetch_add(1, Relaxed);
+        let invocation = self.function.invoke(payload, writes);
+        let result = match tokio::time::timeout(self.timeout, invocation).await {
             Ok(r) => r,
             Err(_) => {
                 writes.ops.clear();
                 Err(FunctionError::Timeout(self.timeout.as_secs_f64()))
             }
+        };
+        if result.is_err() {
+            self.stats.errors.fetch_add(1, Relaxed);
         }
+        result
     }
 
     /// Invocations running now.

@@ -151,18 +151,8 @@ impl DrainSampler {
         let out = Arc::clone(&samples);
         let task = tokio::spawn(async move {
             let client = reqwest::Client::new();
-            let mappings = format!("{base}/_spillway/mappings");
-            let functions = format!("{base}/_spillway/functions");
-            let items = format!("{base}/_spillway/tables/{table}?limit=1");
             loop {
-                if let Ok(ms) = get::<Vec<MappingView>>(&client, &mappings).await {
-                    let mut s = sample_of(&ms, start);
-                    if let Ok(fs) = get::<Vec<FunctionView>>(&client, &functions).await {
-                        s.function_invocations = fs.iter().map(|f| f.invocations).sum();
-                    }
-                    if let Ok(t) = get::<TableView>(&client, &items).await {
-                        s.items = t.item_count;
-                    }
+                if let Some(s) = take_sample(&client, &base, &table, start).await {
                     out.lock().unwrap_or_else(|p| p.into_inner()).push(s);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -179,16 +169,31 @@ impl DrainSampler {
     }
 }
 
-fn sample_of(ms: &[MappingView], start: Instant) -> DrainSample {
-    DrainSample {
+/// One sample: the mappings' counters, every function's invocations, the table's items.
+async fn take_sample(
+    client: &reqwest::Client,
+    base: &str,
+    table: &str,
+    start: Instant,
+) -> Option<DrainSample> {
+    let ms: Vec<MappingView> = get(client, &format!("{base}/_spillway/mappings"))
+        .await
+        .ok()?;
+    let fs: Vec<FunctionView> = get(client, &format!("{base}/_spillway/functions"))
+        .await
+        .ok()?;
+    let t: TableView = get(client, &format!("{base}/_spillway/tables/{table}?limit=1"))
+        .await
+        .ok()?;
+    Some(DrainSample {
         t: start.elapsed().as_secs_f64(),
         behind: ms.iter().flat_map(|m| &m.shards).map(|s| s.behind).sum(),
         iterator_age_ms: ms.iter().map(|m| m.iterator_age_ms).max().unwrap_or(0),
         processed: ms.iter().map(|m| m.records_processed).sum(),
         invocations: ms.iter().map(|m| m.invocations).sum(),
-        function_invocations: 0,
-        items: 0,
-    }
+        function_invocations: fs.iter().map(|f| f.invocations).sum(),
+        items: t.item_count,
+    })
 }
 
 /// Waits for the drain, then matches acknowledged records against the table.
@@ -218,12 +223,8 @@ pub async fn verify(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let mut curve = sampler.finish();
-    if let Ok(ms) = get::<Vec<MappingView>>(&client, &url).await {
-        let mut last = sample_of(&ms, start);
-        if let Some(prev) = curve.last() {
-            last.function_invocations = prev.function_invocations;
-            last.items = prev.items;
-        }
+    let base = v.endpoint.trim_end_matches('/');
+    if let Some(last) = take_sample(&client, base, &v.table, start).await {
         curve.push(last);
     }
     let after = snapshot(v).await?;
