@@ -21,6 +21,8 @@ use super::{
 const CACHE_BYTES: u64 = 32 << 20;
 /// One memtable; rotated and flushed to a table file when full.
 const MEMTABLE_BYTES: u64 = 16 << 20;
+/// The mappings keyspace holds a few keys rewritten often (checkpoints): small memtable.
+const MAPPING_MEMTABLE_BYTES: u64 = 4 << 20;
 /// Journal kept before memtables are forced to disk.
 const JOURNAL_BYTES: u64 = 256 << 20;
 
@@ -76,10 +78,14 @@ impl FjallStore {
             })
             .map_err(io)?;
         let tables = db
-            .keyspace("tables", KeyspaceCreateOptions::default)
+            .keyspace("tables", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
             .map_err(io)?;
         let mappings = db
-            .keyspace("mappings", KeyspaceCreateOptions::default)
+            .keyspace("mappings", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MAPPING_MEMTABLE_BYTES)
+            })
             .map_err(io)?;
         Ok(Self {
             db,
