@@ -207,3 +207,65 @@ impl Function for KinesisToDynamo {
         Box::pin(self.run(payload, writes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::storage::Store;
+    use crate::storage::fjall_engine::FjallStore;
+
+    fn function(dir: &std::path::Path, keep_body: bool) -> KinesisToDynamo {
+        let config = Config::default();
+        let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir).unwrap());
+        let tables = Arc::new(Tables::open(store, &config).unwrap());
+        let mut fc = config.functions[0].clone();
+        fc.keep_body = keep_body;
+        KinesisToDynamo::new(tables, &fc)
+    }
+
+    #[test]
+    fn items_as_the_reference_function_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = function(dir.path(), false);
+        let it = f.item_for(
+            "shardId-000000000000:49",
+            r#"{"index": 1, "message": "Test message 1"}"#,
+        );
+        assert_eq!(it.len(), 2);
+        assert_eq!(it["Message"], AttributeValue::S("Test message 1".into()));
+        assert_eq!(
+            it["ID"],
+            AttributeValue::S(item_id("shardId-000000000000:49"))
+        );
+        // Not JSON: the text is the message. JSON without a message: NoMessage.
+        assert_eq!(
+            f.item_for("e", "plain")["Message"],
+            AttributeValue::S("plain".into())
+        );
+        assert_eq!(
+            f.item_for("e", r#"{"a": 1}"#)["Message"],
+            AttributeValue::S("NoMessage".into())
+        );
+        // Deterministic and distinct ids.
+        assert_eq!(item_id("x"), item_id("x"));
+        assert_ne!(item_id("x"), item_id("y"));
+    }
+
+    #[test]
+    fn keep_body_keeps_every_field_with_exact_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = function(dir.path(), true);
+        let it = f.item_for("e", r#"{"message": "m", "n": 12345678901234567890123, "ok": true, "tags": ["a"], "m": {"x": null}}"#);
+        assert_eq!(
+            it["n"],
+            AttributeValue::N(Number::parse("12345678901234567890123").unwrap())
+        );
+        assert_eq!(it["ok"], AttributeValue::Bool(true));
+        assert_eq!(
+            it["tags"],
+            AttributeValue::L(vec![AttributeValue::S("a".into())])
+        );
+        assert_eq!(it["Message"], AttributeValue::S("m".into()));
+    }
+}
