@@ -46,13 +46,23 @@ impl IntoResponse for IngestError {
             | IngestError::PartitionKeyMissing(_) => {
                 aws_error(StatusCode::BAD_REQUEST, "BadRequestException", message)
             }
-            IngestError::BodyTooLarge | IngestError::Stream(StreamError::RecordTooLarge { .. }) => {
-                aws_error(
+            IngestError::BodyTooLarge => {
+                // The body was refused unread: the connection cannot carry another
+                // request, so say so instead of letting the client reuse it.
+                let mut r = aws_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestEntityTooLargeException",
                     message,
-                )
+                );
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
             }
+            IngestError::Stream(StreamError::RecordTooLarge { .. }) => aws_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                message,
+            ),
             IngestError::Stream(StreamError::InvalidArgument(_)) => {
                 aws_error(StatusCode::BAD_REQUEST, "InvalidArgumentException", message)
             }

@@ -44,6 +44,33 @@ pub struct Config {
     pub functions: Vec<FunctionConfig>,
     #[serde(default)]
     pub mappings: Vec<MappingConfig>,
+    #[serde(default)]
+    pub kinesis: KinesisConfig,
+}
+
+/// The Kinesis API's lifecycle timing and account limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KinesisConfig {
+    /// How long a new stream stays CREATING before it is ACTIVE.
+    pub create_delay_ms: u64,
+    /// How long a stream stays DELETING before it is gone.
+    pub delete_delay_ms: u64,
+    /// How long a reshard or retention change keeps a stream UPDATING.
+    pub update_delay_ms: u64,
+    /// Open shards allowed in the account (DescribeLimits' ShardLimit).
+    pub shard_limit: u32,
+}
+
+impl Default for KinesisConfig {
+    fn default() -> Self {
+        Self {
+            create_delay_ms: 0,
+            delete_delay_ms: 0,
+            update_delay_ms: 0,
+            shard_limit: 500,
+        }
+    }
 }
 
 /// A table declared in the config.

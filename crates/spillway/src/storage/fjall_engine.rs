@@ -226,6 +226,25 @@ impl StreamStore for FjallStore {
         }
     }
 
+    fn delete_stream(&self, entry: &StreamCatalogEntry) -> StoreResult<()> {
+        // Catalog entry first: once it is gone the stream is gone, even if a crash
+        // interrupts the deletion of its records (they are unreachable, under an id
+        // that is never handed out again).
+        self.streams
+            .remove(keys::catalog_key(entry.stream_id))
+            .map_err(io)?;
+        self.persist(SyncMode::SyncData)?;
+        for s in &entry.shards {
+            let shard = ShardKey {
+                stream_id: entry.stream_id,
+                shard_index: s.index,
+            };
+            self.trim(shard, u64::MAX)?;
+            self.streams.remove(keys::tip_key(shard)).map_err(io)?;
+        }
+        self.persist(SyncMode::Os)
+    }
+
     fn trim(&self, shard: ShardKey, cutoff_ms: u64) -> StoreResult<u64> {
         let mut removed = 0u64;
         loop {

@@ -71,6 +71,9 @@ pub struct StreamCatalogEntry {
     pub created_ms: u64,
     pub retention_ms: u64,
     pub shards: Vec<ShardCatalogEntry>,
+    /// Tags, as AddTagsToStream sets them.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// A shard's entry in the catalog.
@@ -174,6 +177,8 @@ pub trait StreamStore: Send + Sync + 'static {
     fn first_counter(&self, shard: ShardKey) -> Result<Option<u64>, StorageError>;
     /// Deletes the records of `shard` that arrived before `cutoff_ms`; returns how many.
     fn trim(&self, shard: ShardKey, cutoff_ms: u64) -> Result<u64, StorageError>;
+    /// Deletes a stream: its catalog entry, shard tips and records, durably.
+    fn delete_stream(&self, entry: &StreamCatalogEntry) -> Result<(), StorageError>;
 }
 
 /// Storage for table catalogs and items. Item keys are opaque, order-preserving bytes

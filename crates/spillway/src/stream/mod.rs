@@ -6,6 +6,7 @@
 //! assigns sequence numbers through the group-commit [`committer`], resolves iterator
 //! positions and serves reads. It knows nothing of HTTP.
 
+pub mod admin;
 pub mod committer;
 pub mod hash;
 pub mod limits;
@@ -67,6 +68,10 @@ pub enum StreamError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Config(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    LimitExceeded(String),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -151,9 +156,38 @@ pub struct StreamState {
     pub created_ms: u64,
     retention_ms: AtomicU64,
     pub shards: Vec<Arc<ShardState>>,
+    status: std::sync::atomic::AtomicU8,
+    tags: std::sync::Mutex<BTreeMap<String, String>>,
+    shard_entries: Vec<ShardCatalogEntry>,
 }
 
 impl StreamState {
+    /// CREATING, ACTIVE, DELETING or UPDATING.
+    pub fn status(&self) -> StreamStatus {
+        StreamStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    fn set_status(&self, s: StreamStatus) {
+        self.status.store(s as u8, Ordering::Release);
+    }
+
+    /// The stream's tags.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.tags.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The catalog entry describing this stream now.
+    fn catalog_entry(&self) -> StreamCatalogEntry {
+        StreamCatalogEntry {
+            stream_id: self.stream_id,
+            name: self.name.clone(),
+            created_ms: self.created_ms,
+            retention_ms: self.retention_ms(),
+            shards: self.shard_entries.clone(),
+            tags: self.tags(),
+        }
+    }
+
     pub fn retention_ms(&self) -> u64 {
         self.retention_ms.load(Ordering::Relaxed)
     }
@@ -164,6 +198,36 @@ impl StreamState {
             .iter()
             .find(|s| s.range.contains(hash))
             .expect("shard ranges tile the whole hash-key space")
+    }
+}
+
+/// A stream's lifecycle state, as Kinesis' StreamStatus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StreamStatus {
+    Creating = 0,
+    Active = 1,
+    Deleting = 2,
+    Updating = 3,
+}
+
+impl StreamStatus {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Creating,
+            2 => Self::Deleting,
+            3 => Self::Updating,
+            _ => Self::Active,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "CREATING",
+            Self::Active => "ACTIVE",
+            Self::Deleting => "DELETING",
+            Self::Updating => "UPDATING",
+        }
     }
 }
 
@@ -234,6 +298,7 @@ pub struct Streams {
     region: String,
     account_id: String,
     by_name: RwLock<BTreeMap<String, Arc<StreamState>>>,
+    lifecycle: crate::config::KinesisConfig,
 }
 
 impl std::fmt::Debug for Streams {
@@ -296,6 +361,7 @@ impl Streams {
                                 ending_hash_key: r.end.to_string(),
                             })
                             .collect(),
+                        tags: BTreeMap::new(),
                     };
                     store.put_stream(&entry)?;
                     tracing::info!(stream = %entry.name, shards = sc.shard_count, "created stream");
@@ -324,6 +390,7 @@ impl Streams {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
+            lifecycle: config.kinesis.clone(),
         })
     }
 
@@ -366,6 +433,9 @@ impl Streams {
             created_ms: entry.created_ms,
             retention_ms: AtomicU64::new(entry.retention_ms),
             shards,
+            status: std::sync::atomic::AtomicU8::new(StreamStatus::Active as u8),
+            tags: std::sync::Mutex::new(entry.tags.clone()),
+            shard_entries: entry.shards.clone(),
         })
     }
 
@@ -425,7 +495,7 @@ impl Streams {
         explicit_hash_key: Option<&str>,
         data: Bytes,
     ) -> Result<Appended, StreamError> {
-        let stream = self.get(stream_name)?;
+        let stream = self.get_readable(stream_name)?;
         let pk_chars = partition_key.chars().count();
         if !(1..=MAX_PARTITION_KEY_CHARS).contains(&pk_chars) {
             return Err(StreamError::InvalidArgument(format!(
