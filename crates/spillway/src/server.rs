@@ -93,6 +93,9 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             tables: Arc::clone(&tables),
             mappings: Arc::clone(&mappings),
             functions: Arc::clone(&functions),
+            iterators: crate::api::kinesis::iterator::IteratorCodec::load_or_create(
+                &config.server.data_dir,
+            )?,
         },
     );
     let listener =

@@ -11,6 +11,7 @@
 pub mod direct;
 pub mod ingest;
 pub mod inspect;
+pub mod kinesis;
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub struct Services {
     pub tables: Arc<Tables>,
     pub mappings: Arc<Mappings>,
     pub functions: Arc<Functions>,
+    /// Signs the Kinesis API's shard iterators.
+    pub iterators: kinesis::iterator::IteratorCodec,
 }
 
 /// A JSON error body in the AWS shape, `{"__type": ..., "message": ...}`.
@@ -39,10 +42,48 @@ pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> 
     (status, axum::Json(body)).into_response()
 }
 
+/// `POST /` with `X-Amz-Target`: the AWS JSON APIs, told apart by the target's prefix.
+async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[u8]) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some((service, action)) = target.split_once('.') else {
+        return kinesis::KinesisError::UnknownOperation.into_response();
+    };
+    // SigV4 signatures are accepted unverified; a request without any is refused as
+    // AWS refuses it.
+    let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
+        || headers.contains_key("x-amz-security-token");
+    match service {
+        "Kinesis_20131202" => {
+            if !signed {
+                return kinesis::KinesisError::MissingAuthenticationToken.into_response();
+            }
+            let k = kinesis::KinesisService {
+                streams: Arc::clone(&services.streams),
+                iterators: services.iterators.clone(),
+            };
+            kinesis::handle(&k, action, body).await
+        }
+        _ => kinesis::KinesisError::UnknownOperation.into_response(),
+    }
+}
+
 /// Builds the whole HTTP surface of `spillway serve`.
 pub fn router(config: &Config, services: Services) -> Router {
     let mut app = inspect::router(services.clone());
     app = app.merge(ingest::router(&config.routes, &services));
+    if !config.routes.iter().any(|r| r.path == "/") {
+        let aws = services.clone();
+        app = app.route(
+            "/",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+                let aws = aws.clone();
+                async move { aws_json(&aws, &headers, &body).await }
+            }),
+        );
+    }
     app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,

@@ -1,0 +1,143 @@
+//! The Kinesis edge: AWS JSON 1.1 (`X-Amz-Target: Kinesis_20131202.<Action>`) on `POST /`,
+//! so that boto3, the AWS CLI and the SDKs work against spillway unchanged.
+//!
+//! Requests are decoded into `serde_json::Value` and checked field by field with the
+//! same validation messages Kinesis sends ([`validate`]); every error leaves through
+//! [`KinesisError`]'s one `IntoResponse`, as `{"__type": ..., "message": ...}`.
+
+mod actions;
+pub mod iterator;
+mod validate;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use self::iterator::IteratorCodec;
+use crate::stream::{StreamError, Streams};
+
+/// What the Kinesis edge needs.
+#[derive(Debug, Clone)]
+pub struct KinesisService {
+    pub streams: Arc<Streams>,
+    pub iterators: IteratorCodec,
+}
+
+/// Every error the Kinesis API answers, mapped to the wire once, here.
+#[derive(Debug, thiserror::Error)]
+pub enum KinesisError {
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    ExpiredIterator(String),
+    #[error("{0}")]
+    ProvisionedThroughputExceeded(String),
+    /// Messages of each failed constraint.
+    #[error("{}", validate::render(.0))]
+    Validation(Vec<String>),
+    #[error("{0}")]
+    Serialization(String),
+    #[error("")]
+    UnknownOperation,
+    #[error("Missing Authentication Token")]
+    MissingAuthenticationToken,
+    #[error("{0}")]
+    InternalFailure(String),
+}
+
+impl KinesisError {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
+            Self::ResourceInUse(_) => "ResourceInUseException",
+            Self::InvalidArgument(_) => "InvalidArgumentException",
+            Self::LimitExceeded(_) => "LimitExceededException",
+            Self::ExpiredIterator(_) => "ExpiredIteratorException",
+            Self::ProvisionedThroughputExceeded(_) => "ProvisionedThroughputExceededException",
+            Self::Validation(_) => "ValidationException",
+            Self::Serialization(_) => "SerializationException",
+            Self::UnknownOperation => "UnknownOperationException",
+            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::InternalFailure(_) => "InternalFailure",
+        }
+    }
+}
+
+impl From<StreamError> for KinesisError {
+    fn from(e: StreamError) -> Self {
+        let message = e.to_string();
+        match e {
+            StreamError::StreamNotFound { .. } | StreamError::ShardNotFound { .. } => {
+                Self::ResourceNotFound(message)
+            }
+            StreamError::InvalidArgument(_) => Self::InvalidArgument(message),
+            StreamError::RecordTooLarge { .. } => Self::Validation(vec![message]),
+            StreamError::ThroughputExceeded { .. } => Self::ProvisionedThroughputExceeded(message),
+            StreamError::ResourceInUse(_) => Self::ResourceInUse(message),
+            StreamError::LimitExceeded(_) => Self::LimitExceeded(message),
+            StreamError::Overloaded | StreamError::ShuttingDown | StreamError::Storage(_) => {
+                Self::InternalFailure(message)
+            }
+            StreamError::Config(_) => Self::InternalFailure(message),
+        }
+    }
+}
+
+impl IntoResponse for KinesisError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::InternalFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("__type".into(), Value::String(self.type_name().into()));
+        if !matches!(self, Self::UnknownOperation) {
+            body.insert("message".into(), Value::String(self.to_string()));
+        }
+        json_response(status, &Value::Object(body))
+    }
+}
+
+/// An AWS JSON 1.1 response.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// Handles one Kinesis request: `action` from the target header, `body` as sent.
+pub async fn handle(service: &KinesisService, action: &str, body: &[u8]) -> Response {
+    let request: Value = if body.is_empty() {
+        Value::Object(Default::default())
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return KinesisError::Serialization("Start of structure or map expected".into())
+                    .into_response();
+            }
+            Err(e) => return KinesisError::Serialization(e.to_string()).into_response(),
+        }
+    };
+    match actions::dispatch(service, action, &request).await {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => {
+            tracing::debug!(action, error = %e, "kinesis request refused");
+            e.into_response()
+        }
+    }
+}
