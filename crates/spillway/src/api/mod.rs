@@ -42,6 +42,9 @@ pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> 
     (status, axum::Json(body)).into_response()
 }
 
+/// Largest AWS JSON request body accepted.
+pub const MAX_AWS_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
 /// `POST /` with `X-Amz-Target`: the AWS JSON APIs, told apart by the target's prefix.
 async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[u8]) -> Response {
     let target = headers
@@ -81,7 +84,9 @@ pub fn router(config: &Config, services: Services) -> Router {
             axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
                 let aws = aws.clone();
                 async move { aws_json(&aws, &headers, &body).await }
-            }),
+            })
+            // PutRecords carries up to 5 MiB of data, base64 in JSON.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
         );
     }
     app.fallback(|| async {

@@ -141,3 +141,136 @@ pub async fn handle(service: &KinesisService, action: &str, body: &[u8]) -> Resp
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::storage::fjall_engine::FjallStore;
+    use proptest::prelude::*;
+
+    fn service(dir: &std::path::Path) -> KinesisService {
+        let store = Arc::new(FjallStore::open(dir).unwrap());
+        KinesisService {
+            streams: Arc::new(Streams::open(store, &Config::default()).unwrap()),
+            iterators: IteratorCodec::new([1u8; 32]),
+        }
+    }
+
+    const ACTIONS: [&str; 17] = [
+        "CreateStream",
+        "DeleteStream",
+        "DescribeStream",
+        "DescribeStreamSummary",
+        "ListStreams",
+        "ListShards",
+        "PutRecord",
+        "PutRecords",
+        "GetShardIterator",
+        "GetRecords",
+        "AddTagsToStream",
+        "RemoveTagsFromStream",
+        "ListTagsForStream",
+        "IncreaseStreamRetentionPeriod",
+        "DecreaseStreamRetentionPeriod",
+        "DescribeLimits",
+        "Nope",
+    ];
+
+    /// Any JSON value, a few levels deep, with the field names the actions read.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::Number(n.into())),
+            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+                .map(Value::Number)),
+            "\\PC{0,40}".prop_map(Value::String),
+            prop_oneof![
+                Just("example-stream"),
+                Just("shardId-000000000000"),
+                Just("TRIM_HORIZON"),
+                Just("AAAA")
+            ]
+            .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("StreamName".to_owned()),
+                        Just("StreamARN".to_owned()),
+                        Just("ShardCount".to_owned()),
+                        Just("ShardId".to_owned()),
+                        Just("ShardIteratorType".to_owned()),
+                        Just("ShardIterator".to_owned()),
+                        Just("Data".to_owned()),
+                        Just("PartitionKey".to_owned()),
+                        Just("Records".to_owned()),
+                        Just("Limit".to_owned()),
+                        Just("Tags".to_owned()),
+                        Just("TagKeys".to_owned()),
+                        Just("NextToken".to_owned()),
+                        Just("ShardFilter".to_owned()),
+                        Just("Timestamp".to_owned()),
+                        Just("RetentionPeriodHours".to_owned()),
+                        Just("StartingSequenceNumber".to_owned()),
+                        "\\PC{0,10}",
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn well_formed(resp: Response) -> Result<(), TestCaseError> {
+        let status = resp.status();
+        prop_assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "status {status}"
+        );
+        let body = futures_util::FutureExt::now_or_never(axum::body::to_bytes(
+            resp.into_body(),
+            usize::MAX,
+        ))
+        .expect("body is ready")
+        .expect("body reads");
+        let v: Value = serde_json::from_slice(&body).expect("the answer is JSON");
+        if status == StatusCode::BAD_REQUEST {
+            prop_assert!(
+                v["__type"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("Exception")),
+                "{v}"
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_get_a_well_formed_answer(action in 0usize..ACTIONS.len(), body in prop::collection::vec(any::<u8>(), 0..200)) {
+            let dir = tempfile::tempdir().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let s = service(dir.path());
+            let resp = rt.block_on(handle(&s, ACTIONS[action], &body));
+            well_formed(resp)?;
+            s.streams.shutdown();
+        }
+
+        #[test]
+        fn arbitrary_json_gets_a_well_formed_answer(action in 0usize..ACTIONS.len(), body in json_value()) {
+            let dir = tempfile::tempdir().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let s = service(dir.path());
+            let resp = rt.block_on(handle(&s, ACTIONS[action], body.to_string().as_bytes()));
+            well_formed(resp)?;
+            s.streams.shutdown();
+        }
+    }
+}

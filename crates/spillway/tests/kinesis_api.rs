@@ -1,0 +1,37 @@
+//! The Kinesis API against real clients: boto3, the AWS CLI and raw HTTP, from
+//! tests/interop/kinesis_api.py, against a real `spillway serve`.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
+mod common;
+
+use common::*;
+
+#[test]
+fn boto3_and_the_aws_cli_drive_every_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(|t| {
+        t.replace("create_delay_ms = 0", "create_delay_ms = 400")
+            .replace("delete_delay_ms = 0", "delete_delay_ms = 300")
+            + "\n[[streams]]\nname = \"limited\"\nshard_count = 1\nenforce_limits = true\n"
+    });
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/kinesis_api.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("SPILLWAY_ENDPOINT", &s.base)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "boto3 tests failed:\n{report}\n{}",
+        s.stderr()
+    );
+}
