@@ -603,3 +603,87 @@ async fn the_table_command_shows_count_and_items() {
     assert!(text.contains("example-table  (3 items)"), "{text}");
     assert!(text.contains("Message=\"Test message 2\""), "{text}");
 }
+
+/// Calls the Kinesis API on the server (signature not checked).
+async fn kinesis(
+    c: &reqwest::Client,
+    s: &Server,
+    action: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = c
+        .post(s.url("/"))
+        .header("x-amz-target", format!("Kinesis_20131202.{action}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261125/us-east-1/kinesis/aws4_request",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let config = process_config("ok", &log, "BatchSize = 10").replace(
+        "partition_key = { from = \"request_id\" }",
+        "partition_key = { from = \"json_field\", field = \"key\" }",
+    );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let keys = 6;
+    for i in 0..10 {
+        for k in 0..keys {
+            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
+        }
+    }
+    // Split while the slow function still has a backlog in the parent.
+    kinesis(
+        &c,
+        &s,
+        "SplitShard",
+        serde_json::json!({
+            "StreamName": "example-stream",
+            "ShardToSplit": "shardId-000000000000",
+            "NewStartingHashKey": "170141183460469231731687303715884105728",
+        }),
+    )
+    .await;
+    for i in 10..20 {
+        for k in 0..keys {
+            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
+        }
+    }
+    wait_until(90, "every record", || async {
+        recorded_invocations(&log)
+            .iter()
+            .map(|i| i["records"].as_array().unwrap().len())
+            .sum::<usize>()
+            == keys * 20
+    })
+    .await;
+    let mut next: HashMap<String, i64> = HashMap::new();
+    let mut shards = HashSet::new();
+    for inv in recorded_invocations(&log) {
+        for r in inv["records"].as_array().unwrap() {
+            shards.insert(r["shard"].as_str().unwrap().to_owned());
+            let body: serde_json::Value =
+                serde_json::from_str(r["data"].as_str().unwrap()).unwrap();
+            let key = body["key"].as_str().unwrap().to_owned();
+            let i = body["i"].as_i64().unwrap();
+            let expected = next.entry(key.clone()).or_insert(0);
+            assert_eq!(i, *expected, "key {key} out of order across the reshard");
+            *expected += 1;
+        }
+    }
+    assert!(
+        shards.len() >= 2,
+        "records came from the parent and a child: {shards:?}"
+    );
+}

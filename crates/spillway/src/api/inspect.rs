@@ -346,7 +346,7 @@ async fn list_mappings(
         let mut out = Vec::new();
         for m in &s.mappings.mappings {
             let mut shards = Vec::new();
-            for shard in &m.stream.shards {
+            for shard in &m.current_stream().shards {
                 let checkpoint = m.checkpoint(shard)?;
                 shards.push(MappingShardView {
                     shard_id: shard.shard_id.clone(),

@@ -97,7 +97,8 @@ enum Outcome {
 #[derive(Debug, Default)]
 pub struct Mappings {
     pub mappings: Vec<Arc<Mapping>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Supervisors and pollers, to stop them all.
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Mappings {
@@ -151,7 +152,8 @@ impl Mappings {
             // First start of a shard: place its checkpoint by StartingPosition, durably,
             // so that LATEST means "latest when the mapping was created", not "on restart".
             let mut initial = Vec::new();
-            for shard in &stream.shards {
+            // Shards born of a reshard start at their beginning, after their parents.
+            for shard in stream.shards.iter().filter(|s| s.parents.is_empty()) {
                 if store
                     .load_checkpoint(mapping.mapping_id, shard.key)?
                     .is_none()
@@ -174,11 +176,12 @@ impl Mappings {
                 store.apply(&initial, SyncMode::SyncData)?;
             }
             if mc.enabled {
-                for shard in &stream.shards {
-                    let (m, s) = (Arc::clone(&mapping), Arc::clone(shard));
-                    out.tasks
-                        .push(tokio::spawn(async move { m.poll_shard(s).await }));
-                }
+                let (m, tasks) = (Arc::clone(&mapping), Arc::clone(&out.tasks));
+                let supervisor = tokio::spawn(async move { m.supervise(tasks).await });
+                out.tasks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(supervisor);
             }
             out.mappings.push(mapping);
         }
@@ -187,7 +190,7 @@ impl Mappings {
 
     /// Stops every poller. Work in flight is dropped uncommitted and replays on restart.
     pub fn stop(&self) {
-        for t in &self.tasks {
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             t.abort();
         }
     }
@@ -224,10 +227,57 @@ impl Mapping {
             .collect()
     }
 
+    /// The stream as it is now (resharding replaces its shard list).
+    pub fn current_stream(&self) -> Arc<StreamState> {
+        self.streams
+            .get(&self.stream.name)
+            .unwrap_or_else(|_| Arc::clone(&self.stream))
+    }
+
+    /// Starts a poller for every shard of the stream, and for shards a reshard adds.
+    async fn supervise(self: Arc<Self>, tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>) {
+        let mut started = std::collections::HashSet::new();
+        loop {
+            for shard in &self.current_stream().shards {
+                if started.insert(shard.key.shard_index) {
+                    let (m, s) = (Arc::clone(&self), Arc::clone(shard));
+                    let poller = tokio::spawn(async move { m.poll_shard(s).await });
+                    tasks.lock().unwrap_or_else(|p| p.into_inner()).push(poller);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Parents drained: every parent is closed and processed to its end, so this shard's
+    /// records (which come after theirs for any partition key) may go.
+    fn parents_done(&self, shard: &ShardState) -> Result<bool, MappingError> {
+        let stream = self.current_stream();
+        for p in &shard.parents {
+            let Some(parent) = stream.shards.iter().find(|s| s.key.shard_index == *p) else {
+                continue;
+            };
+            match parent.ending() {
+                Some(end) if self.checkpoint(parent)? >= end => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     async fn poll_shard(self: Arc<Self>, shard: Arc<ShardState>) {
         let mut tip = shard.subscribe();
         let mut failures = 0u32;
+        while !matches!(self.parents_done(&shard), Ok(true)) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         loop {
+            // A closed shard processed to its end is done; its children take over.
+            if let Some(end) = shard.ending()
+                && matches!(self.checkpoint(&shard), Ok(c) if c >= end)
+            {
+                return;
+            }
             match self.poll_once(&shard, &mut tip).await {
                 Ok(()) => failures = 0,
                 Err(e) => {
@@ -355,7 +405,7 @@ impl Mapping {
                     break;
                 }
                 invokes += 1;
-                match self.invoke(&batch).await {
+                match self.invoke(shard, &batch).await {
                     (Outcome::Success, writes) => {
                         let end = batch[batch.len() - 1].counter + 1;
                         self.stats
@@ -397,9 +447,9 @@ impl Mapping {
     }
 
     /// Invokes the function with one batch and judges the answer.
-    async fn invoke(&self, batch: &[Record]) -> (Outcome, Vec<WriteOp>) {
+    async fn invoke(&self, shard: &ShardState, batch: &[Record]) -> (Outcome, Vec<WriteOp>) {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
-        let payload = self.event(batch);
+        let payload = self.event(shard, batch);
         let mut writes = TableWrites::default();
         let result = self.function.invoke(payload, &mut writes).await;
         let outcome = match result {
@@ -411,7 +461,7 @@ impl Mapping {
     }
 
     /// Lambda's Kinesis event for a batch.
-    fn event(&self, batch: &[Record]) -> Bytes {
+    fn event(&self, shard: &ShardState, batch: &[Record]) -> Bytes {
         let event = KinesisEvent {
             records: batch
                 .iter()
@@ -425,7 +475,7 @@ impl Mapping {
                     },
                     event_source: "aws:kinesis".into(),
                     event_version: "1.0".into(),
-                    event_id: format!("{}:{}", shard_id_of(&self.stream, r), r.sequence_number),
+                    event_id: format!("{}:{}", shard.shard_id, r.sequence_number),
                     event_name: "aws:kinesis:record".into(),
                     invoke_identity_arn: self.function.role_arn.clone(),
                     aws_region: self.region.clone(),
@@ -536,18 +586,6 @@ impl Mapping {
         self.tables.commit(&ops, SyncMode::SyncData)?;
         Ok(())
     }
-}
-
-fn shard_id_of(stream: &StreamState, r: &Record) -> String {
-    crate::stream::SequenceNumber::parse(&r.sequence_number)
-        .ok()
-        .and_then(|s| {
-            stream
-                .shards
-                .iter()
-                .find(|sh| sh.key.shard_index == s.shard_index)
-        })
-        .map_or_else(String::new, |s| s.shard_id.clone())
 }
 
 /// Judges a ReportBatchItemFailures response: empty or no failures is success; failures

@@ -83,6 +83,15 @@ pub struct ShardCatalogEntry {
     /// Inclusive hash-key range, decimal strings (u128 does not fit JSON numbers).
     pub starting_hash_key: String,
     pub ending_hash_key: String,
+    /// Indices of the shards this one was split or merged from (resharding).
+    #[serde(default)]
+    pub parents: Vec<u32>,
+    /// Closed by a reshard: no more records go here.
+    #[serde(default)]
+    pub closed: bool,
+    /// For a closed shard, the counter past its last record, once known.
+    #[serde(default)]
+    pub ending_counter: Option<u64>,
 }
 
 /// Storage for stream catalogs and shard logs.

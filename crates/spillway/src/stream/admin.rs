@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{StreamError, StreamState, StreamStatus, Streams, hash, now_ms};
+use super::{HashKeyRange, StreamError, StreamState, StreamStatus, Streams, hash, now_ms};
 use crate::storage::{ShardCatalogEntry, StreamCatalogEntry};
 
 /// Most tags on one stream.
@@ -45,7 +45,10 @@ impl Streams {
 
     /// Open shards across all streams.
     pub fn open_shard_count(&self) -> u32 {
-        self.all().iter().map(|s| s.shards.len() as u32).sum()
+        self.all()
+            .iter()
+            .map(|s| s.shards.iter().filter(|sh| sh.is_open()).count() as u32)
+            .sum()
     }
 
     /// The account's shard limit.
@@ -79,15 +82,7 @@ impl Streams {
             name: name.to_owned(),
             created_ms: now_ms(),
             retention_ms: 24 * 3_600_000,
-            shards: hash::even_ranges(shard_count)
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| ShardCatalogEntry {
-                    index: i as u32,
-                    starting_hash_key: r.start.to_string(),
-                    ending_hash_key: r.end.to_string(),
-                })
-                .collect(),
+            shards: super::fresh_shards(shard_count),
             tags,
         };
         self.store.put_stream(&entry)?;
@@ -204,6 +199,236 @@ impl Streams {
             .retention_ms
             .store(hours * 3_600_000, Ordering::Relaxed);
         Ok(self.store.put_stream(&state.catalog_entry())?)
+    }
+}
+
+/// A child shard a reshard creates: its hash range and the shards it comes from.
+struct Child {
+    range: HashKeyRange,
+    parents: Vec<u32>,
+}
+
+impl Streams {
+    /// SplitShard: `shard` becomes two children split at `new_starting_hash_key`.
+    pub async fn split_shard(
+        self: &Arc<Self>,
+        name: &str,
+        shard: &str,
+        new_starting_hash_key: u128,
+    ) -> Result<(), StreamError> {
+        let stream = self.get_active(name)?;
+        let parent = self.open_shard(&stream, shard)?;
+        let r = parent.range;
+        if new_starting_hash_key <= r.start || new_starting_hash_key > r.end {
+            return Err(StreamError::InvalidArgument(format!(
+                "NewStartingHashKey {new_starting_hash_key} used in SplitShard() on shard {shard} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+                self.account_id, r.start, r.end
+            )));
+        }
+        let parents = vec![parent.key.shard_index];
+        self.reshard(
+            &stream,
+            &parents,
+            vec![
+                Child {
+                    range: HashKeyRange {
+                        start: r.start,
+                        end: new_starting_hash_key - 1,
+                    },
+                    parents: parents.clone(),
+                },
+                Child {
+                    range: HashKeyRange {
+                        start: new_starting_hash_key,
+                        end: r.end,
+                    },
+                    parents: parents.clone(),
+                },
+            ],
+        )
+        .await
+    }
+
+    /// MergeShards: two adjacent open shards become one child.
+    pub async fn merge_shards(
+        self: &Arc<Self>,
+        name: &str,
+        shard: &str,
+        adjacent: &str,
+    ) -> Result<(), StreamError> {
+        let stream = self.get_active(name)?;
+        let a = self.open_shard(&stream, shard)?;
+        let b = self.open_shard(&stream, adjacent)?;
+        let (lo, hi) = if a.range.start < b.range.start {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        if lo.range.end.checked_add(1) != Some(hi.range.start) {
+            return Err(StreamError::InvalidArgument(format!(
+                "Shards {shard} and {adjacent} in stream {name} under account {} are not an adjacent pair of shards eligible for merging",
+                self.account_id
+            )));
+        }
+        let parents = vec![a.key.shard_index, b.key.shard_index];
+        self.reshard(
+            &stream,
+            &parents,
+            vec![Child {
+                range: HashKeyRange {
+                    start: lo.range.start,
+                    end: hi.range.end,
+                },
+                parents: parents.clone(),
+            }],
+        )
+        .await
+    }
+
+    /// UpdateShardCount (UNIFORM_SCALING): every open shard closes and `target` evenly
+    /// split children replace them; each child lists the shards it overlaps as parents.
+    pub async fn update_shard_count(
+        self: &Arc<Self>,
+        name: &str,
+        target: u32,
+    ) -> Result<u32, StreamError> {
+        let stream = self.get_active(name)?;
+        let open: Vec<_> = stream
+            .shards
+            .iter()
+            .filter(|s| s.is_open())
+            .cloned()
+            .collect();
+        let current = open.len() as u32;
+        if target > current * 2 || target * 2 < current {
+            return Err(StreamError::InvalidArgument(format!(
+                "UpdateShardCount with target {target} for stream {name} under account {} must be between half and double the current open shard count {current}.",
+                self.account_id
+            )));
+        }
+        let children = hash::even_ranges(target)
+            .into_iter()
+            .map(|range| Child {
+                range,
+                parents: open
+                    .iter()
+                    .filter(|s| s.range.start <= range.end && range.start <= s.range.end)
+                    .map(|s| s.key.shard_index)
+                    .collect(),
+            })
+            .collect();
+        let closing: Vec<u32> = open.iter().map(|s| s.key.shard_index).collect();
+        self.reshard(&stream, &closing, children).await?;
+        Ok(current)
+    }
+
+    fn open_shard(
+        &self,
+        stream: &StreamState,
+        shard: &str,
+    ) -> Result<Arc<super::ShardState>, StreamError> {
+        let s = self.shard(stream, shard)?;
+        if !s.is_open() {
+            return Err(StreamError::ResourceInUse(format!(
+                "Shard {shard} in stream {} under account {} has already been merged or split, and thus is not eligible for merging or splitting.",
+                stream.name, self.account_id
+            )));
+        }
+        Ok(s)
+    }
+
+    /// Closes `closing` and opens `children`, durably and without losing an append:
+    /// 1. the catalog gains the children and marks the parents closed (so a crash at any
+    ///    later point restarts with the new layout);
+    /// 2. under the routing lock, the parents close and the new shard list is published;
+    /// 3. once the parents' queued appends are answered, their ends are recorded.
+    async fn reshard(
+        self: &Arc<Self>,
+        stream: &Arc<StreamState>,
+        closing: &[u32],
+        children: Vec<Child>,
+    ) -> Result<(), StreamError> {
+        let open_after =
+            stream.shards.iter().filter(|s| s.is_open()).count() - closing.len() + children.len();
+        let others =
+            self.open_shard_count() as usize - stream.shards.iter().filter(|s| s.is_open()).count();
+        if open_after + others > self.lifecycle.shard_limit as usize {
+            return Err(StreamError::LimitExceeded(format!(
+                "This request would exceed the shard limit for the account {}. Limit: {}.",
+                self.account_id, self.lifecycle.shard_limit
+            )));
+        }
+        stream.set_status(StreamStatus::Updating);
+        let mut entry = stream.catalog_entry();
+        let first = entry.shards.iter().map(|s| s.index + 1).max().unwrap_or(0);
+        for s in &mut entry.shards {
+            if closing.contains(&s.index) {
+                s.closed = true;
+            }
+        }
+        for (i, c) in children.iter().enumerate() {
+            entry.shards.push(ShardCatalogEntry {
+                index: first + i as u32,
+                starting_hash_key: c.range.start.to_string(),
+                ending_hash_key: c.range.end.to_string(),
+                parents: c.parents.clone(),
+                closed: false,
+                ending_counter: None,
+            });
+        }
+        self.store.put_stream(&entry)?;
+        let enforce = stream.shards.iter().any(|s| s.limiter.is_some());
+        let mut next = Self::state_from_catalog(
+            &*self.store,
+            &entry,
+            &self.region,
+            &self.account_id,
+            enforce,
+        )?;
+        // Keep the live shard objects (tips, pending counts, watchers) for existing shards.
+        for (i, s) in stream.shards.iter().enumerate() {
+            next.shards[i] = Arc::clone(s);
+        }
+        next.routing = Arc::clone(&stream.routing);
+        next.set_status(StreamStatus::Updating);
+        let next = Arc::new(next);
+        {
+            let _exclusive = stream.routing.write().unwrap_or_else(|p| p.into_inner());
+            for s in &stream.shards {
+                if closing.contains(&s.key.shard_index) {
+                    s.closed.store(true, Ordering::Release);
+                }
+            }
+            self.by_name
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(stream.name.clone(), Arc::clone(&next));
+        }
+        // Appends already queued for the parents finish there; then their ends are final.
+        for s in stream
+            .shards
+            .iter()
+            .filter(|s| closing.contains(&s.key.shard_index))
+        {
+            while s.pending.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let end = s.tip().next_counter;
+            s.ending.store(end, Ordering::Release);
+            s.tip_tx.send_replace(end);
+            if let Some(e) = entry
+                .shards
+                .iter_mut()
+                .find(|e| e.index == s.key.shard_index)
+            {
+                e.ending_counter = Some(end);
+            }
+        }
+        self.store.put_stream(&entry)?;
+        tracing::info!(stream = %stream.name, closed = closing.len(), opened = children.len(), "resharded");
+        let delay = Duration::from_millis(self.lifecycle.update_delay_ms);
+        after(delay, move || next.set_status(StreamStatus::Active));
+        Ok(())
     }
 }
 

@@ -90,13 +90,14 @@ impl Committer {
         }
     }
 
-    /// Queues one append and waits until it is durable.
-    pub async fn append(
+    /// Queues one append; the receiver answers once it is durable. Counts the append in
+    /// the shard's pending appends until it is answered.
+    pub fn enqueue(
         &self,
         shard: Arc<ShardState>,
         partition_key: String,
         data: Bytes,
-    ) -> Result<Committed, StreamError> {
+    ) -> Result<oneshot::Receiver<Result<Committed, StreamError>>, StreamError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StreamError::ShuttingDown);
         }
@@ -112,10 +113,26 @@ impl Committer {
             reply,
             _bytes: permit,
         };
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StreamError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StreamError::ShuttingDown,
-        })?;
+        let shard = Arc::clone(&job.shard);
+        shard.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.tx.try_send(job) {
+            shard.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => StreamError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StreamError::ShuttingDown,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Queues one append and waits until it is durable.
+    pub async fn append(
+        &self,
+        shard: Arc<ShardState>,
+        partition_key: String,
+        data: Bytes,
+    ) -> Result<Committed, StreamError> {
+        let answer = self.enqueue(shard, partition_key, data)?;
         // A dropped reply means the committer stopped before writing: not acknowledged.
         answer.await.unwrap_or(Err(StreamError::ShuttingDown))
     }
@@ -225,6 +242,7 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
                 shard.publish(*tip);
             }
             for (job, c) in jobs.drain(..).zip(committed) {
+                job.shard.pending.fetch_sub(1, Ordering::AcqRel);
                 let _ = job.reply.send(Ok(c));
             }
         }
@@ -238,6 +256,7 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
                 } else {
                     crate::storage::StorageError::Io(text.clone())
                 };
+                job.shard.pending.fetch_sub(1, Ordering::AcqRel);
                 let _ = job.reply.send(Err(StreamError::Storage(err)));
             }
         }

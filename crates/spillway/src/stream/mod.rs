@@ -97,6 +97,22 @@ pub fn validate_stream_name(name: &str) -> Result<(), StreamError> {
     }
 }
 
+/// The catalog entries of a new stream's `count` shards, split as Kinesis splits them.
+pub fn fresh_shards(count: u32) -> Vec<ShardCatalogEntry> {
+    hash::even_ranges(count)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| ShardCatalogEntry {
+            index: i as u32,
+            starting_hash_key: r.start.to_string(),
+            ending_hash_key: r.end.to_string(),
+            parents: Vec::new(),
+            closed: false,
+            ending_counter: None,
+        })
+        .collect()
+}
+
 /// Renders a shard id as Kinesis does: `shardId-` and 12 digits.
 pub fn shard_id(index: u32) -> String {
     format!("shardId-{index:012}")
@@ -115,6 +131,14 @@ pub struct ShardState {
     tip_tx: tokio::sync::watch::Sender<u64>,
     /// Kinesis' write limits, when the stream enforces them.
     limiter: Option<std::sync::Mutex<limits::WriteLimiter>>,
+    /// Appends queued for this shard and not yet answered.
+    pending: AtomicU64,
+    /// Closed by a reshard: appends go to its children.
+    closed: std::sync::atomic::AtomicBool,
+    /// For a closed shard, the counter past its last record; u64::MAX until known.
+    ending: AtomicU64,
+    /// Indices of the shards this one came from.
+    pub parents: Vec<u32>,
 }
 
 impl ShardState {
@@ -128,6 +152,19 @@ impl ShardState {
         ShardTip {
             next_counter: self.durable_next.load(Ordering::Acquire),
             last_arrival_ms: self.last_arrival_ms.load(Ordering::Acquire),
+        }
+    }
+
+    /// Open for appends.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
+    /// For a closed shard whose last record is known: the counter past it.
+    pub fn ending(&self) -> Option<u64> {
+        match self.ending.load(Ordering::Acquire) {
+            u64::MAX => None,
+            e => Some(e),
         }
     }
 
@@ -159,6 +196,10 @@ pub struct StreamState {
     status: std::sync::atomic::AtomicU8,
     tags: std::sync::Mutex<BTreeMap<String, String>>,
     shard_entries: Vec<ShardCatalogEntry>,
+    /// Appends hold it shared from routing to enqueue; a reshard holds it exclusively
+    /// while it closes shards, so no append can slip into a shard being closed. Shared
+    /// by the states a stream has over its reshards.
+    routing: Arc<RwLock<()>>,
 }
 
 impl StreamState {
@@ -178,12 +219,17 @@ impl StreamState {
 
     /// The catalog entry describing this stream now.
     fn catalog_entry(&self) -> StreamCatalogEntry {
+        let mut shards = self.shard_entries.clone();
+        for (e, s) in shards.iter_mut().zip(&self.shards) {
+            e.closed = !s.is_open();
+            e.ending_counter = s.ending();
+        }
         StreamCatalogEntry {
             stream_id: self.stream_id,
             name: self.name.clone(),
             created_ms: self.created_ms,
             retention_ms: self.retention_ms(),
-            shards: self.shard_entries.clone(),
+            shards,
             tags: self.tags(),
         }
     }
@@ -193,11 +239,11 @@ impl StreamState {
     }
 
     /// The shard whose hash range holds `hash`.
-    fn shard_for_hash(&self, hash: u128) -> &Arc<ShardState> {
+    /// The open shard whose hash range holds `hash`.
+    fn shard_for_hash(&self, hash: u128) -> Option<&Arc<ShardState>> {
         self.shards
             .iter()
-            .find(|s| s.range.contains(hash))
-            .expect("shard ranges tile the whole hash-key space")
+            .find(|s| s.is_open() && s.range.contains(hash))
     }
 }
 
@@ -332,7 +378,8 @@ impl Streams {
             let retention_ms = (sc.retention_hours * 3_600_000.0).round() as u64;
             match catalog.get_mut(&sc.name) {
                 Some(entry) => {
-                    if entry.shards.len() != sc.shard_count as usize {
+                    let resharded = entry.shards.iter().any(|s| !s.parents.is_empty());
+                    if !resharded && entry.shards.len() != sc.shard_count as usize {
                         return Err(StreamError::Config(format!(
                             "stream `{}` exists in the data dir with {} shards but the config says {}; \
                              change the config back or use a new data dir",
@@ -352,15 +399,7 @@ impl Streams {
                         name: sc.name.clone(),
                         created_ms: now_ms(),
                         retention_ms,
-                        shards: hash::even_ranges(sc.shard_count)
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, r)| ShardCatalogEntry {
-                                index: i as u32,
-                                starting_hash_key: r.start.to_string(),
-                                ending_hash_key: r.end.to_string(),
-                            })
-                            .collect(),
+                        shards: fresh_shards(sc.shard_count),
                         tags: BTreeMap::new(),
                     };
                     store.put_stream(&entry)?;
@@ -424,6 +463,16 @@ impl Streams {
                 tip_tx: tokio::sync::watch::Sender::new(tip.next_counter),
                 limiter: enforce_limits
                     .then(|| std::sync::Mutex::new(limits::WriteLimiter::default())),
+                pending: AtomicU64::new(0),
+                closed: std::sync::atomic::AtomicBool::new(s.closed),
+                // A shard closed before a crash, its end not yet recorded: nothing can
+                // be appended to it any more, so its tip is its end.
+                ending: AtomicU64::new(if s.closed {
+                    s.ending_counter.unwrap_or(tip.next_counter)
+                } else {
+                    u64::MAX
+                }),
+                parents: s.parents.clone(),
             }));
         }
         Ok(StreamState {
@@ -436,6 +485,7 @@ impl Streams {
             status: std::sync::atomic::AtomicU8::new(StreamStatus::Active as u8),
             tags: std::sync::Mutex::new(entry.tags.clone()),
             shard_entries: entry.shards.clone(),
+            routing: Arc::new(RwLock::new(())),
         })
     }
 
@@ -510,24 +560,36 @@ impl Streams {
             Some(text) => hash::parse_explicit_hash_key(text)?,
             None => hash::partition_key_hash(&partition_key),
         };
-        let shard = Arc::clone(stream.shard_for_hash(hash));
-        if let Some(limiter) = &shard.limiter {
-            let ok = limiter
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .try_take(size, std::time::Instant::now());
-            if !ok {
-                return Err(StreamError::ThroughputExceeded {
-                    shard_id: shard.shard_id.clone(),
-                    stream: stream.name.clone(),
-                    account: self.account_id.clone(),
-                });
+        // Route and enqueue under the stream's routing lock; a shard closed by a reshard
+        // since we looked the stream up sends us back for its new shard list.
+        let mut stream = stream;
+        let (shard, answer) = loop {
+            let routing = Arc::clone(&stream.routing);
+            let _shared = routing.read().unwrap_or_else(|p| p.into_inner());
+            let Some(shard) = stream.shard_for_hash(hash).cloned() else {
+                drop(_shared);
+                stream = self.get_readable(stream_name)?;
+                continue;
+            };
+            if let Some(limiter) = &shard.limiter {
+                let ok = limiter
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .try_take(size, std::time::Instant::now());
+                if !ok {
+                    return Err(StreamError::ThroughputExceeded {
+                        shard_id: shard.shard_id.clone(),
+                        stream: stream.name.clone(),
+                        account: self.account_id.clone(),
+                    });
+                }
             }
-        }
-        let c = self
-            .committer
-            .append(Arc::clone(&shard), partition_key, data)
-            .await?;
+            let answer = self
+                .committer
+                .enqueue(Arc::clone(&shard), partition_key, data)?;
+            break (shard, answer);
+        };
+        let c = answer.await.unwrap_or(Err(StreamError::ShuttingDown))?;
         Ok(Appended {
             shard_id: shard.shard_id.clone(),
             sequence_number: shard.sequence_number(c.counter).to_string(),

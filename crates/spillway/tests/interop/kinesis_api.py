@@ -266,6 +266,52 @@ class KinesisApi(unittest.TestCase):
         else:
             self.fail("the API's record never reached the table")
 
+    def test_resharding_split_merge_and_update_shard_count(self):
+        k = client()
+        k.create_stream(StreamName="re", ShardCount=1)
+        wait_active(k, "re")
+        before = [k.put_record(StreamName="re", Data=f"b{i}".encode(), PartitionKey=f"k{i}")["SequenceNumber"] for i in range(20)]
+        k.split_shard(StreamName="re", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127))
+        wait_active(k, "re")
+        shards = {s["ShardId"]: s for s in k.describe_stream(StreamName="re")["StreamDescription"]["Shards"]}
+        self.assertEqual(len(shards), 3)
+        parent = shards["shardId-000000000000"]
+        self.assertEqual(parent["SequenceNumberRange"]["EndingSequenceNumber"], before[-1])
+        for child in ("shardId-000000000001", "shardId-000000000002"):
+            self.assertEqual(shards[child]["ParentShardId"], "shardId-000000000000")
+            self.assertNotIn("EndingSequenceNumber", shards[child]["SequenceNumberRange"])
+        self.assertEqual(shards["shardId-000000000001"]["HashKeyRange"], {"StartingHashKey": "0", "EndingHashKey": str(2**127 - 1)})
+        # New records go to the children only.
+        for i in range(20):
+            r = k.put_record(StreamName="re", Data=f"a{i}".encode(), PartitionKey=f"k{i}")
+            self.assertIn(r["ShardId"], ("shardId-000000000001", "shardId-000000000002"))
+        # The parent reads to its end, then says where to go next.
+        it = k.get_shard_iterator(StreamName="re", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        r = k.get_records(ShardIterator=it)
+        self.assertEqual([x["SequenceNumber"] for x in r["Records"]], before)
+        self.assertIsNone(r.get("NextShardIterator"))
+        self.assertEqual(sorted(c["ShardId"] for c in r["ChildShards"]), ["shardId-000000000001", "shardId-000000000002"])
+        latest = [s["ShardId"] for s in k.list_shards(StreamName="re", ShardFilter={"Type": "AT_LATEST"})["Shards"]]
+        self.assertEqual(latest, ["shardId-000000000001", "shardId-000000000002"])
+        code, _ = error_of(lambda: k.split_shard(StreamName="re", ShardToSplit="shardId-000000000000", NewStartingHashKey="5"))
+        self.assertEqual(code, "ResourceInUseException")
+        # Merge the children back.
+        k.merge_shards(StreamName="re", ShardToMerge="shardId-000000000001", AdjacentShardToMerge="shardId-000000000002")
+        wait_active(k, "re")
+        merged = k.list_shards(StreamName="re")["Shards"][-1]
+        self.assertEqual(merged["ShardId"], "shardId-000000000003")
+        self.assertEqual(merged["ParentShardId"], "shardId-000000000001")
+        self.assertEqual(merged["AdjacentParentShardId"], "shardId-000000000002")
+        self.assertEqual(merged["HashKeyRange"], {"StartingHashKey": "0", "EndingHashKey": str(2**128 - 1)})
+        code, _ = error_of(lambda: k.merge_shards(StreamName="re", ShardToMerge="shardId-000000000003", AdjacentShardToMerge="shardId-000000000000"))
+        self.assertEqual(code, "ResourceInUseException")
+        up = k.update_shard_count(StreamName="re", TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+        self.assertEqual((up["CurrentShardCount"], up["TargetShardCount"]), (1, 2))
+        wait_active(k, "re")
+        self.assertEqual(k.describe_stream_summary(StreamName="re")["StreamDescriptionSummary"]["OpenShardCount"], 2)
+        code, _ = error_of(lambda: k.update_shard_count(StreamName="re", TargetShardCount=5, ScalingType="UNIFORM_SCALING"))
+        self.assertEqual(code, "InvalidArgumentException")
+
     def test_the_aws_cli(self):
         def aws(*args):
             out = subprocess.run(["aws", "--endpoint-url", ENDPOINT, "kinesis", *args], capture_output=True, text=True, timeout=60)

@@ -38,6 +38,9 @@ pub async fn dispatch(s: &KinesisService, action: &str, req: &Value) -> R {
         "IncreaseStreamRetentionPeriod" => retention(s, req, true),
         "DecreaseStreamRetentionPeriod" => retention(s, req, false),
         "DescribeLimits" => describe_limits(s),
+        "SplitShard" => split_shard(s, req).await,
+        "MergeShards" => merge_shards(s, req).await,
+        "UpdateShardCount" => update_shard_count(s, req).await,
         _ => Err(KinesisError::UnknownOperation),
     }
 }
@@ -76,16 +79,46 @@ fn seconds(ms: u64) -> Value {
 }
 
 fn shard_json(shard: &ShardState) -> Value {
-    json!({
+    let mut range = json!({"StartingSequenceNumber": shard.sequence_number(0).to_string()});
+    if !shard.is_open() {
+        let end = shard.ending().unwrap_or_else(|| shard.tip().next_counter);
+        range["EndingSequenceNumber"] =
+            json!(shard.sequence_number(end.saturating_sub(1)).to_string());
+    }
+    let mut v = json!({
         "ShardId": shard.shard_id,
         "HashKeyRange": {
             "StartingHashKey": shard.range.start.to_string(),
             "EndingHashKey": shard.range.end.to_string(),
         },
-        "SequenceNumberRange": {
-            "StartingSequenceNumber": shard.sequence_number(0).to_string(),
-        },
-    })
+        "SequenceNumberRange": range,
+    });
+    if let Some(p) = shard.parents.first() {
+        v["ParentShardId"] = json!(shard_id(*p));
+    }
+    if let Some(p) = shard.parents.get(1) {
+        v["AdjacentParentShardId"] = json!(shard_id(*p));
+    }
+    v
+}
+
+/// The children of a closed shard, as GetRecords' ChildShards.
+fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
+    stream
+        .shards
+        .iter()
+        .filter(|s| s.parents.contains(&parent))
+        .map(|s| {
+            json!({
+                "ShardId": s.shard_id,
+                "ParentShards": s.parents.iter().map(|p| shard_id(*p)).collect::<Vec<_>>(),
+                "HashKeyRange": {
+                    "StartingHashKey": s.range.start.to_string(),
+                    "EndingHashKey": s.range.end.to_string(),
+                },
+            })
+        })
+        .collect()
 }
 
 fn mode() -> Value {
@@ -205,7 +238,7 @@ fn describe_stream_summary(s: &KinesisService, req: &Value) -> R {
             "StreamCreationTimestamp": seconds(stream.created_ms),
             "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
             "EncryptionType": "NONE",
-            "OpenShardCount": stream.shards.len(),
+            "OpenShardCount": stream.shards.iter().filter(|sh| sh.is_open()).count(),
             "ConsumerCount": 0,
         }
     }))
@@ -341,7 +374,8 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
         }
     };
     let stream = s.streams.get(&stream_name)?;
-    // Every shard is open (no resharding yet), so each filter type keeps them all.
+    // AT_LATEST lists the open shards; the other filters list every shard still kept.
+    let open_only = filter.as_ref().and_then(|f| f.get("Type")) == Some(&json!("AT_LATEST"));
     let shards: Vec<&Arc<ShardState>> = stream
         .shards
         .iter()
@@ -350,6 +384,7 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
                 .as_ref()
                 .is_none_or(|a| sh.shard_id.as_str() > a.as_str())
         })
+        .filter(|sh| !open_only || sh.is_open())
         .collect();
     let page = &shards[..shards.len().min(max)];
     let mut out = json!({"Shards": page.iter().map(|sh| shard_json(sh)).collect::<Vec<_>>()});
@@ -636,15 +671,22 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
             ))
         })?;
     let streams = Arc::clone(&s.streams);
-    let batch = tokio::task::spawn_blocking(move || streams.read_shard(&shard, p.counter, limit))
+    let reading = Arc::clone(&shard);
+    let batch = tokio::task::spawn_blocking(move || streams.read_shard(&reading, p.counter, limit))
         .await
         .map_err(|e| KinesisError::InternalFailure(e.to_string()))??;
-    let next = s.iterators.encode(IteratorPosition {
-        counter: batch.next_counter,
-        issued_ms: now,
-        ..p
-    });
-    Ok(json!({
+    // A closed shard read to its end has no next iterator: its children take over.
+    let finished = shard.ending().is_some_and(|end| batch.next_counter >= end);
+    let next = if finished {
+        Value::Null
+    } else {
+        json!(s.iterators.encode(IteratorPosition {
+            counter: batch.next_counter,
+            issued_ms: now,
+            ..p
+        }))
+    };
+    let mut out = json!({
         "Records": batch.records.iter().map(|r| json!({
             "SequenceNumber": r.sequence_number,
             "ApproximateArrivalTimestamp": seconds(r.arrival_ms),
@@ -653,6 +695,83 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         })).collect::<Vec<_>>(),
         "NextShardIterator": next,
         "MillisBehindLatest": batch.millis_behind_latest,
+    });
+    if finished {
+        out["ChildShards"] = json!(child_shards(&stream, p.shard_index));
+    }
+    Ok(out)
+}
+
+async fn split_shard(s: &KinesisService, req: &Value) -> R {
+    let mut c = Checks::default();
+    let name = stream_name(&mut c, req)?;
+    let shard = c.string(req, "ShardToSplit", "shardToSplit", true, (1, 128), NAME)?;
+    let key = c.string(
+        req,
+        "NewStartingHashKey",
+        "newStartingHashKey",
+        true,
+        (0, usize::MAX),
+        Some((is_hash_key, "0|([1-9]\\d{0,38})")),
+    )?;
+    c.finish()?;
+    let key = crate::stream::hash::parse_explicit_hash_key(&key.expect("checked"))?;
+    s.streams
+        .split_shard(&require_stream(name)?, &shard.expect("checked"), key)
+        .await?;
+    Ok(json!({}))
+}
+
+async fn merge_shards(s: &KinesisService, req: &Value) -> R {
+    let mut c = Checks::default();
+    let name = stream_name(&mut c, req)?;
+    let a = c.string(req, "ShardToMerge", "shardToMerge", true, (1, 128), NAME)?;
+    let b = c.string(
+        req,
+        "AdjacentShardToMerge",
+        "adjacentShardToMerge",
+        true,
+        (1, 128),
+        NAME,
+    )?;
+    c.finish()?;
+    s.streams
+        .merge_shards(
+            &require_stream(name)?,
+            &a.expect("checked"),
+            &b.expect("checked"),
+        )
+        .await?;
+    Ok(json!({}))
+}
+
+async fn update_shard_count(s: &KinesisService, req: &Value) -> R {
+    let mut c = Checks::default();
+    let name = stream_name(&mut c, req)?;
+    let target = c.integer(
+        req,
+        "TargetShardCount",
+        "targetShardCount",
+        true,
+        (1, 100_000),
+    )?;
+    c.one_of(
+        req,
+        "ScalingType",
+        "scalingType",
+        true,
+        &["UNIFORM_SCALING"],
+    )?;
+    c.finish()?;
+    let name = require_stream(name)?;
+    let target = target.expect("checked") as u32;
+    let current = s.streams.update_shard_count(&name, target).await?;
+    let stream = s.streams.get(&name)?;
+    Ok(json!({
+        "StreamName": name,
+        "StreamARN": stream.arn,
+        "CurrentShardCount": current,
+        "TargetShardCount": target,
     }))
 }
 
