@@ -60,14 +60,20 @@ async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[
         || headers.contains_key("x-amz-security-token");
     match service {
         "Kinesis_20131202" => {
+            let encoding = kinesis::Encoding::of(
+                headers
+                    .get(axum::http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+            );
             if !signed {
-                return kinesis::KinesisError::MissingAuthenticationToken.into_response();
+                return kinesis::KinesisError::MissingAuthenticationToken.respond(encoding);
             }
             let k = kinesis::KinesisService {
                 streams: Arc::clone(&services.streams),
                 iterators: services.iterators.clone(),
             };
-            kinesis::handle(&k, action, body).await
+            kinesis::handle_encoded(&k, action, body, encoding).await
         }
         _ => kinesis::KinesisError::UnknownOperation.into_response(),
     }

@@ -6,6 +6,7 @@
 //! [`KinesisError`]'s one `IntoResponse`, as `{"__type": ..., "message": ...}`.
 
 mod actions;
+pub mod cbor;
 pub mod iterator;
 mod validate;
 
@@ -119,25 +120,97 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     r
 }
 
-/// Handles one Kinesis request: `action` from the target header, `body` as sent.
+/// The two encodings of the Kinesis API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-amz-json-1.1`.
+    Json,
+    /// `application/x-amz-cbor-1.1`.
+    Cbor,
+}
+
+impl Encoding {
+    /// The encoding a request's Content-Type asks for.
+    pub fn of(content_type: &str) -> Self {
+        if content_type.starts_with("application/x-amz-cbor") {
+            Self::Cbor
+        } else {
+            Self::Json
+        }
+    }
+
+    fn respond(self, status: StatusCode, body: &Value) -> Response {
+        match self {
+            Self::Json => json_response(status, body),
+            Self::Cbor => {
+                let mut r = (status, cbor::encode_response(body)).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-amz-cbor-1.1"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+                    r.headers_mut().insert("x-amzn-requestid", v);
+                }
+                r
+            }
+        }
+    }
+}
+
+impl KinesisError {
+    /// The error in the given encoding.
+    pub fn respond(self, encoding: Encoding) -> Response {
+        match encoding {
+            Encoding::Json => self.into_response(),
+            Encoding::Cbor => {
+                let status = match self {
+                    Self::InternalFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let body =
+                    serde_json::json!({"__type": self.type_name(), "message": self.to_string()});
+                encoding.respond(status, &body)
+            }
+        }
+    }
+}
+
+/// Handles one JSON 1.1 Kinesis request: `action` from the target header, `body` as sent.
 pub async fn handle(service: &KinesisService, action: &str, body: &[u8]) -> Response {
-    let request: Value = if body.is_empty() {
-        Value::Object(Default::default())
-    } else {
-        match serde_json::from_slice(body) {
+    handle_encoded(service, action, body, Encoding::Json).await
+}
+
+/// Handles one Kinesis request in either encoding.
+pub async fn handle_encoded(
+    service: &KinesisService,
+    action: &str,
+    body: &[u8],
+    encoding: Encoding,
+) -> Response {
+    let request: Value = match encoding {
+        Encoding::Cbor => match cbor::decode_request(body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
                 return KinesisError::Serialization("Start of structure or map expected".into())
-                    .into_response();
+                    .respond(encoding);
             }
-            Err(e) => return KinesisError::Serialization(e.to_string()).into_response(),
-        }
+            Err(e) => return e.respond(encoding),
+        },
+        Encoding::Json if body.is_empty() => Value::Object(Default::default()),
+        Encoding::Json => match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return KinesisError::Serialization("Start of structure or map expected".into())
+                    .respond(encoding);
+            }
+            Err(e) => return KinesisError::Serialization(e.to_string()).respond(encoding),
+        },
     };
     match actions::dispatch(service, action, &request).await {
-        Ok(v) => json_response(StatusCode::OK, &v),
+        Ok(v) => encoding.respond(StatusCode::OK, &v),
         Err(e) => {
             tracing::debug!(action, error = %e, "kinesis request refused");
-            e.into_response()
+            e.respond(encoding)
         }
     }
 }
