@@ -105,6 +105,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             rate,
             shape,
             payload,
+            headers,
             timeout,
             verify,
             table,
@@ -124,6 +125,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 concurrency,
                 shape,
                 template: payload,
+                headers: headers
+                    .iter()
+                    .map(|h| match h.split_once(':') {
+                        Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+                        None => Err(anyhow::anyhow!("invalid header `{h}`: use \"Name: value\"")),
+                    })
+                    .collect::<anyhow::Result<_>>()?,
                 timeout: std::time::Duration::from_secs_f64(timeout),
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 verify: verify.then(|| VerifyOptions {

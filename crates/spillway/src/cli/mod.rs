@@ -102,6 +102,9 @@ pub enum Command {
         /// spike:BASE:BURST:AT_SECONDS (a burst of BURST requests at AT on top of BASE/s).
         #[arg(long)]
         shape: Option<String>,
+        /// Extra request header, "Name: value" (repeatable), e.g. to drive the Kinesis API.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
         /// Payload template; `{i}` is the request index.
         #[arg(long, default_value = spillway::load::REFERENCE_TEMPLATE)]
         payload: String,

@@ -130,6 +130,7 @@ async fn fire(
         concurrency,
         shape,
         template: load::REFERENCE_TEMPLATE.to_owned(),
+        headers: Vec::new(),
         timeout: Duration::from_secs(30),
         progress,
         verify: Some(VerifyOptions {

@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub concurrency: usize,
     pub shape: Shape,
     pub template: String,
+    /// Extra request headers (a Content-Type here replaces application/json).
+    pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub progress: bool,
     pub verify: Option<VerifyOptions>,
@@ -95,14 +97,31 @@ pub enum LoadError {
     Connect(String, String),
     #[error("verification: {0}")]
     Verify(String),
+    #[error("invalid header `{0}`: use \"Name: value\"")]
+    Header(String),
 }
 
 struct Target {
     authority: String,
     path: String,
+    headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
-fn parse_url(url: &str) -> Result<Target, LoadError> {
+fn parse_url(url: &str, headers: &[(String, String)]) -> Result<Target, LoadError> {
+    let mut parsed = Vec::new();
+    for (k, v) in headers {
+        let name = hyper::header::HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| LoadError::Header(format!("{k}: {v}")))?;
+        let value = hyper::header::HeaderValue::from_str(v.trim())
+            .map_err(|_| LoadError::Header(format!("{k}: {v}")))?;
+        parsed.push((name, value));
+    }
+    if !parsed.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE) {
+        parsed.push((
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        ));
+    }
     let uri: hyper::Uri = url.parse().map_err(|_| LoadError::Url(url.into()))?;
     if uri.scheme_str() != Some("http") {
         return Err(LoadError::Url(url.into()));
@@ -114,6 +133,7 @@ fn parse_url(url: &str) -> Result<Target, LoadError> {
         path: uri
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        headers: parsed,
     })
 }
 
@@ -147,7 +167,7 @@ pub fn render(template: &str, i: u64) -> String {
 
 /// Runs the load and, when asked, the verification.
 pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
-    let target = Arc::new(parse_url(&opts.url)?);
+    let target = Arc::new(parse_url(&opts.url, &opts.headers)?);
     // Fail early and clearly when nothing listens there.
     connect(&target.authority)
         .await
@@ -339,11 +359,13 @@ async fn send_one(
         }
         let sender = conn.as_mut().expect("connected above");
         sender.ready().await.map_err(|_| "io")?;
-        let req = Request::post(target.path.as_str())
+        let mut req = Request::post(target.path.as_str())
             .header(hyper::header::HOST, target.authority.as_str())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(render(template, i))))
             .map_err(|_| "io")?;
+        for (k, v) in &target.headers {
+            req.headers_mut().insert(k.clone(), v.clone());
+        }
         let resp = sender.send_request(req).await.map_err(|_| "io")?;
         let status = resp.status().as_u16();
         resp.into_body().collect().await.map_err(|_| "io")?;

@@ -131,6 +131,8 @@ pub struct ShardState {
     tip_tx: tokio::sync::watch::Sender<u64>,
     /// Kinesis' write limits, when the stream enforces them.
     limiter: Option<std::sync::Mutex<limits::WriteLimiter>>,
+    /// Kinesis' read limits (GetRecords), when the stream enforces them.
+    read_limiter: Option<std::sync::Mutex<limits::ReadLimiter>>,
     /// Appends queued for this shard and not yet answered.
     pending: AtomicU64,
     /// Closed by a reshard: appends go to its children.
@@ -152,6 +154,23 @@ impl ShardState {
         ShardTip {
             next_counter: self.durable_next.load(Ordering::Acquire),
             last_arrival_ms: self.last_arrival_ms.load(Ordering::Acquire),
+        }
+    }
+
+    /// For a stream with `enforce_limits`: takes one GetRecords call from the shard's
+    /// read budget, or refuses it.
+    pub fn try_begin_read(&self) -> bool {
+        self.read_limiter.as_ref().is_none_or(|l| {
+            l.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_begin(std::time::Instant::now())
+        })
+    }
+
+    /// Charges a GetRecords' returned bytes to the shard's read budget.
+    pub fn charge_read(&self, bytes: usize) {
+        if let Some(l) = &self.read_limiter {
+            l.lock().unwrap_or_else(|p| p.into_inner()).charge(bytes);
         }
     }
 
@@ -463,6 +482,8 @@ impl Streams {
                 tip_tx: tokio::sync::watch::Sender::new(tip.next_counter),
                 limiter: enforce_limits
                     .then(|| std::sync::Mutex::new(limits::WriteLimiter::default())),
+                read_limiter: enforce_limits
+                    .then(|| std::sync::Mutex::new(limits::ReadLimiter::default())),
                 pending: AtomicU64::new(0),
                 closed: std::sync::atomic::AtomicBool::new(s.closed),
                 // A shard closed before a crash, its end not yet recorded: nothing can

@@ -27,7 +27,8 @@ def client():
         "kinesis",
         endpoint_url=ENDPOINT,
         region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
+        # No retries: the tests look at each answer, throttling included.
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
 
 
@@ -189,6 +190,17 @@ class KinesisApi(unittest.TestCase):
         code, msg = error_of(lambda: k.put_records(StreamName="example-stream", Records=[{"Data": b"x", "PartitionKey": "a"}] * 501))
         self.assertEqual(code, "ValidationException")
         self.assertIn("Member must have length less than or equal to 500", msg)
+        # Reads too: 5 GetRecords per second per shard.
+        it = k.get_shard_iterator(StreamName="limited", ShardId="shardId-000000000000", ShardIteratorType="LATEST")["ShardIterator"]
+        codes = []
+        for _ in range(12):
+            try:
+                it = k.get_records(ShardIterator=it, Limit=1)["NextShardIterator"]
+                codes.append("ok")
+            except botocore.exceptions.ClientError as e:
+                codes.append(e.response["Error"]["Code"])
+        self.assertIn("ProvisionedThroughputExceededException", codes)
+        self.assertGreaterEqual(codes.count("ok"), 5)
         big = b"x" * (1024 * 1024)
         code, _ = error_of(lambda: k.put_records(StreamName="example-stream", Records=[{"Data": big, "PartitionKey": "a"}] * 6))
         self.assertIn(code, ("InvalidArgumentException", "ValidationException"))

@@ -670,11 +670,26 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
                 shard_id(p.shard_index)
             ))
         })?;
+    if !shard.try_begin_read() {
+        return Err(KinesisError::ProvisionedThroughputExceeded(format!(
+            "Rate exceeded for Shard - {}/{}/{}",
+            s.streams.account_id(),
+            stream.name,
+            shard.shard_id
+        )));
+    }
     let streams = Arc::clone(&s.streams);
     let reading = Arc::clone(&shard);
     let batch = tokio::task::spawn_blocking(move || streams.read_shard(&reading, p.counter, limit))
         .await
         .map_err(|e| KinesisError::InternalFailure(e.to_string()))??;
+    shard.charge_read(
+        batch
+            .records
+            .iter()
+            .map(|r| r.data.len() + r.partition_key.len())
+            .sum(),
+    );
     // A closed shard read to its end has no next iterator: its children take over.
     let finished = shard.ending().is_some_and(|end| batch.next_counter >= end);
     let next = if finished {
