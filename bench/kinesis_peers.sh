@@ -33,9 +33,16 @@ for durability in fsync os; do
   kill -TERM $SP; wait $SP || true
   rm -rf "$dir" "$dir.toml"
 done
-"$PEERS/node_modules/.bin/kinesalite" --port 4595 --createStreamMs 0 >/dev/null 2>&1 & KL=$!
-wait_port http://127.0.0.1:4595/
-aws --endpoint-url http://127.0.0.1:4595 kinesis create-stream --stream-name bench --shard-count 1
-read -r rps p50 p99 bad < <(run http://127.0.0.1:4595/)
-echo "| kinesalite 3 (in memory) | $rps | $p50 | $p99 | ${bad:-0} |"
-kill $KL; wait $KL 2>/dev/null || true
+for mode in memory disk; do
+  extra=()
+  if [ "$mode" = disk ]; then
+    kdir=$(mktemp -d "$PEERS/kinesalite-XXXX")
+    extra=(--path "$kdir")
+  fi
+  "$PEERS/node_modules/.bin/kinesalite" --port 4595 --createStreamMs 0 "${extra[@]}" >/dev/null 2>&1 & KL=$!
+  wait_port http://127.0.0.1:4595/
+  aws --endpoint-url http://127.0.0.1:4595 kinesis create-stream --stream-name bench --shard-count 1
+  read -r rps p50 p99 bad < <(run http://127.0.0.1:4595/)
+  echo "| kinesalite 3 ($mode: ${extra[*]:-in memory}) | $rps | $p50 | $p99 | ${bad:-0} |"
+  kill $KL; wait $KL 2>/dev/null || true
+done
