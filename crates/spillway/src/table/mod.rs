@@ -5,6 +5,7 @@
 //! B, encoded into order-preserving item keys ([`key`]). Put, get, delete and an ordered
 //! scan with a resumable cursor. Knows nothing of HTTP.
 
+pub mod expr;
 pub mod key;
 pub mod number;
 pub mod value;

@@ -288,3 +288,136 @@ mod tests {
         }
     }
 }
+
+impl Number {
+    /// Exact sum; an error when the result needs more than 38 significant digits or
+    /// leaves DynamoDB's range.
+    pub fn add(&self, other: &Number) -> Result<Number, NumberError> {
+        if self.is_zero() {
+            return Ok(other.clone());
+        }
+        if other.is_zero() {
+            return Ok(self.clone());
+        }
+        // Align both as integers over the smaller unit: value = m × 10^(e - len(digits)).
+        let unit = |n: &Number| n.exponent - n.digits.len() as i32;
+        let low = unit(self).min(unit(other));
+        let mantissa = |n: &Number| -> Vec<u8> {
+            let mut d: Vec<u8> = n.digits.iter().map(|c| c - b'0').collect();
+            d.extend(std::iter::repeat_n(0, (unit(n) - low) as usize));
+            d
+        };
+        let (a, b) = (mantissa(self), mantissa(other));
+        let (negative, digits) = if self.negative == other.negative {
+            (self.negative, add_digits(&a, &b))
+        } else {
+            match cmp_digits(&a, &b) {
+                Ordering::Equal => return Ok(Number::zero()),
+                Ordering::Greater => (self.negative, sub_digits(&a, &b)),
+                Ordering::Less => (other.negative, sub_digits(&b, &a)),
+            }
+        };
+        let text: String = digits.iter().map(|d| (d + b'0') as char).collect();
+        Number::parse(&format!("{}{text}e{low}", if negative { "-" } else { "" }))
+    }
+
+    /// Exact difference.
+    pub fn sub(&self, other: &Number) -> Result<Number, NumberError> {
+        let mut neg = other.clone();
+        if !neg.is_zero() {
+            neg.negative = !neg.negative;
+        }
+        self.add(&neg)
+    }
+}
+
+fn trim(d: &[u8]) -> &[u8] {
+    let lead = d.iter().take_while(|x| **x == 0).count();
+    &d[lead.min(d.len().saturating_sub(1))..]
+}
+
+fn cmp_digits(a: &[u8], b: &[u8]) -> Ordering {
+    let (a, b) = (trim(a), trim(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let (mut i, mut j, mut carry) = (a.len(), b.len(), 0u8);
+    while i > 0 || j > 0 || carry > 0 {
+        let x = if i > 0 {
+            i -= 1;
+            a[i]
+        } else {
+            0
+        };
+        let y = if j > 0 {
+            j -= 1;
+            b[j]
+        } else {
+            0
+        };
+        let s = x + y + carry;
+        out.push(s % 10);
+        carry = s / 10;
+    }
+    out.reverse();
+    out
+}
+
+/// a - b for a >= b.
+fn sub_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let (mut i, mut j, mut borrow) = (a.len(), b.len(), 0i8);
+    while i > 0 {
+        i -= 1;
+        let y = if j > 0 {
+            j -= 1;
+            b[j] as i8
+        } else {
+            0
+        };
+        let mut d = a[i] as i8 - y - borrow;
+        borrow = 0;
+        if d < 0 {
+            d += 10;
+            borrow = 1;
+        }
+        out.push(d as u8);
+    }
+    out.reverse();
+    out
+}
+
+#[cfg(test)]
+mod arithmetic_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn n(t: &str) -> Number {
+        Number::parse(t).unwrap()
+    }
+
+    #[test]
+    fn decimal_sums_are_exact() {
+        assert_eq!(n("0.1").add(&n("0.2")).unwrap().to_string(), "0.3");
+        assert_eq!(n("1").sub(&n("1.000")).unwrap().to_string(), "0");
+        assert_eq!(n("-5").add(&n("3.5")).unwrap().to_string(), "-1.5");
+        assert_eq!(
+            n("99999999999999999999999999999999999999")
+                .add(&n("1"))
+                .unwrap()
+                .to_string(),
+            "100000000000000000000000000000000000000"
+        );
+        assert_eq!(n("1e100").add(&n("1e-100")), Err(NumberError::TooPrecise));
+    }
+
+    proptest! {
+        #[test]
+        fn matches_integer_arithmetic(a in -1_000_000_000_000i64..1_000_000_000_000, b in -1_000_000_000_000i64..1_000_000_000_000) {
+            prop_assert_eq!(n(&a.to_string()).add(&n(&b.to_string())).unwrap().to_string(), (a + b).to_string());
+            prop_assert_eq!(n(&a.to_string()).sub(&n(&b.to_string())).unwrap().to_string(), (a - b).to_string());
+        }
+    }
+}
