@@ -9,6 +9,7 @@
 //!   tools; `spillway stream` is its client.
 
 pub mod direct;
+pub mod dynamodb;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
@@ -74,6 +75,12 @@ async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[
                 iterators: services.iterators.clone(),
             };
             kinesis::handle_encoded(&k, action, body, encoding).await
+        }
+        "DynamoDB_20120810" => {
+            if !signed {
+                return dynamodb::missing_auth();
+            }
+            dynamodb::handle(&services.tables, action, body).await
         }
         _ => kinesis::KinesisError::UnknownOperation.into_response(),
     }

@@ -279,6 +279,18 @@ impl StreamStore for FjallStore {
     }
 }
 
+/// The smallest key greater than every key starting with `prefix`.
+fn successor(prefix: &[u8]) -> Vec<u8> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xFF {
+            s.push(last + 1);
+            return s;
+        }
+    }
+    vec![0xFF; prefix.len() + 1]
+}
+
 impl TableStore for FjallStore {
     fn load_tables(&self) -> StoreResult<Vec<TableCatalogEntry>> {
         self.load_json(&self.tables, keys::TABLE_CATALOG)
@@ -304,25 +316,60 @@ impl TableStore for FjallStore {
     fn scan_items(
         &self,
         table_id: u32,
+        prefix: &[u8],
         after: Option<&[u8]>,
+        reverse: bool,
         limit: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>> {
-        let prefix = keys::prefixed_id(keys::ITEM, table_id);
-        let end = keys::prefixed_id(keys::ITEM, table_id + 1);
-        let start = match after {
-            Some(a) => std::ops::Bound::Excluded(keys::item_key(table_id, a)),
-            None => std::ops::Bound::Included(prefix.to_vec()),
+        use std::ops::Bound::{Excluded, Included};
+        let low = keys::item_key(table_id, prefix);
+        let high = successor(&low);
+        let (lower, upper) = match (after, reverse) {
+            (Some(a), false) => (Excluded(keys::item_key(table_id, a)), Excluded(high)),
+            (Some(a), true) => (Included(low), Excluded(keys::item_key(table_id, a))),
+            (None, _) => (Included(low), Excluded(high)),
         };
+        let range = self.tables.range::<Vec<u8>, _>((lower, upper));
         let mut out = Vec::new();
-        for guard in self
-            .tables
-            .range::<Vec<u8>, _>((start, std::ops::Bound::Excluded(end.to_vec())))
-            .take(limit)
-        {
+        let mut take = |guard: fjall::Guard| -> StoreResult<()> {
             let (k, v) = guard.into_inner().map_err(io)?;
             out.push((k[5..].to_vec(), Bytes::copy_from_slice(&v)));
+            Ok(())
+        };
+        if reverse {
+            for g in range.rev().take(limit) {
+                take(g)?;
+            }
+        } else {
+            for g in range.take(limit) {
+                take(g)?;
+            }
         }
         Ok(out)
+    }
+
+    fn delete_table(&self, table_id: u32) -> StoreResult<()> {
+        self.tables
+            .remove(keys::prefixed_id(keys::TABLE_CATALOG, table_id))
+            .map_err(io)?;
+        self.persist(SyncMode::SyncData)?;
+        loop {
+            let mut batch = self.db.batch();
+            let mut n = 0;
+            for guard in self
+                .tables
+                .prefix(keys::prefixed_id(keys::ITEM, table_id))
+                .take(10_000)
+            {
+                batch.remove(&self.tables, guard.key().map_err(io)?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            batch.commit().map_err(io)?;
+        }
+        self.persist(SyncMode::Os)
     }
 
     fn count_items(&self, table_id: u32) -> StoreResult<u64> {

@@ -199,13 +199,18 @@ pub trait TableStore: Send + Sync + 'static {
     /// Inserts or replaces a catalog entry, durably.
     fn put_table(&self, entry: &TableCatalogEntry) -> StoreResult<()>;
     fn get_item(&self, table_id: u32, key: &[u8]) -> StoreResult<Option<Bytes>>;
-    /// Items in key order, starting after `after` (exclusive), at most `limit`.
+    /// Items whose key starts with `prefix`, in key order (or reversed), after `after`
+    /// (exclusive, in the direction of travel), at most `limit`.
     fn scan_items(
         &self,
         table_id: u32,
+        prefix: &[u8],
         after: Option<&[u8]>,
+        reverse: bool,
         limit: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>>;
+    /// Deletes a table: its catalog entry, then its items, durably.
+    fn delete_table(&self, table_id: u32) -> StoreResult<()>;
     fn count_items(&self, table_id: u32) -> StoreResult<u64>;
 }
 

@@ -35,6 +35,13 @@ pub enum TableError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Config(String),
+    #[error("Table already exists: {0}")]
+    ResourceInUse(String),
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed {
+        /// The item as it was, for ReturnValuesOnConditionCheckFailure.
+        old: Option<Box<Item>>,
+    },
 }
 
 /// Key attribute types.
@@ -333,7 +340,9 @@ impl Tables {
         let t = self.get(table)?;
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
         let limit = limit.max(1);
-        let rows = self.store.scan_items(t.table_id, after.as_deref(), limit)?;
+        let rows = self
+            .store
+            .scan_items(t.table_id, &[], after.as_deref(), false, limit)?;
         let full = rows.len() == limit;
         let items = rows
             .iter()
@@ -367,6 +376,195 @@ fn op_key(op: &WriteOp) -> &[u8] {
     match op {
         WriteOp::PutItem { key, .. } | WriteOp::DeleteItem { key, .. } => key,
         _ => &[],
+    }
+}
+
+/// One page of a query or scan, before projection.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Items read (before any filter).
+    pub scanned: usize,
+    pub last_evaluated_key: Option<Item>,
+}
+
+impl Tables {
+    /// Creates a table at run time (CreateTable).
+    pub fn create_table(
+        &self,
+        name: &str,
+        hash_key: KeyAttributeEntry,
+        range_key: Option<KeyAttributeEntry>,
+    ) -> Result<Arc<TableState>, TableError> {
+        if self.get(name).is_ok() {
+            return Err(TableError::ResourceInUse(name.to_owned()));
+        }
+        let entry = TableCatalogEntry {
+            table_id: self.store.allocate_table_id()?,
+            name: name.to_owned(),
+            created_ms: now_ms(),
+            hash_key,
+            range_key,
+        };
+        let state = Arc::new(self.state_of(&entry)?);
+        self.store.put_table(&entry)?;
+        self.by_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), Arc::clone(&state));
+        Ok(state)
+    }
+
+    /// Deletes a table and its items (DeleteTable).
+    pub fn delete_table(&self, name: &str) -> Result<Arc<TableState>, TableError> {
+        let t = self
+            .by_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+            .ok_or_else(|| TableError::TableNotFound(name.to_owned()))?;
+        self.store.delete_table(t.table_id)?;
+        Ok(t)
+    }
+
+    fn state_of(&self, e: &TableCatalogEntry) -> Result<TableState, TableError> {
+        Ok(TableState {
+            arn: format!(
+                "arn:aws:dynamodb:{}:{}:table/{}",
+                self.region, self.account_id, e.name
+            ),
+            hash_key: key_attribute(&e.hash_key)?,
+            range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
+            name: e.name.clone(),
+            table_id: e.table_id,
+            created_ms: e.created_ms,
+        })
+    }
+
+    /// Item count and total stored size, by a full pass (DescribeTable).
+    pub fn stats(&self, table: &str) -> Result<(u64, u64), TableError> {
+        let t = self.get(table)?;
+        let (mut count, mut bytes) = (0u64, 0u64);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self
+                .store
+                .scan_items(t.table_id, &[], after.as_deref(), false, 10_000)?;
+            let Some((last, _)) = rows.last() else { break };
+            after = Some(last.clone());
+            for (_, v) in &rows {
+                count += 1;
+                bytes += decode_item(v)
+                    .map(|i| value::item_size(&i) as u64)
+                    .unwrap_or(0);
+            }
+        }
+        Ok((count, bytes))
+    }
+
+    /// Reads, decides and writes one item under the write lock, so conditions hold
+    /// against the item as written: `decide` gets the current item and returns the new
+    /// one (Some: put, None: delete). Returns (old, new).
+    pub fn modify(
+        &self,
+        table: &str,
+        key: &Item,
+        sync: SyncMode,
+        decide: impl FnOnce(Option<&Item>) -> Result<Option<Item>, TableError>,
+    ) -> Result<(Option<Item>, Option<Item>), TableError> {
+        let t = self.get(table)?;
+        let k = t.encode_key(key)?;
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.get_encoded(&t, &k)?;
+        let new = decide(old.as_ref())?;
+        let op = match &new {
+            Some(item) => {
+                let op = t.prepare_put(item)?;
+                if op_key(&op) != k.as_slice() {
+                    return Err(TableError::Validation(
+                        "The key of the new item differs from the key given".into(),
+                    ));
+                }
+                op
+            }
+            None => WriteOp::DeleteItem {
+                table_id: t.table_id,
+                key: k,
+            },
+        };
+        self.store.apply(&[op], sync)?;
+        Ok((old, new))
+    }
+
+    /// Items of one partition (hash key), in range-key order or reversed, after
+    /// `start_after` (an item key), at most `limit` items or about 1 MB.
+    pub fn query(
+        &self,
+        table: &str,
+        hash: &AttributeValue,
+        forward: bool,
+        start_after: Option<&Item>,
+        limit: usize,
+    ) -> Result<Page, TableError> {
+        let t = self.get(table)?;
+        if !t.hash_key.kind.matches(hash) {
+            return Err(TableError::Validation(
+                "One or more parameter values were invalid: Condition parameter type does not match schema type".into(),
+            ));
+        }
+        let mut prefix = Vec::new();
+        key::encode_part(hash, &mut prefix);
+        let after = start_after.map(|k| t.encode_key(k)).transpose()?;
+        self.page(&t, &prefix, after.as_deref(), !forward, limit)
+    }
+
+    /// Items of the whole table in key order, after `start_after`.
+    pub fn scan_page(
+        &self,
+        table: &str,
+        start_after: Option<&Item>,
+        limit: usize,
+    ) -> Result<Page, TableError> {
+        let t = self.get(table)?;
+        let after = start_after.map(|k| t.encode_key(k)).transpose()?;
+        self.page(&t, &[], after.as_deref(), false, limit)
+    }
+
+    fn page(
+        &self,
+        t: &TableState,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Page, TableError> {
+        const PAGE_BYTES: usize = 1024 * 1024;
+        let limit = limit.max(1);
+        let rows = self
+            .store
+            .scan_items(t.table_id, prefix, after, reverse, limit)?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
+        let mut cut = false;
+        for (_, v) in &rows {
+            let item = decode_item(v)?;
+            bytes += value::item_size(&item);
+            items.push(item);
+            if bytes >= PAGE_BYTES {
+                cut = true;
+                break;
+            }
+        }
+        let more = cut || rows.len() == limit;
+        Ok(Page {
+            scanned: items.len(),
+            last_evaluated_key: if more {
+                items.last().map(|i| t.key_of(i))
+            } else {
+                None
+            },
+            items,
+        })
     }
 }
 

@@ -1,0 +1,734 @@
+//! The DynamoDB actions: decode, check, call the table domain, shape the answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::DynamoError;
+use crate::storage::{KeyAttributeEntry, SyncMode};
+use crate::table::expr::{self, Cond, Parser, Path};
+use crate::table::value::{AttributeValue, Item, item_from_json, item_to_json};
+use crate::table::{TableError, TableState, Tables};
+
+type R = Result<Value, DynamoError>;
+
+pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
+    match action {
+        "CreateTable" => create_table(t, req),
+        "DeleteTable" => delete_table(t, req),
+        "DescribeTable" => describe_table(t, req),
+        "ListTables" => list_tables(t, req),
+        "UpdateTable" => update_table(t, req),
+        "PutItem" => put_item(t, req),
+        "GetItem" => get_item(t, req),
+        "DeleteItem" => delete_item(t, req),
+        "UpdateItem" => update_item(t, req),
+        "Query" => query(t, req, true),
+        "Scan" => query(t, req, false),
+        "BatchWriteItem" => batch_write(t, req),
+        "BatchGetItem" => batch_get(t, req),
+        _ => Err(DynamoError::UnknownOperation),
+    }
+}
+
+fn validation(m: impl Into<String>) -> DynamoError {
+    DynamoError::Validation(m.into())
+}
+
+fn table_name(req: &Value) -> Result<String, DynamoError> {
+    match req.get("TableName") {
+        Some(Value::String(s)) => {
+            let ok = (3..=255).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if ok {
+                Ok(s.clone())
+            } else {
+                Err(validation(format!(
+                    "1 validation error detected: Value '{s}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                )))
+            }
+        }
+        None | Some(Value::Null) => Err(validation(
+            "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null",
+        )),
+        Some(_) => Err(DynamoError::Serialization(
+            "TableName must be a string".into(),
+        )),
+    }
+}
+
+fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
+    match v {
+        Some(v) => item_from_json(v)
+            .map_err(|e| validation(format!("One or more parameter values were invalid: {e}"))),
+        None => Err(validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+}
+
+/// ExpressionAttributeNames and ExpressionAttributeValues.
+struct Maps {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn maps(req: &Value) -> Result<Maps, DynamoError> {
+    let mut names = HashMap::new();
+    if let Some(Value::Object(m)) = req.get("ExpressionAttributeNames") {
+        for (k, v) in m {
+            names.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let mut values = HashMap::new();
+    if let Some(Value::Object(m)) = req.get("ExpressionAttributeValues") {
+        for (k, v) in m {
+            values.insert(
+                k.clone(),
+                AttributeValue::from_json(v).map_err(|e| {
+                    validation(format!(
+                        "ExpressionAttributeValues contains invalid value: {e} for key {k}"
+                    ))
+                })?,
+            );
+        }
+    }
+    for legacy in [
+        "Expected",
+        "AttributesToGet",
+        "KeyConditions",
+        "ScanFilter",
+        "QueryFilter",
+        "AttributeUpdates",
+    ] {
+        if req.get(legacy).is_some() {
+            return Err(validation(format!(
+                "The legacy parameter {legacy} is not supported by spillway; use the expression parameters instead"
+            )));
+        }
+    }
+    Ok(Maps { names, values })
+}
+
+struct Parsed {
+    used_names: std::collections::HashSet<String>,
+    used_values: std::collections::HashSet<String>,
+}
+
+impl Parsed {
+    fn new() -> Self {
+        Self {
+            used_names: Default::default(),
+            used_values: Default::default(),
+        }
+    }
+
+    fn absorb(&mut self, p: &Parser<'_>) {
+        self.used_names.extend(p.used_names.iter().cloned());
+        self.used_values.extend(p.used_values.iter().cloned());
+    }
+
+    /// DynamoDB refuses names and values no expression used.
+    fn check_unused(&self, m: &Maps) -> Result<(), DynamoError> {
+        let mut unused: Vec<&String> = m
+            .values
+            .keys()
+            .filter(|k| !self.used_values.contains(*k))
+            .collect();
+        if !unused.is_empty() {
+            unused.sort();
+            return Err(validation(format!(
+                "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
+                unused
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut unused: Vec<&String> = m
+            .names
+            .keys()
+            .filter(|k| !self.used_names.contains(*k))
+            .collect();
+        if !unused.is_empty() {
+            unused.sort();
+            return Err(validation(format!(
+                "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
+                unused
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn condition(
+    req: &Value,
+    field: &'static str,
+    m: &Maps,
+    used: &mut Parsed,
+) -> Result<Option<Cond>, DynamoError> {
+    match req.get(field).and_then(Value::as_str) {
+        Some(text) => {
+            let (c, p) = Parser::new(field, text, &m.names, &m.values)?.condition()?;
+            used.absorb(&p);
+            Ok(Some(c))
+        }
+        None => Ok(None),
+    }
+}
+
+fn projection(req: &Value, m: &Maps, used: &mut Parsed) -> Result<Option<Vec<Path>>, DynamoError> {
+    match req.get("ProjectionExpression").and_then(Value::as_str) {
+        Some(text) => {
+            let (paths, p) =
+                Parser::new("ProjectionExpression", text, &m.names, &m.values)?.projection()?;
+            used.absorb(&p);
+            Ok(Some(paths))
+        }
+        None => Ok(None),
+    }
+}
+
+fn project(item: &Item, paths: &Option<Vec<Path>>) -> Value {
+    match paths {
+        Some(p) => item_to_json(&expr::project(item, p)),
+        None => item_to_json(item),
+    }
+}
+
+fn key_schema(t: &TableState) -> Value {
+    let mut ks = vec![json!({"AttributeName": t.hash_key.name, "KeyType": "HASH"})];
+    let mut defs =
+        vec![json!({"AttributeName": t.hash_key.name, "AttributeType": t.hash_key.kind.as_str()})];
+    if let Some(r) = &t.range_key {
+        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+        defs.push(json!({"AttributeName": r.name, "AttributeType": r.kind.as_str()}));
+    }
+    json!({"KeySchema": ks, "AttributeDefinitions": defs})
+}
+
+fn description(
+    tables: &Tables,
+    t: &TableState,
+    status: &str,
+    counts: bool,
+) -> Result<Value, DynamoError> {
+    let (count, bytes) = if counts {
+        tables.stats(&t.name)?
+    } else {
+        (0, 0)
+    };
+    let schema = key_schema(t);
+    Ok(json!({
+        "TableName": t.name,
+        "TableArn": t.arn,
+        "TableId": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, t.arn.as_bytes()).to_string(),
+        "TableStatus": status,
+        "KeySchema": schema["KeySchema"],
+        "AttributeDefinitions": schema["AttributeDefinitions"],
+        "CreationDateTime": t.created_ms as f64 / 1000.0,
+        "ItemCount": count,
+        "TableSizeBytes": bytes,
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0},
+    }))
+}
+
+fn create_table(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let schema = req.get("KeySchema").and_then(Value::as_array).ok_or_else(|| {
+        validation("1 validation error detected: Value null at 'keySchema' failed to satisfy constraint: Member must not be null")
+    })?;
+    let defs: HashMap<String, String> = req
+        .get("AttributeDefinitions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| validation("1 validation error detected: Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null"))?
+        .iter()
+        .filter_map(|d| Some((d["AttributeName"].as_str()?.to_owned(), d["AttributeType"].as_str()?.to_owned())))
+        .collect();
+    let mut hash = None;
+    let mut range = None;
+    for k in schema {
+        let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
+        let kind = defs.get(&attr).cloned().ok_or_else(|| {
+            validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [".to_owned() + &attr + "], AttributeDefinitions: [" + &defs.keys().cloned().collect::<Vec<_>>().join(", ") + "]")
+        })?;
+        if !matches!(kind.as_str(), "S" | "N" | "B") {
+            return Err(validation(format!(
+                "Member must satisfy enum value set: [B, N, S] ({attr})"
+            )));
+        }
+        let entry = KeyAttributeEntry { name: attr, kind };
+        match k["KeyType"].as_str() {
+            Some("HASH") if hash.is_none() => hash = Some(entry),
+            Some("RANGE") if range.is_none() => range = Some(entry),
+            _ => {
+                return Err(validation(
+                    "Invalid KeySchema: Some index key attribute have no definition",
+                ));
+            }
+        }
+    }
+    let hash = hash.ok_or_else(|| {
+        validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    })?;
+    let state = t.create_table(&name, hash, range)?;
+    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
+}
+
+fn delete_table(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let state = t.get(&name)?;
+    let desc = description(t, &state, "DELETING", false)?;
+    t.delete_table(&name)?;
+    Ok(json!({"TableDescription": desc}))
+}
+
+fn describe_table(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let state = t.get(&name)?;
+    Ok(json!({"Table": description(t, &state, "ACTIVE", true)?}))
+}
+
+fn update_table(t: &Arc<Tables>, req: &Value) -> R {
+    // Throughput and billing mode are accepted and have no effect on one machine.
+    let name = table_name(req)?;
+    let state = t.get(&name)?;
+    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
+}
+
+fn list_tables(t: &Arc<Tables>, req: &Value) -> R {
+    let limit = req.get("Limit").and_then(Value::as_u64).unwrap_or(100);
+    if !(1..=100).contains(&limit) {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} 100",
+            if limit < 1 {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to"
+            }
+        )));
+    }
+    let start = req.get("ExclusiveStartTableName").and_then(Value::as_str);
+    let names: Vec<String> = t
+        .all()
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| start.is_none_or(|s| n.as_str() > s))
+        .collect();
+    let page: Vec<&String> = names.iter().take(limit as usize).collect();
+    let mut out = json!({"TableNames": page});
+    if names.len() > limit as usize
+        && let Some(last) = page.last()
+    {
+        out["LastEvaluatedTableName"] = json!(last);
+    }
+    Ok(out)
+}
+
+/// ReturnValues for writes.
+fn return_values(req: &Value, allowed: &[&str]) -> Result<String, DynamoError> {
+    let rv = req
+        .get("ReturnValues")
+        .and_then(Value::as_str)
+        .unwrap_or("NONE")
+        .to_owned();
+    if !allowed.contains(&rv.as_str()) {
+        return Err(validation(format!(
+            "ReturnValues can only be {} for this operation",
+            allowed.join(" or ")
+        )));
+    }
+    Ok(rv)
+}
+
+fn consumed(req: &Value, table: &str, out: &mut Value) {
+    if matches!(
+        req.get("ReturnConsumedCapacity").and_then(Value::as_str),
+        Some("TOTAL" | "INDEXES")
+    ) {
+        out["ConsumedCapacity"] = json!({"TableName": table, "CapacityUnits": 1.0});
+    }
+}
+
+fn check(cond: &Option<Cond>, old: Option<&Item>, req: &Value) -> Result<(), TableError> {
+    if let Some(c) = cond {
+        let empty = Item::new();
+        if !expr::eval(old.unwrap_or(&empty), c) {
+            let keep = req
+                .get("ReturnValuesOnConditionCheckFailure")
+                .and_then(Value::as_str)
+                == Some("ALL_OLD");
+            return Err(TableError::ConditionalCheckFailed {
+                old: if keep {
+                    old.cloned().map(Box::new)
+                } else {
+                    None
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+fn put_item(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let item = item_of(req.get("Item"), "item")?;
+    let m = maps(req)?;
+    let mut used = Parsed::new();
+    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    used.check_unused(&m)?;
+    let rv = return_values(req, &["NONE", "ALL_OLD"])?;
+    let (old, _) = t.modify(&name, &item, SyncMode::SyncData, |old| {
+        check(&cond, old, req)?;
+        Ok(Some(item.clone()))
+    })?;
+    let mut out = json!({});
+    if rv == "ALL_OLD"
+        && let Some(o) = old
+    {
+        out["Attributes"] = item_to_json(&o);
+    }
+    consumed(req, &name, &mut out);
+    Ok(out)
+}
+
+fn get_item(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let key = item_of(req.get("Key"), "key")?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
+    let m = maps(req)?;
+    let mut used = Parsed::new();
+    let proj = projection(req, &m, &mut used)?;
+    used.check_unused(&m)?;
+    let mut out = json!({});
+    if let Some(item) = t.get_item(&name, &key)? {
+        out["Item"] = project(&item, &proj);
+    }
+    consumed(req, &name, &mut out);
+    Ok(out)
+}
+
+/// A Key must name exactly the key attributes.
+fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
+    let expected = 1 + usize::from(t.range_key.is_some());
+    if key.len() != expected {
+        return Err(validation(
+            "The provided key element does not match the schema",
+        ));
+    }
+    t.encode_key(key)
+        .map_err(|_| validation("The provided key element does not match the schema"))?;
+    Ok(())
+}
+
+fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let key = item_of(req.get("Key"), "key")?;
+    key_only(&*t.get(&name)?, &key)?;
+    let m = maps(req)?;
+    let mut used = Parsed::new();
+    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    used.check_unused(&m)?;
+    let rv = return_values(req, &["NONE", "ALL_OLD"])?;
+    let (old, _) = t.modify(&name, &key, SyncMode::SyncData, |old| {
+        check(&cond, old, req)?;
+        Ok(None)
+    })?;
+    let mut out = json!({});
+    if rv == "ALL_OLD"
+        && let Some(o) = old
+    {
+        out["Attributes"] = item_to_json(&o);
+    }
+    consumed(req, &name, &mut out);
+    Ok(out)
+}
+
+fn update_item(t: &Arc<Tables>, req: &Value) -> R {
+    let name = table_name(req)?;
+    let key = item_of(req.get("Key"), "key")?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
+    let m = maps(req)?;
+    let mut used = Parsed::new();
+    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
+        Some(text) => {
+            let (a, p) = Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
+            used.absorb(&p);
+            a
+        }
+        None => Vec::new(),
+    };
+    used.check_unused(&m)?;
+    let key_names: Vec<&str> = std::iter::once(state.hash_key.name.as_str())
+        .chain(state.range_key.as_ref().map(|r| r.name.as_str()))
+        .collect();
+    for a in &actions {
+        let (expr::Action::Set(p, _)
+        | expr::Action::Remove(p)
+        | expr::Action::Add(p, _)
+        | expr::Action::Delete(p, _)) = a;
+        if let Some(expr::Step::Name(top)) = p.0.first()
+            && key_names.contains(&top.as_str())
+        {
+            return Err(validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {top}. This attribute is part of the key"
+            )));
+        }
+    }
+    let rv = return_values(
+        req,
+        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+    )?;
+    let (old, new) = t.modify(&name, &key, SyncMode::SyncData, |old| {
+        check(&cond, old, req)?;
+        let mut item = old.cloned().unwrap_or_else(|| key.clone());
+        expr::apply(&mut item, &actions).map_err(|e| TableError::Validation(e.0))?;
+        Ok(Some(item))
+    })?;
+    let new = new.unwrap_or_default();
+    let old = old.unwrap_or_default();
+    let touched: Vec<String> = actions
+        .iter()
+        .filter_map(|a| {
+            let (expr::Action::Set(p, _)
+            | expr::Action::Remove(p)
+            | expr::Action::Add(p, _)
+            | expr::Action::Delete(p, _)) = a;
+            match p.0.first() {
+                Some(expr::Step::Name(n)) => Some(n.clone()),
+                _ => None,
+            }
+        })
+        .collect();
+    let pick = |i: &Item| -> Item {
+        i.iter()
+            .filter(|(k, _)| touched.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let attrs = match rv.as_str() {
+        "ALL_OLD" => Some(old.clone()),
+        "ALL_NEW" => Some(new.clone()),
+        "UPDATED_OLD" => Some(pick(&old)),
+        "UPDATED_NEW" => Some(pick(&new)),
+        _ => None,
+    };
+    let mut out = json!({});
+    if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+        out["Attributes"] = item_to_json(&a);
+    }
+    consumed(req, &name, &mut out);
+    Ok(out)
+}
+
+/// The hash-key equality (and the rest) of a KeyConditionExpression.
+fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<Cond>)> {
+    let is_hash_eq = |c: &Cond| match c {
+        Cond::Compare(expr::Operand::Path(p), expr::Cmp::Eq, expr::Operand::Value(v))
+            if p.0 == [expr::Step::Name(hash.to_owned())] =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    };
+    if let Some(v) = is_hash_eq(c) {
+        return Some((v, None));
+    }
+    if let Cond::And(a, b) = c {
+        if let Some(v) = is_hash_eq(a) {
+            return Some((v, Some((**b).clone())));
+        }
+        if let Some(v) = is_hash_eq(b) {
+            return Some((v, Some((**a).clone())));
+        }
+    }
+    None
+}
+
+fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
+    let name = table_name(req)?;
+    let state = t.get(&name)?;
+    let m = maps(req)?;
+    let mut used = Parsed::new();
+    let key_cond = if is_query {
+        let c = condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
+            validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+        })?;
+        Some(
+            split_key_condition(&c, &state.hash_key.name).ok_or_else(|| {
+                validation(
+                    "Query condition missed key schema element: ".to_owned() + &state.hash_key.name,
+                )
+            })?,
+        )
+    } else {
+        None
+    };
+    let filter = condition(req, "FilterExpression", &m, &mut used)?;
+    let proj = projection(req, &m, &mut used)?;
+    used.check_unused(&m)?;
+    let limit = match req.get("Limit") {
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => n as usize,
+            _ => {
+                return Err(validation(format!(
+                    "1 validation error detected: Value '{v}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                )));
+            }
+        },
+        None => usize::MAX,
+    };
+    let start = match req.get("ExclusiveStartKey") {
+        Some(v) => Some(item_of(Some(v), "exclusiveStartKey")?),
+        None => None,
+    };
+    let forward = req
+        .get("ScanIndexForward")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let segment = match (req.get("Segment"), req.get("TotalSegments")) {
+        (None, None) => None,
+        (Some(s), Some(n)) => {
+            let (s, n) = (s.as_u64().unwrap_or(u64::MAX), n.as_u64().unwrap_or(0));
+            if n == 0 || n > 1_000_000 || s >= n {
+                return Err(validation(
+                    "The Segment parameter must be less than TotalSegments, which must be 1 to 1000000",
+                ));
+            }
+            Some((s, n))
+        }
+        _ => {
+            return Err(validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+    };
+    let page = match &key_cond {
+        Some((hash, _)) => t.query(&name, hash, forward, start.as_ref(), limit.min(100_000))?,
+        None => t.scan_page(&name, start.as_ref(), limit.min(100_000))?,
+    };
+    let range_cond = key_cond.and_then(|(_, r)| r);
+    let mut items = Vec::new();
+    for item in &page.items {
+        if range_cond.as_ref().is_some_and(|c| !expr::eval(item, c)) {
+            continue;
+        }
+        if let Some((s, n)) = segment {
+            let key = state.encode_key(item).unwrap_or_default();
+            if u64::from(crc32fast::hash(&key)) % n != s {
+                continue;
+            }
+        }
+        if filter.as_ref().is_some_and(|c| !expr::eval(item, c)) {
+            continue;
+        }
+        items.push(item);
+    }
+    let count_only = req.get("Select").and_then(Value::as_str) == Some("COUNT");
+    let mut out = json!({"Count": items.len(), "ScannedCount": page.scanned});
+    if !count_only {
+        out["Items"] = Value::Array(items.iter().map(|i| project(i, &proj)).collect());
+    }
+    if let Some(k) = &page.last_evaluated_key {
+        out["LastEvaluatedKey"] = item_to_json(k);
+    }
+    consumed(req, &name, &mut out);
+    Ok(out)
+}
+
+fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
+    let requests = req.get("RequestItems").and_then(Value::as_object).ok_or_else(|| {
+        validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
+    })?;
+    let total: usize = requests
+        .values()
+        .map(|v| v.as_array().map_or(0, Vec::len))
+        .sum();
+    if total == 0 || total > 25 {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length {} 25",
+            if total == 0 {
+                "greater than or equal to 1, less than or equal to"
+            } else {
+                "less than or equal to"
+            }
+        )));
+    }
+    let mut ops = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (table, list) in requests {
+        let state = t.get(table)?;
+        for r in list.as_array().into_iter().flatten() {
+            let (op, key) = if let Some(p) = r.get("PutRequest") {
+                let item = item_of(p.get("Item"), "item")?;
+                let op = state.prepare_put(&item)?;
+                (op, state.encode_key(&item)?)
+            } else if let Some(d) = r.get("DeleteRequest") {
+                let key = item_of(d.get("Key"), "key")?;
+                key_only(&state, &key)?;
+                let k = state.encode_key(&key)?;
+                (
+                    crate::storage::WriteOp::DeleteItem {
+                        table_id: state.table_id,
+                        key: k.clone(),
+                    },
+                    k,
+                )
+            } else {
+                return Err(validation(
+                    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                ));
+            };
+            if !seen.insert((state.table_id, key)) {
+                return Err(validation("Provided list of item keys contains duplicates"));
+            }
+            ops.push(op);
+        }
+    }
+    t.commit(&ops, SyncMode::SyncData)?;
+    Ok(json!({"UnprocessedItems": {}}))
+}
+
+fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
+    let requests = req.get("RequestItems").and_then(Value::as_object).ok_or_else(|| {
+        validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
+    })?;
+    let total: usize = requests
+        .values()
+        .map(|v| v["Keys"].as_array().map_or(0, Vec::len))
+        .sum();
+    if total == 0 || total > 100 {
+        return Err(validation(
+            "Too many items requested for the BatchGetItem call",
+        ));
+    }
+    let mut responses = serde_json::Map::new();
+    for (table, spec) in requests {
+        let state = t.get(table)?;
+        let m = maps(spec)?;
+        let mut used = Parsed::new();
+        let proj = projection(spec, &m, &mut used)?;
+        used.check_unused(&m)?;
+        let mut found = Vec::new();
+        for k in spec["Keys"].as_array().into_iter().flatten() {
+            let key = item_of(Some(k), "keys")?;
+            key_only(&state, &key)?;
+            if let Some(item) = t.get_item(table, &key)? {
+                found.push(project(&item, &proj));
+            }
+        }
+        responses.insert(table.clone(), Value::Array(found));
+    }
+    Ok(json!({"Responses": responses, "UnprocessedKeys": {}}))
+}

@@ -1,0 +1,146 @@
+//! The DynamoDB edge: AWS JSON 1.0 (`X-Amz-Target: DynamoDB_20120810.<Action>`) on
+//! `POST /`, so boto3 (`Table.put_item` as the reference function calls it), the AWS CLI
+//! and the SDKs work against spillway's tables.
+//!
+//! Errors leave through [`DynamoError`]'s one mapping, with the `__type` namespaces
+//! DynamoDB sends; every response carries `x-amzn-RequestId` and the `x-amz-crc32` of
+//! its body, which botocore checks.
+
+mod actions;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::table::{TableError, Tables};
+
+/// Every error the DynamoDB API answers.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("Requested resource not found")]
+    ResourceNotFound,
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed(Option<Value>),
+    #[error("{0}")]
+    Serialization(String),
+    #[error("")]
+    UnknownOperation,
+    #[error("Missing Authentication Token")]
+    MissingAuthenticationToken,
+    #[error("{0}")]
+    InternalServerError(String),
+}
+
+impl DynamoError {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "com.amazon.coral.validate#ValidationException",
+            Self::ResourceNotFound => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            Self::ResourceInUse(_) => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+            Self::ConditionalCheckFailed(_) => {
+                "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+            }
+            Self::Serialization(_) => "com.amazon.coral.service#SerializationException",
+            Self::UnknownOperation => "com.amazon.coral.service#UnknownOperationException",
+            Self::MissingAuthenticationToken => {
+                "com.amazon.coral.service#MissingAuthenticationTokenException"
+            }
+            Self::InternalServerError(_) => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        }
+    }
+}
+
+impl From<TableError> for DynamoError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::TableNotFound(_) => Self::ResourceNotFound,
+            TableError::Validation(m) => Self::Validation(m),
+            TableError::ResourceInUse(t) => {
+                Self::ResourceInUse(format!("Table already exists: {t}"))
+            }
+            TableError::ConditionalCheckFailed { old } => {
+                Self::ConditionalCheckFailed(old.map(|i| crate::table::value::item_to_json(&i)))
+            }
+            TableError::Storage(e) => Self::InternalServerError(e.to_string()),
+            TableError::Config(m) => Self::InternalServerError(m),
+        }
+    }
+}
+
+impl From<crate::table::expr::ExprError> for DynamoError {
+    fn from(e: crate::table::expr::ExprError) -> Self {
+        Self::Validation(e.0)
+    }
+}
+
+impl IntoResponse for DynamoError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::InternalServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut body = json!({"__type": self.type_name()});
+        if !matches!(self, Self::UnknownOperation) {
+            body["message"] = json!(self.to_string());
+        }
+        if let Self::ConditionalCheckFailed(Some(item)) = &self {
+            body["Item"] = item.clone();
+        }
+        respond(status, &body)
+    }
+}
+
+/// An AWS JSON 1.0 response with DynamoDB's headers.
+fn respond(status: StatusCode, body: &Value) -> Response {
+    let text = body.to_string();
+    let crc = crc32fast::hash(text.as_bytes());
+    let mut r = (status, text).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string().to_uppercase())
+    {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// Handles one DynamoDB request.
+pub async fn handle(tables: &Arc<Tables>, action: &str, body: &[u8]) -> Response {
+    let request: Value = if body.is_empty() {
+        Value::Object(Default::default())
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return DynamoError::Serialization("Start of structure or map expected".into())
+                    .into_response();
+            }
+            Err(e) => return DynamoError::Serialization(e.to_string()).into_response(),
+        }
+    };
+    let tables = Arc::clone(tables);
+    let action = action.to_owned();
+    // Storage work is blocking.
+    let result =
+        tokio::task::spawn_blocking(move || actions::dispatch(&tables, &action, &request)).await;
+    match result {
+        Ok(Ok(v)) => respond(StatusCode::OK, &v),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => DynamoError::InternalServerError(e.to_string()).into_response(),
+    }
+}
+
+/// For `MissingAuthenticationTokenException` at the dispatcher.
+pub fn missing_auth() -> Response {
+    DynamoError::MissingAuthenticationToken.into_response()
+}
