@@ -568,6 +568,90 @@ impl Tables {
     }
 }
 
+/// What one step of a transaction does to its item.
+#[derive(Debug, Clone)]
+pub enum TxOutcome {
+    Put(Item),
+    Delete,
+    /// A ConditionCheck: the item stays as it is.
+    Keep,
+}
+
+/// Decides a transaction step from the item as it is.
+pub type TxDecision<'a> = Box<dyn FnOnce(Option<&Item>) -> Result<TxOutcome, TableError> + 'a>;
+
+/// One step of a transaction: its item, and what to make of the item as it is.
+pub struct TxStep<'a> {
+    pub table: String,
+    pub key: Item,
+    pub decide: TxDecision<'a>,
+}
+
+impl std::fmt::Debug for TxStep<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxStep")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum TxError {
+    /// Some steps' conditions failed: per step, None or the failure.
+    Canceled(Vec<Option<TableError>>),
+    /// The request itself is wrong.
+    Invalid(TableError),
+}
+
+impl Tables {
+    /// Runs every step's decision against the items as they are, under the write lock;
+    /// commits all the writes in one atomic, durable batch, or none of them.
+    pub fn transact(&self, steps: Vec<TxStep<'_>>) -> Result<(), TxError> {
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        let mut ops = Vec::new();
+        let mut reasons = Vec::with_capacity(steps.len());
+        let mut failed = false;
+        for step in steps {
+            let t = self.get(&step.table).map_err(TxError::Invalid)?;
+            let k = t.encode_key(&step.key).map_err(TxError::Invalid)?;
+            if !seen.insert((t.table_id, k.clone())) {
+                return Err(TxError::Invalid(TableError::Validation(
+                    "Transaction request cannot include multiple operations on one item".into(),
+                )));
+            }
+            let old = self.get_encoded(&t, &k).map_err(TxError::Invalid)?;
+            match (step.decide)(old.as_ref()) {
+                Ok(TxOutcome::Put(item)) => {
+                    let op = t.prepare_put(&item).map_err(TxError::Invalid)?;
+                    ops.push(op);
+                    reasons.push(None);
+                }
+                Ok(TxOutcome::Delete) => {
+                    ops.push(WriteOp::DeleteItem {
+                        table_id: t.table_id,
+                        key: k,
+                    });
+                    reasons.push(None);
+                }
+                Ok(TxOutcome::Keep) => reasons.push(None),
+                Err(e @ TableError::ConditionalCheckFailed { .. }) => {
+                    failed = true;
+                    reasons.push(Some(e));
+                }
+                Err(e) => return Err(TxError::Invalid(e)),
+            }
+        }
+        if failed {
+            return Err(TxError::Canceled(reasons));
+        }
+        self.store
+            .apply(&ops, SyncMode::SyncData)
+            .map_err(|e| TxError::Invalid(e.into()))
+    }
+}
+
 /// Builds an item from pairs: `item([("ID", AttributeValue::S("x".into()))])`.
 pub fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

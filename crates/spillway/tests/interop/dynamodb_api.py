@@ -137,6 +137,46 @@ class DynamoDbApi(unittest.TestCase):
         code, _ = error_of(lambda: c.describe_table(TableName="orders"))
         self.assertEqual(code, "ResourceNotFoundException")
 
+    def test_transactions_all_or_nothing(self):
+        c = client()
+        t = resource().Table("example-table")
+        t.put_item(Item={"ID": "acct-a", "balance": 100})
+        t.put_item(Item={"ID": "acct-b", "balance": 0})
+        t.put_item(Item={"ID": "bank-open"})
+
+        def transfer(amount):
+            c.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "example-table", "Key": {"ID": {"S": "acct-a"}},
+                            "UpdateExpression": "SET balance = balance - :x",
+                            "ConditionExpression": "balance >= :x",
+                            "ExpressionAttributeValues": {":x": {"N": str(amount)}}}},
+                {"Update": {"TableName": "example-table", "Key": {"ID": {"S": "acct-b"}},
+                            "UpdateExpression": "SET balance = balance + :x",
+                            "ExpressionAttributeValues": {":x": {"N": str(amount)}}}},
+                {"ConditionCheck": {"TableName": "example-table", "Key": {"ID": {"S": "bank-open"}},
+                                    "ConditionExpression": "attribute_exists(ID)"}},
+            ])
+
+        transfer(60)
+        try:
+            transfer(60)
+            self.fail("the second transfer should be canceled")
+        except botocore.exceptions.ClientError as e:
+            self.assertEqual(e.response["Error"]["Code"], "TransactionCanceledException")
+            self.assertEqual([r["Code"] for r in e.response["CancellationReasons"]], ["ConditionalCheckFailed", "None", "None"])
+        got = c.transact_get_items(TransactItems=[
+            {"Get": {"TableName": "example-table", "Key": {"ID": {"S": "acct-a"}}}},
+            {"Get": {"TableName": "example-table", "Key": {"ID": {"S": "acct-b"}}}},
+            {"Get": {"TableName": "example-table", "Key": {"ID": {"S": "nobody"}}}},
+        ])["Responses"]
+        self.assertEqual([r.get("Item", {}).get("balance", {}).get("N") for r in got], ["40", "60", None])
+        code, msg = error_of(lambda: c.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": "example-table", "Key": {"ID": {"S": "acct-a"}}}},
+            {"Delete": {"TableName": "example-table", "Key": {"ID": {"S": "acct-a"}}}},
+        ]))
+        self.assertEqual(code, "ValidationException")
+        self.assertIn("multiple operations on one item", msg)
+
     def test_errors(self):
         c = client()
         code, msg = error_of(lambda: c.get_item(TableName="missing", Key={"ID": {"S": "x"}}))

@@ -28,6 +28,8 @@ pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
         "Scan" => query(t, req, false),
         "BatchWriteItem" => batch_write(t, req),
         "BatchGetItem" => batch_get(t, req),
+        "TransactWriteItems" => transact_write(t, req),
+        "TransactGetItems" => transact_get(t, req),
         _ => Err(DynamoError::UnknownOperation),
     }
 }
@@ -731,4 +733,165 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         responses.insert(table.clone(), Value::Array(found));
     }
     Ok(json!({"Responses": responses, "UnprocessedKeys": {}}))
+}
+
+fn transact_write(t: &Arc<Tables>, req: &Value) -> R {
+    let items = req.get("TransactItems").and_then(Value::as_array).ok_or_else(|| {
+        validation("1 validation error detected: Value null at 'transactItems' failed to satisfy constraint: Member must not be null")
+    })?;
+    if items.is_empty() || items.len() > 100 {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {} 100",
+            if items.is_empty() {
+                "greater than or equal to 1, less than or equal to"
+            } else {
+                "less than or equal to"
+            }
+        )));
+    }
+    let mut steps = Vec::with_capacity(items.len());
+    for entry in items {
+        let (kind, spec) = ["Put", "Update", "Delete", "ConditionCheck"]
+            .iter()
+            .find_map(|k| entry.get(*k).map(|s| (*k, s)))
+            .ok_or_else(|| {
+                validation("TransactItems can only contain one of Check, Put, Update or Delete")
+            })?;
+        let table = table_name(spec)?;
+        let state = t.get(&table)?;
+        let m = maps(spec)?;
+        let mut used = Parsed::new();
+        let cond = condition(spec, "ConditionExpression", &m, &mut used)?;
+        let keep_old = spec
+            .get("ReturnValuesOnConditionCheckFailure")
+            .and_then(Value::as_str)
+            == Some("ALL_OLD");
+        let fail = move |old: Option<&Item>| TableError::ConditionalCheckFailed {
+            old: if keep_old {
+                old.cloned().map(Box::new)
+            } else {
+                None
+            },
+        };
+        let step = match kind {
+            "Put" => {
+                let item = item_of(spec.get("Item"), "item")?;
+                used.check_unused(&m)?;
+                crate::table::TxStep {
+                    table,
+                    key: state.key_of(&item),
+                    decide: Box::new(move |old| {
+                        if cond
+                            .as_ref()
+                            .is_some_and(|c| !expr::eval(old.unwrap_or(&Item::new()), c))
+                        {
+                            return Err(fail(old));
+                        }
+                        Ok(crate::table::TxOutcome::Put(item))
+                    }),
+                }
+            }
+            "Update" => {
+                let key = item_of(spec.get("Key"), "key")?;
+                key_only(&state, &key)?;
+                let text = spec
+                    .get("UpdateExpression")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (actions, p) =
+                    Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
+                used.absorb(&p);
+                used.check_unused(&m)?;
+                let base = key.clone();
+                crate::table::TxStep {
+                    table,
+                    key,
+                    decide: Box::new(move |old| {
+                        if cond
+                            .as_ref()
+                            .is_some_and(|c| !expr::eval(old.unwrap_or(&Item::new()), c))
+                        {
+                            return Err(fail(old));
+                        }
+                        let mut item = old.cloned().unwrap_or(base);
+                        expr::apply(&mut item, &actions)
+                            .map_err(|e| TableError::Validation(e.0))?;
+                        Ok(crate::table::TxOutcome::Put(item))
+                    }),
+                }
+            }
+            _ => {
+                let key = item_of(spec.get("Key"), "key")?;
+                key_only(&state, &key)?;
+                used.check_unused(&m)?;
+                let delete = kind == "Delete";
+                crate::table::TxStep {
+                    table,
+                    key,
+                    decide: Box::new(move |old| {
+                        if cond
+                            .as_ref()
+                            .is_some_and(|c| !expr::eval(old.unwrap_or(&Item::new()), c))
+                        {
+                            return Err(fail(old));
+                        }
+                        Ok(if delete {
+                            crate::table::TxOutcome::Delete
+                        } else {
+                            crate::table::TxOutcome::Keep
+                        })
+                    }),
+                }
+            }
+        };
+        steps.push(step);
+    }
+    match t.transact(steps) {
+        Ok(()) => Ok(json!({})),
+        Err(crate::table::TxError::Invalid(e)) => Err(e.into()),
+        Err(crate::table::TxError::Canceled(reasons)) => Err(DynamoError::TransactionCanceled(
+            reasons
+                .into_iter()
+                .map(|r| {
+                    r.map(|e| match e {
+                        TableError::ConditionalCheckFailed { old } => (
+                            "ConditionalCheckFailed".to_owned(),
+                            "The conditional request failed".to_owned(),
+                            old.map(|o| item_to_json(&o)),
+                        ),
+                        other => ("ValidationError".to_owned(), other.to_string(), None),
+                    })
+                })
+                .collect(),
+        )),
+    }
+}
+
+fn transact_get(t: &Arc<Tables>, req: &Value) -> R {
+    let items = req.get("TransactItems").and_then(Value::as_array).ok_or_else(|| {
+        validation("1 validation error detected: Value null at 'transactItems' failed to satisfy constraint: Member must not be null")
+    })?;
+    if items.is_empty() || items.len() > 100 {
+        return Err(validation(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100",
+        ));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for entry in items {
+        let spec = entry
+            .get("Get")
+            .ok_or_else(|| validation("TransactGetItems can only contain Get"))?;
+        let table = table_name(spec)?;
+        let key = item_of(spec.get("Key"), "key")?;
+        key_only(&*t.get(&table)?, &key)?;
+        let m = maps(spec)?;
+        let mut used = Parsed::new();
+        let proj = projection(spec, &m, &mut used)?;
+        used.check_unused(&m)?;
+        out.push(match t.get_item(&table, &key)? {
+            Some(item) => json!({"Item": project(&item, &proj)}),
+            None => json!({}),
+        });
+    }
+    Ok(json!({"Responses": out}))
 }

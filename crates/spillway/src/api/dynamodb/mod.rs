@@ -35,6 +35,9 @@ pub enum DynamoError {
     MissingAuthenticationToken,
     #[error("{0}")]
     InternalServerError(String),
+    /// Per step: None, or (code, message, old item).
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.as_ref().map_or("None", |c| c.0.as_str())).collect::<Vec<_>>().join(", "))]
+    TransactionCanceled(Vec<Option<(String, String, Option<Value>)>>),
 }
 
 impl DynamoError {
@@ -52,6 +55,9 @@ impl DynamoError {
                 "com.amazon.coral.service#MissingAuthenticationTokenException"
             }
             Self::InternalServerError(_) => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+            Self::TransactionCanceled(_) => {
+                "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
+            }
         }
     }
 }
@@ -91,6 +97,23 @@ impl IntoResponse for DynamoError {
         }
         if let Self::ConditionalCheckFailed(Some(item)) = &self {
             body["Item"] = item.clone();
+        }
+        if let Self::TransactionCanceled(reasons) = &self {
+            body["CancellationReasons"] = Value::Array(
+                reasons
+                    .iter()
+                    .map(|r| match r {
+                        None => json!({"Code": "None"}),
+                        Some((code, message, item)) => {
+                            let mut v = json!({"Code": code, "Message": message});
+                            if let Some(i) = item {
+                                v["Item"] = i.clone();
+                            }
+                            v
+                        }
+                    })
+                    .collect(),
+            );
         }
         respond(status, &body)
     }
