@@ -104,6 +104,24 @@ pub struct TableCatalogEntry {
     pub hash_key: KeyAttributeEntry,
     #[serde(default)]
     pub range_key: Option<KeyAttributeEntry>,
+    /// Secondary indexes (global and local), for Query and Scan with IndexName.
+    #[serde(default)]
+    pub indexes: Vec<IndexEntry>,
+}
+
+/// A secondary index of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub name: String,
+    pub hash_key: KeyAttributeEntry,
+    #[serde(default)]
+    pub range_key: Option<KeyAttributeEntry>,
+    /// A local index (same hash key as the table) rather than a global one.
+    pub local: bool,
+    /// ALL, KEYS_ONLY or INCLUDE.
+    pub projection: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 /// A key attribute of a table: its name and type ("S", "N" or "B").

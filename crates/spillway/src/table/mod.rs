@@ -96,6 +96,57 @@ pub struct TableState {
     pub created_ms: u64,
     pub hash_key: KeyAttribute,
     pub range_key: Option<KeyAttribute>,
+    pub indexes: Vec<Index>,
+}
+
+/// A secondary index at run time.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub name: String,
+    pub hash_key: KeyAttribute,
+    pub range_key: Option<KeyAttribute>,
+    pub local: bool,
+    pub projection: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+impl Index {
+    /// Whether `item` appears in this index (it has the index's key attributes, typed).
+    pub fn holds(&self, item: &Item) -> bool {
+        std::iter::once(&self.hash_key)
+            .chain(self.range_key.as_ref())
+            .all(|k| item.get(&k.name).is_some_and(|v| k.kind.matches(v)))
+    }
+}
+
+/// Builds a table's run-time state from its catalog entry.
+fn build_state(
+    region: &str,
+    account: &str,
+    e: &TableCatalogEntry,
+) -> Result<TableState, TableError> {
+    Ok(TableState {
+        arn: format!("arn:aws:dynamodb:{region}:{account}:table/{}", e.name),
+        hash_key: key_attribute(&e.hash_key)?,
+        range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
+        name: e.name.clone(),
+        table_id: e.table_id,
+        created_ms: e.created_ms,
+        indexes: e
+            .indexes
+            .iter()
+            .map(|i| {
+                Ok(Index {
+                    name: i.name.clone(),
+                    hash_key: key_attribute(&i.hash_key)?,
+                    range_key: i.range_key.as_ref().map(key_attribute).transpose()?,
+                    local: i.local,
+                    projection: i.projection.clone(),
+                    non_key_attributes: i.non_key_attributes.clone(),
+                })
+            })
+            .collect::<Result<_, TableError>>()?,
+    })
 }
 
 impl TableState {
@@ -220,6 +271,7 @@ impl Tables {
                 created_ms,
                 hash_key: tc.hash_key.clone(),
                 range_key: tc.range_key.clone(),
+                indexes: Vec::new(),
             };
             match catalog.get(&tc.name) {
                 Some(existing) => {
@@ -242,17 +294,7 @@ impl Tables {
         }
         let mut by_name = BTreeMap::new();
         for e in catalog.into_values() {
-            let state = TableState {
-                arn: format!(
-                    "arn:aws:dynamodb:{}:{}:table/{}",
-                    config.region, config.account_id, e.name
-                ),
-                hash_key: key_attribute(&e.hash_key)?,
-                range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
-                name: e.name,
-                table_id: e.table_id,
-                created_ms: e.created_ms,
-            };
+            let state = build_state(&config.region, &config.account_id, &e)?;
             by_name.insert(state.name.clone(), Arc::new(state));
         }
         Ok(Self {
@@ -395,6 +437,7 @@ impl Tables {
         name: &str,
         hash_key: KeyAttributeEntry,
         range_key: Option<KeyAttributeEntry>,
+        indexes: Vec<crate::storage::IndexEntry>,
     ) -> Result<Arc<TableState>, TableError> {
         if self.get(name).is_ok() {
             return Err(TableError::ResourceInUse(name.to_owned()));
@@ -405,6 +448,7 @@ impl Tables {
             created_ms: now_ms(),
             hash_key,
             range_key,
+            indexes,
         };
         let state = Arc::new(self.state_of(&entry)?);
         self.store.put_table(&entry)?;
@@ -428,16 +472,91 @@ impl Tables {
     }
 
     fn state_of(&self, e: &TableCatalogEntry) -> Result<TableState, TableError> {
-        Ok(TableState {
-            arn: format!(
-                "arn:aws:dynamodb:{}:{}:table/{}",
-                self.region, self.account_id, e.name
-            ),
-            hash_key: key_attribute(&e.hash_key)?,
-            range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
-            name: e.name.clone(),
-            table_id: e.table_id,
-            created_ms: e.created_ms,
+        build_state(&self.region, &self.account_id, e)
+    }
+
+    /// A Query or Scan of a secondary index: the items holding the index's keys (with
+    /// hash `hash` for a Query), ordered by the index's range key then the table's key.
+    /// Computed by a pass over the table: indexes are not materialised on one machine.
+    pub fn index_page(
+        &self,
+        table: &str,
+        index: &str,
+        hash: Option<&AttributeValue>,
+        forward: bool,
+        start_after: Option<&Item>,
+        limit: usize,
+    ) -> Result<Page, TableError> {
+        let t = self.get(table)?;
+        let ix = t
+            .indexes
+            .iter()
+            .find(|i| i.name == index)
+            .cloned()
+            .ok_or_else(|| {
+                TableError::Validation(format!(
+                    "The table does not have the specified index: {index}"
+                ))
+            })?;
+        let sort_key = |item: &Item| -> Vec<u8> {
+            let mut k = Vec::new();
+            for a in std::iter::once(&ix.hash_key).chain(ix.range_key.as_ref()) {
+                if let Some(v) = item.get(&a.name) {
+                    key::encode_part(v, &mut k);
+                }
+            }
+            k.extend(t.encode_key(item).unwrap_or_default());
+            k
+        };
+        let mut rows: Vec<(Vec<u8>, Item)> = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let batch = self
+                .store
+                .scan_items(t.table_id, &[], after.as_deref(), false, 10_000)?;
+            let Some((last, _)) = batch.last() else { break };
+            after = Some(last.clone());
+            for (_, v) in &batch {
+                let item = decode_item(v)?;
+                if ix.holds(&item) && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h)) {
+                    rows.push((sort_key(&item), item));
+                }
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if !forward {
+            rows.reverse();
+        }
+        let start = match start_after {
+            Some(s) => {
+                let k = sort_key(s);
+                rows.iter()
+                    .position(|(rk, _)| if forward { *rk > k } else { *rk < k })
+                    .unwrap_or(rows.len())
+            }
+            None => 0,
+        };
+        let limit = limit.max(1);
+        let rest = &rows[start..];
+        let items: Vec<Item> = rest.iter().take(limit).map(|(_, i)| i.clone()).collect();
+        let more = rest.len() > limit;
+        let last_evaluated_key = if more {
+            items.last().map(|i| {
+                let mut k = t.key_of(i);
+                for a in std::iter::once(&ix.hash_key).chain(ix.range_key.as_ref()) {
+                    if let Some(v) = i.get(&a.name) {
+                        k.insert(a.name.clone(), v.clone());
+                    }
+                }
+                k
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            scanned: items.len(),
+            items,
+            last_evaluated_key,
         })
     }
 

@@ -177,6 +177,39 @@ class DynamoDbApi(unittest.TestCase):
         self.assertEqual(code, "ValidationException")
         self.assertIn("multiple operations on one item", msg)
 
+    def test_secondary_indexes(self):
+        db = resource()
+        t = db.create_table(
+            TableName="events",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "user", "AttributeType": "S"}, {"AttributeName": "ts", "AttributeType": "N"}],
+            GlobalSecondaryIndexes=[{"IndexName": "by-user", "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        t.wait_until_exists()
+        with t.batch_writer() as w:
+            for i in range(12):
+                w.put_item(Item={"id": f"e{i}", "user": "u1" if i % 3 else "u2", "ts": 100 - i, "payload": "x" * i})
+            w.put_item(Item={"id": "no-user", "ts": 5})
+        desc = client().describe_table(TableName="events")["Table"]
+        self.assertEqual(desc["GlobalSecondaryIndexes"][0]["IndexName"], "by-user")
+        r = t.query(IndexName="by-user", KeyConditionExpression=Key("user").eq("u2"))
+        self.assertEqual([int(i["ts"]) for i in r["Items"]], [91, 94, 97, 100])
+        self.assertEqual(set(r["Items"][0]), {"id", "user", "ts"}, "KEYS_ONLY projection")
+        r = t.query(IndexName="by-user", KeyConditionExpression=Key("user").eq("u1") & Key("ts").gte(95), ScanIndexForward=False)
+        self.assertEqual([int(i["ts"]) for i in r["Items"]], [99, 98, 96, 95])
+        seen, kw = [], {}
+        while True:
+            r = t.query(IndexName="by-user", KeyConditionExpression=Key("user").eq("u1"), Limit=3, **kw)
+            seen += [int(i["ts"]) for i in r["Items"]]
+            if "LastEvaluatedKey" not in r:
+                break
+            kw = {"ExclusiveStartKey": r["LastEvaluatedKey"]}
+        self.assertEqual(seen, sorted(100 - i for i in range(12) if i % 3))
+        self.assertEqual(t.scan(IndexName="by-user", Select="COUNT")["Count"], 12)
+        code, _ = error_of(lambda: t.query(IndexName="nope", KeyConditionExpression=Key("user").eq("u1")))
+        self.assertEqual(code, "ValidationException")
+
     def test_errors(self):
         c = client()
         code, msg = error_of(lambda: c.get_item(TableName="missing", Key={"ID": {"S": "x"}}))

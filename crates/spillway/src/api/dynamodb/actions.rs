@@ -241,6 +241,110 @@ fn description(
         "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
         "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0},
     }))
+    .map(|mut d| {
+        if let Value::Object(m) = &mut d {
+            m.extend(index_descriptions(t));
+        }
+        d
+    })
+}
+
+/// GlobalSecondaryIndexes and LocalSecondaryIndexes of a CreateTable.
+fn index_entries(
+    req: &Value,
+    defs: &HashMap<String, String>,
+    table_hash: &KeyAttributeEntry,
+) -> Result<Vec<crate::storage::IndexEntry>, DynamoError> {
+    let mut indexes = Vec::new();
+    for (field, local) in [
+        ("GlobalSecondaryIndexes", false),
+        ("LocalSecondaryIndexes", true),
+    ] {
+        for ix in req
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let iname = ix["IndexName"]
+                .as_str()
+                .ok_or_else(|| validation(format!("{field}: IndexName is required")))?;
+            let (mut ih, mut ir) = (None, None);
+            for k in ix["KeySchema"].as_array().into_iter().flatten() {
+                let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
+                let kind = defs.get(&attr).cloned().ok_or_else(|| {
+                    validation(format!("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{attr}]"))
+                })?;
+                let entry = KeyAttributeEntry { name: attr, kind };
+                match k["KeyType"].as_str() {
+                    Some("HASH") => ih = Some(entry),
+                    Some("RANGE") => ir = Some(entry),
+                    _ => return Err(validation("Invalid KeySchema in an index")),
+                }
+            }
+            let ih = ih.ok_or_else(|| {
+                validation(format!("{field}: the index {iname} needs a HASH key"))
+            })?;
+            if local && &ih != table_hash {
+                return Err(validation(format!(
+                    "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {iname}"
+                )));
+            }
+            indexes.push(crate::storage::IndexEntry {
+                name: iname.to_owned(),
+                hash_key: ih,
+                range_key: ir,
+                local,
+                projection: ix["Projection"]["ProjectionType"]
+                    .as_str()
+                    .unwrap_or("ALL")
+                    .to_owned(),
+                non_key_attributes: ix["Projection"]["NonKeyAttributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+            });
+        }
+    }
+    Ok(indexes)
+}
+
+/// The index part of a table description.
+fn index_descriptions(t: &TableState) -> serde_json::Map<String, Value> {
+    let index_json = |local: bool| -> Vec<Value> {
+        t.indexes
+            .iter()
+            .filter(|i| i.local == local)
+            .map(|i| {
+                let mut ks = vec![json!({"AttributeName": i.hash_key.name, "KeyType": "HASH"})];
+                if let Some(r) = &i.range_key {
+                    ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+                }
+                let mut projection = json!({"ProjectionType": i.projection});
+                if !i.non_key_attributes.is_empty() {
+                    projection["NonKeyAttributes"] = json!(i.non_key_attributes);
+                }
+                json!({
+                    "IndexName": i.name,
+                    "KeySchema": ks,
+                    "Projection": projection,
+                    "IndexStatus": "ACTIVE",
+                    "IndexArn": format!("{}/index/{}", t.arn, i.name),
+                })
+            })
+            .collect()
+    };
+    let mut extra = serde_json::Map::new();
+    let (g, l) = (index_json(false), index_json(true));
+    if !g.is_empty() {
+        extra.insert("GlobalSecondaryIndexes".into(), Value::Array(g));
+    }
+    if !l.is_empty() {
+        extra.insert("LocalSecondaryIndexes".into(), Value::Array(l));
+    }
+    extra
 }
 
 fn create_table(t: &Arc<Tables>, req: &Value) -> R {
@@ -281,7 +385,8 @@ fn create_table(t: &Arc<Tables>, req: &Value) -> R {
     let hash = hash.ok_or_else(|| {
         validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     })?;
-    let state = t.create_table(&name, hash, range)?;
+    let indexes = index_entries(req, &defs, &hash)?;
+    let state = t.create_table(&name, hash, range, indexes)?;
     Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
 }
 
@@ -563,17 +668,30 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let state = t.get(&name)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
+    let index = match req.get("IndexName").and_then(Value::as_str) {
+        Some(n) => Some(
+            state
+                .indexes
+                .iter()
+                .find(|i| i.name == n)
+                .cloned()
+                .ok_or_else(|| {
+                    validation(format!("The table does not have the specified index: {n}"))
+                })?,
+        ),
+        None => None,
+    };
     let key_cond = if is_query {
         let c = condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
             validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
         })?;
-        Some(
-            split_key_condition(&c, &state.hash_key.name).ok_or_else(|| {
-                validation(
-                    "Query condition missed key schema element: ".to_owned() + &state.hash_key.name,
-                )
-            })?,
-        )
+        let hash_name = match &index {
+            Some(ix) => ix.hash_key.name.clone(),
+            None => state.hash_key.name.clone(),
+        };
+        Some(split_key_condition(&c, &hash_name).ok_or_else(|| {
+            validation("Query condition missed key schema element: ".to_owned() + &hash_name)
+        })?)
     } else {
         None
     };
@@ -616,9 +734,18 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             ));
         }
     };
-    let page = match &key_cond {
-        Some((hash, _)) => t.query(&name, hash, forward, start.as_ref(), limit.min(100_000))?,
-        None => t.scan_page(&name, start.as_ref(), limit.min(100_000))?,
+    let limit = limit.min(100_000);
+    let page = match (&index, &key_cond) {
+        (Some(ix), kc) => t.index_page(
+            &name,
+            &ix.name,
+            kc.as_ref().map(|(h, _)| h),
+            forward,
+            start.as_ref(),
+            limit,
+        )?,
+        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit)?,
+        (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
     let range_cond = key_cond.and_then(|(_, r)| r);
     let mut items = Vec::new();
@@ -640,7 +767,30 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let count_only = req.get("Select").and_then(Value::as_str) == Some("COUNT");
     let mut out = json!({"Count": items.len(), "ScannedCount": page.scanned});
     if !count_only {
-        out["Items"] = Value::Array(items.iter().map(|i| project(i, &proj)).collect());
+        out["Items"] = Value::Array(
+            items
+                .iter()
+                .map(|i| match &index {
+                    // What the index holds: its keys, or its keys and the listed attributes.
+                    Some(ix) if ix.projection != "ALL" && proj.is_none() => {
+                        let mut keep =
+                            vec![state.hash_key.name.as_str(), ix.hash_key.name.as_str()];
+                        keep.extend(state.range_key.as_ref().map(|r| r.name.as_str()));
+                        keep.extend(ix.range_key.as_ref().map(|r| r.name.as_str()));
+                        if ix.projection == "INCLUDE" {
+                            keep.extend(ix.non_key_attributes.iter().map(String::as_str));
+                        }
+                        let reduced: Item = i
+                            .iter()
+                            .filter(|(k, _)| keep.contains(&k.as_str()))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        item_to_json(&reduced)
+                    }
+                    _ => project(i, &proj),
+                })
+                .collect(),
+        );
     }
     if let Some(k) = &page.last_evaluated_key {
         out["LastEvaluatedKey"] = item_to_json(k);
