@@ -322,7 +322,7 @@ async fn scan_table(
         };
         let page = s
             .tables
-            .scan(&name, start.as_ref(), q.limit.unwrap_or(25).min(10_000))?;
+            .scan_page(&name, start.as_ref(), q.limit.unwrap_or(25).min(10_000))?;
         view.items = Some(
             page.items
                 .iter()

@@ -214,14 +214,6 @@ impl TableState {
     }
 }
 
-/// One page of a scan.
-#[derive(Debug, Clone)]
-pub struct ScanPage {
-    pub items: Vec<Item>,
-    /// Pass back as `start_after` to continue; None at the end.
-    pub last_evaluated_key: Option<Item>,
-}
-
 /// All tables of this process.
 pub struct Tables {
     store: Arc<dyn Store>,
@@ -370,35 +362,6 @@ impl Tables {
             SyncMode::SyncData,
         )?;
         Ok(old)
-    }
-
-    /// Items in key order after `start_after` (an item key, as LastEvaluatedKey).
-    pub fn scan(
-        &self,
-        table: &str,
-        start_after: Option<&Item>,
-        limit: usize,
-    ) -> Result<ScanPage, TableError> {
-        let t = self.get(table)?;
-        let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        let limit = limit.max(1);
-        let rows = self
-            .store
-            .scan_items(t.table_id, &[], after.as_deref(), false, limit)?;
-        let full = rows.len() == limit;
-        let items = rows
-            .iter()
-            .map(|(_, v)| decode_item(v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let last_evaluated_key = if full {
-            items.last().map(|i| t.key_of(i))
-        } else {
-            None
-        };
-        Ok(ScanPage {
-            items,
-            last_evaluated_key,
-        })
     }
 
     /// Number of items (counted, so exact).
@@ -834,7 +797,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut start = None;
         loop {
-            let page = tables.scan(t, start.as_ref(), 2).unwrap();
+            let page = tables.scan_page(t, start.as_ref(), 2).unwrap();
             seen.extend(
                 page.items
                     .iter()

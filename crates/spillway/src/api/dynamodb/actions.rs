@@ -41,16 +41,21 @@ fn validation(m: impl Into<String>) -> DynamoError {
 fn table_name(req: &Value) -> Result<String, DynamoError> {
     match req.get("TableName") {
         Some(Value::String(s)) => {
-            let ok = (3..=255).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-            if ok {
-                Ok(s.clone())
+            let pattern = s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            let constraint = if s.len() < 3 {
+                "Member must have length greater than or equal to 3"
+            } else if s.len() > 255 {
+                "Member must have length less than or equal to 255"
+            } else if !pattern {
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
             } else {
-                Err(validation(format!(
-                    "1 validation error detected: Value '{s}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-                )))
-            }
+                return Ok(s.clone());
+            };
+            Err(validation(format!(
+                "1 validation error detected: Value '{s}' at 'tableName' failed to satisfy constraint: {constraint}"
+            )))
         }
         None | Some(Value::Null) => Err(validation(
             "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null",
