@@ -220,8 +220,56 @@ pub struct Tables {
     region: String,
     account_id: String,
     by_name: RwLock<BTreeMap<String, Arc<TableState>>>,
-    /// Serialises read-modify-write sequences (returning old items, later conditions).
+    /// Serialises read-modify-write sequences (conditions, returned old items).
     write_lock: Mutex<()>,
+    /// What a durable write waits for, from `[storage] durability`.
+    durability: SyncMode,
+    /// Shares one fdatasync among concurrent durable writers (group commit).
+    group: GroupSync,
+}
+
+/// Group commit for table writes: a writer applies its batch (handed to the OS) under the
+/// write lock, then asks for a durability point; one fdatasync started after its batch
+/// covers it, and every writer waiting meanwhile shares that one.
+#[derive(Debug, Default)]
+struct GroupSync {
+    state: Mutex<SyncState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    requested: u64,
+    completed: u64,
+    running: bool,
+}
+
+impl GroupSync {
+    fn sync(&self, store: &dyn Store) -> Result<(), StorageError> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.requested += 1;
+        let mine = s.requested;
+        loop {
+            if s.completed >= mine {
+                return Ok(());
+            }
+            if !s.running {
+                s.running = true;
+                let target = s.requested;
+                drop(s);
+                let result = store.apply(&[], SyncMode::SyncData);
+                s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                s.running = false;
+                if result.is_ok() {
+                    s.completed = s.completed.max(target);
+                }
+                self.done.notify_all();
+                result?;
+                continue;
+            }
+            s = self.done.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 impl std::fmt::Debug for Tables {
@@ -295,6 +343,11 @@ impl Tables {
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
             write_lock: Mutex::new(()),
+            durability: match config.storage.durability {
+                crate::config::Durability::Fsync => SyncMode::SyncData,
+                crate::config::Durability::Os => SyncMode::Os,
+            },
+            group: GroupSync::default(),
         })
     }
 
@@ -326,12 +379,10 @@ impl Tables {
 
     /// Puts an item durably; returns the item it replaced.
     pub fn put_item(&self, table: &str, item: &Item) -> Result<Option<Item>, TableError> {
-        let t = self.get(table)?;
-        let op = t.prepare_put(item)?;
-        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let old = self.get_encoded(&t, op_key(&op))?;
-        self.store.apply(&[op], SyncMode::SyncData)?;
-        Ok(old)
+        let key = self.get(table)?.key_of(item);
+        Ok(self
+            .modify(table, &key, SyncMode::SyncData, |_| Ok(Some(item.clone())))?
+            .0)
     }
 
     /// The item with the given key attributes.
@@ -350,18 +401,16 @@ impl Tables {
 
     /// Deletes an item durably; returns it.
     pub fn delete_item(&self, table: &str, key: &Item) -> Result<Option<Item>, TableError> {
-        let t = self.get(table)?;
-        let k = t.encode_key(key)?;
-        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let old = self.get_encoded(&t, &k)?;
-        self.store.apply(
-            &[WriteOp::DeleteItem {
-                table_id: t.table_id,
-                key: k,
-            }],
-            SyncMode::SyncData,
-        )?;
-        Ok(old)
+        Ok(self.modify(table, key, SyncMode::SyncData, |_| Ok(None))?.0)
+    }
+
+    /// Makes writes already handed to the OS durable, if `sync` asks for it and the
+    /// configured durability is fsync; concurrent callers share one fdatasync.
+    fn settle(&self, sync: SyncMode) -> Result<(), TableError> {
+        if sync == SyncMode::SyncData && self.durability == SyncMode::SyncData {
+            self.group.sync(&*self.store)?;
+        }
+        Ok(())
     }
 
     /// Number of items (counted, so exact).
@@ -372,8 +421,11 @@ impl Tables {
 
     /// Applies prepared writes (and any checkpoint or dead letter) in one atomic batch.
     pub fn commit(&self, ops: &[WriteOp], sync: SyncMode) -> Result<(), TableError> {
-        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(self.store.apply(ops, sync)?)
+        {
+            let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.store.apply(ops, SyncMode::Os)?;
+        }
+        self.settle(sync)
     }
 }
 
@@ -574,7 +626,9 @@ impl Tables {
                 key: k,
             },
         };
-        self.store.apply(&[op], sync)?;
+        self.store.apply(&[op], SyncMode::Os)?;
+        drop(_g);
+        self.settle(sync)?;
         Ok((old, new))
     }
 
@@ -729,8 +783,10 @@ impl Tables {
             return Err(TxError::Canceled(reasons));
         }
         self.store
-            .apply(&ops, SyncMode::SyncData)
-            .map_err(|e| TxError::Invalid(e.into()))
+            .apply(&ops, SyncMode::Os)
+            .map_err(|e| TxError::Invalid(e.into()))?;
+        drop(_g);
+        self.settle(SyncMode::SyncData).map_err(TxError::Invalid)
     }
 }
 
