@@ -9,6 +9,7 @@ pub mod expr;
 pub mod key;
 pub mod number;
 pub mod value;
+pub mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -222,54 +223,8 @@ pub struct Tables {
     by_name: RwLock<BTreeMap<String, Arc<TableState>>>,
     /// Serialises read-modify-write sequences (conditions, returned old items).
     write_lock: Mutex<()>,
-    /// What a durable write waits for, from `[storage] durability`.
-    durability: SyncMode,
-    /// Shares one fdatasync among concurrent durable writers (group commit).
-    group: GroupSync,
-}
-
-/// Group commit for table writes: a writer applies its batch (handed to the OS) under the
-/// write lock, then asks for a durability point; one fdatasync started after its batch
-/// covers it, and every writer waiting meanwhile shares that one.
-#[derive(Debug, Default)]
-struct GroupSync {
-    state: Mutex<SyncState>,
-    done: std::sync::Condvar,
-}
-
-#[derive(Debug, Default)]
-struct SyncState {
-    requested: u64,
-    completed: u64,
-    running: bool,
-}
-
-impl GroupSync {
-    fn sync(&self, store: &dyn Store) -> Result<(), StorageError> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.requested += 1;
-        let mine = s.requested;
-        loop {
-            if s.completed >= mine {
-                return Ok(());
-            }
-            if !s.running {
-                s.running = true;
-                let target = s.requested;
-                drop(s);
-                let result = store.apply(&[], SyncMode::SyncData);
-                s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                s.running = false;
-                if result.is_ok() {
-                    s.completed = s.completed.max(target);
-                }
-                self.done.notify_all();
-                result?;
-                continue;
-            }
-            s = self.done.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-    }
+    /// Writes batches of concurrent requests with one fsync (group commit).
+    writer: writer::TableWriter,
 }
 
 impl std::fmt::Debug for Tables {
@@ -338,16 +293,15 @@ impl Tables {
             by_name.insert(state.name.clone(), Arc::new(state));
         }
         Ok(Self {
-            store,
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
             write_lock: Mutex::new(()),
-            durability: match config.storage.durability {
-                crate::config::Durability::Fsync => SyncMode::SyncData,
-                crate::config::Durability::Os => SyncMode::Os,
-            },
-            group: GroupSync::default(),
+            writer: writer::TableWriter::start(
+                Arc::clone(&store),
+                config.storage.durability == crate::config::Durability::Fsync,
+            ),
+            store,
         })
     }
 
@@ -392,25 +346,38 @@ impl Tables {
         self.get_encoded(&t, &k)
     }
 
+    /// The item under `key`, counting writes queued but not yet written.
     fn get_encoded(&self, t: &TableState, key: &[u8]) -> Result<Option<Item>, TableError> {
-        self.store
-            .get_item(t.table_id, key)?
-            .map(|b| decode_item(&b))
-            .transpose()
+        let bytes = match self.writer.pending(t.table_id, key) {
+            Some(queued) => queued,
+            None => self.store.get_item(t.table_id, key)?,
+        };
+        bytes.map(|b| decode_item(&b)).transpose()
+    }
+
+    /// Queues writes decided under the write lock; the caller drops the lock, then waits.
+    fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+        sync: SyncMode,
+    ) -> std::sync::mpsc::Receiver<Result<(), String>> {
+        self.writer.submit(ops, sync == SyncMode::SyncData)
+    }
+
+    /// Waits for queued writes to be written (and fsynced, if asked).
+    fn settle(answer: std::sync::mpsc::Receiver<Result<(), String>>) -> Result<(), TableError> {
+        match answer.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(TableError::Storage(StorageError::Io(e))),
+            Err(_) => Err(TableError::Storage(StorageError::Io(
+                "the table writer has stopped".into(),
+            ))),
+        }
     }
 
     /// Deletes an item durably; returns it.
     pub fn delete_item(&self, table: &str, key: &Item) -> Result<Option<Item>, TableError> {
         Ok(self.modify(table, key, SyncMode::SyncData, |_| Ok(None))?.0)
-    }
-
-    /// Makes writes already handed to the OS durable, if `sync` asks for it and the
-    /// configured durability is fsync; concurrent callers share one fdatasync.
-    fn settle(&self, sync: SyncMode) -> Result<(), TableError> {
-        if sync == SyncMode::SyncData && self.durability == SyncMode::SyncData {
-            self.group.sync(&*self.store)?;
-        }
-        Ok(())
     }
 
     /// Number of items (counted, so exact).
@@ -421,11 +388,11 @@ impl Tables {
 
     /// Applies prepared writes (and any checkpoint or dead letter) in one atomic batch.
     pub fn commit(&self, ops: &[WriteOp], sync: SyncMode) -> Result<(), TableError> {
-        {
+        let answer = {
             let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.store.apply(ops, SyncMode::Os)?;
-        }
-        self.settle(sync)
+            self.submit(ops.to_vec(), sync)
+        };
+        Self::settle(answer)
     }
 }
 
@@ -626,9 +593,9 @@ impl Tables {
                 key: k,
             },
         };
-        self.store.apply(&[op], SyncMode::Os)?;
+        let answer = self.submit(vec![op], sync);
         drop(_g);
-        self.settle(sync)?;
+        Self::settle(answer)?;
         Ok((old, new))
     }
 
@@ -782,11 +749,9 @@ impl Tables {
         if failed {
             return Err(TxError::Canceled(reasons));
         }
-        self.store
-            .apply(&ops, SyncMode::Os)
-            .map_err(|e| TxError::Invalid(e.into()))?;
+        let answer = self.submit(ops, SyncMode::SyncData);
         drop(_g);
-        self.settle(SyncMode::SyncData).map_err(TxError::Invalid)
+        Self::settle(answer).map_err(TxError::Invalid)
     }
 }
 
@@ -880,6 +845,45 @@ mod tests {
         assert!(tables.delete_item(t, &key).unwrap().is_some());
         assert!(tables.get_item(t, &key).unwrap().is_none());
         assert_eq!(tables.count(t).unwrap(), 5);
+    }
+
+    #[test]
+    fn concurrent_conditional_writes_see_queued_writes() {
+        // 16 threads race to create the same item with "create if absent": writes queued
+        // for the group commit are visible to the next condition, so exactly one wins.
+        let dir = tempfile::tempdir().unwrap();
+        let tables = Arc::new(tables_with_range_key(dir.path()));
+        let key = item([("ID", AttributeValue::S("race".into())), ("At", n("1"))]);
+        let winners: usize = std::thread::scope(|s| {
+            (0..16)
+                .map(|i| {
+                    let (tables, key) = (Arc::clone(&tables), key.clone());
+                    s.spawn(move || {
+                        tables
+                            .modify("example-table", &key, SyncMode::SyncData, |old| match old {
+                                Some(_) => Err(TableError::ConditionalCheckFailed { old: None }),
+                                None => {
+                                    let mut it = key.clone();
+                                    it.insert("winner".into(), n(&i.to_string()));
+                                    Ok(Some(it))
+                                }
+                            })
+                            .is_ok() as usize
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum()
+        });
+        assert_eq!(winners, 1);
+        assert!(
+            tables
+                .get_item("example-table", &key)
+                .unwrap()
+                .unwrap()
+                .contains_key("winner")
+        );
     }
 
     #[test]
