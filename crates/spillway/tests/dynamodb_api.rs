@@ -10,7 +10,9 @@ use common::*;
 #[test]
 fn boto3_and_the_aws_cli_use_the_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(&dir.path().join("d"), None);
+    // A small table quota, so that LimitExceededException can be reached.
+    let config = config_with(|t| t.replace("table_limit = 2500", "table_limit = 8"));
+    let s = Server::start(&dir.path().join("d"), Some(&config));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/dynamodb_api.py");
     let out = std::process::Command::new("python3")
         .arg(script)

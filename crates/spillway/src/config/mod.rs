@@ -46,6 +46,22 @@ pub struct Config {
     pub mappings: Vec<MappingConfig>,
     #[serde(default)]
     pub kinesis: KinesisConfig,
+    #[serde(default)]
+    pub dynamodb: DynamoDbConfig,
+}
+
+/// The DynamoDB API's account limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamoDbConfig {
+    /// Tables allowed in the account.
+    pub table_limit: usize,
+}
+
+impl Default for DynamoDbConfig {
+    fn default() -> Self {
+        Self { table_limit: 2500 }
+    }
 }
 
 /// The Kinesis API's lifecycle timing and account limits.

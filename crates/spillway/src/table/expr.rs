@@ -285,6 +285,12 @@ impl<'a> Parser<'a> {
     fn name(&mut self) -> Result<String, ExprError> {
         match self.peek().cloned() {
             Some(Tok::Ident(w)) => {
+                if super::reserved::is_reserved(&w) {
+                    return Err(ExprError(format!(
+                        "Invalid {}: Attribute name is a reserved keyword; reserved keyword: {w}",
+                        self.kind
+                    )));
+                }
                 self.pos += 1;
                 Ok(w)
             }

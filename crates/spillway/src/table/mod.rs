@@ -8,6 +8,7 @@
 pub mod expr;
 pub mod key;
 pub mod number;
+pub mod reserved;
 pub mod value;
 pub mod writer;
 
@@ -38,6 +39,8 @@ pub enum TableError {
     Config(String),
     #[error("Table already exists: {0}")]
     ResourceInUse(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("The conditional request failed")]
     ConditionalCheckFailed {
         /// The item as it was, for ReturnValuesOnConditionCheckFailure.
@@ -225,6 +228,8 @@ pub struct Tables {
     write_lock: Mutex<()>,
     /// Writes batches of concurrent requests with one fsync (group commit).
     writer: writer::TableWriter,
+    /// Tables allowed in the account.
+    table_limit: usize,
 }
 
 impl std::fmt::Debug for Tables {
@@ -297,6 +302,7 @@ impl Tables {
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
             write_lock: Mutex::new(()),
+            table_limit: config.dynamodb.table_limit,
             writer: writer::TableWriter::start(
                 Arc::clone(&store),
                 config.storage.durability == crate::config::Durability::Fsync,
@@ -423,6 +429,12 @@ impl Tables {
     ) -> Result<Arc<TableState>, TableError> {
         if self.get(name).is_ok() {
             return Err(TableError::ResourceInUse(name.to_owned()));
+        }
+        if self.all().len() >= self.table_limit {
+            return Err(TableError::LimitExceeded(format!(
+                "Subscriber limit exceeded: You have exceeded the maximum number of tables allowed ({}) for this account",
+                self.table_limit
+            )));
         }
         let entry = TableCatalogEntry {
             table_id: self.store.allocate_table_id()?,

@@ -98,8 +98,8 @@ class DynamoDbApi(unittest.TestCase):
 
         r = t.update_item(
             Key={"customer": "c1", "at": 1},
-            UpdateExpression="SET total = total + :d, notes = list_append(if_not_exists(notes, :empty), :n) REMOVE #s ADD tags :x",
-            ExpressionAttributeNames={"#s": "status"},
+            UpdateExpression="SET #t = #t + :d, notes = list_append(if_not_exists(notes, :empty), :n) REMOVE #s ADD tags :x",
+            ExpressionAttributeNames={"#s": "status", "#t": "total"},
             ExpressionAttributeValues={":d": Decimal("0.25"), ":empty": [], ":n": ["first"], ":x": {"new"}},
             ReturnValues="ALL_NEW",
         )
@@ -108,7 +108,10 @@ class DynamoDbApi(unittest.TestCase):
         self.assertEqual(a["notes"], ["first"])
         self.assertNotIn("status", a)
         self.assertEqual(a["tags"], {"a", "t1", "new"})
-        r = t.update_item(Key={"customer": "c1", "at": 1}, UpdateExpression="SET total = :v", ExpressionAttributeValues={":v": 5}, ReturnValues="UPDATED_OLD")
+        # A reserved word used as a name is refused, as DynamoDB refuses it.
+        code, msg = error_of(lambda: t.update_item(Key={"customer": "c1", "at": 1}, UpdateExpression="SET total = :v", ExpressionAttributeValues={":v": 5}))
+        self.assertEqual((code, msg), ("ValidationException", "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: total"))
+        r = t.update_item(Key={"customer": "c1", "at": 1}, UpdateExpression="SET #t = :v", ExpressionAttributeNames={"#t": "total"}, ExpressionAttributeValues={":v": 5}, ReturnValues="UPDATED_OLD")
         self.assertEqual(r["Attributes"], {"total": Decimal("1.75")})
         code, msg = error_of(lambda: t.update_item(Key={"customer": "c1", "at": 1}, UpdateExpression="SET customer = :v", ExpressionAttributeValues={":v": "x"}))
         self.assertEqual(code, "ValidationException")
@@ -209,6 +212,22 @@ class DynamoDbApi(unittest.TestCase):
         self.assertEqual(t.scan(IndexName="by-user", Select="COUNT")["Count"], 12)
         code, _ = error_of(lambda: t.query(IndexName="nope", KeyConditionExpression=Key("user").eq("u1")))
         self.assertEqual(code, "ValidationException")
+
+    def test_table_quota(self):
+        c = client()
+        made, code = [], None
+        for i in range(10):
+            try:
+                c.create_table(TableName=f"quota-{i}", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                               AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+                made.append(f"quota-{i}")
+            except botocore.exceptions.ClientError as e:
+                code = e.response["Error"]["Code"]
+                break
+        self.assertEqual(code, "LimitExceededException")
+        self.assertLessEqual(len(c.list_tables()["TableNames"]), 8)
+        for name in made:
+            c.delete_table(TableName=name)
 
     def test_errors(self):
         c = client()

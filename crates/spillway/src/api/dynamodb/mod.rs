@@ -25,6 +25,8 @@ pub enum DynamoError {
     ResourceNotFound,
     #[error("{0}")]
     ResourceInUse(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("The conditional request failed")]
     ConditionalCheckFailed(Option<Value>),
     #[error("{0}")]
@@ -46,6 +48,7 @@ impl DynamoError {
             Self::Validation(_) => "com.amazon.coral.validate#ValidationException",
             Self::ResourceNotFound => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
             Self::ResourceInUse(_) => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+            Self::LimitExceeded(_) => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
             Self::ConditionalCheckFailed(_) => {
                 "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
             }
@@ -73,6 +76,7 @@ impl From<TableError> for DynamoError {
             TableError::ConditionalCheckFailed { old } => {
                 Self::ConditionalCheckFailed(old.map(|i| crate::table::value::item_to_json(&i)))
             }
+            TableError::LimitExceeded(m) => Self::LimitExceeded(m),
             TableError::Storage(e) => Self::InternalServerError(e.to_string()),
             TableError::Config(m) => Self::InternalServerError(m),
         }
