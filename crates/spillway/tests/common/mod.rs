@@ -322,3 +322,26 @@ pub async fn post(c: &reqwest::Client, s: &Server, body: &str) -> String {
     let v: Value = r.json().await.unwrap();
     v["SequenceNumber"].as_str().unwrap().to_owned()
 }
+
+/// Runs one of tests/interop/*.py (unittest) against `s` with dummy AWS credentials, and
+/// fails with its report if any of its tests fail.
+pub fn run_interop_script(s: &Server, script: &str) {
+    let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(path)
+        .env("SPILLWAY_ENDPOINT", &s.base)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{report}\n{}",
+        s.stderr()
+    );
+}
