@@ -502,22 +502,27 @@ fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     if cond.is_none() && rv == "NONE" {
         let op = t.get(&name)?.prepare_put(&item)?;
         t.commit(&[op], SyncMode::SyncData)?;
-        let mut out = json!({});
-        consumed(req, &name, &mut out);
-        return Ok(out);
+        return Ok(write_answer(req, &name, None));
     }
     let (old, _) = t.modify(&name, &item, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(Some(item.clone()))
     })?;
+    Ok(write_answer(
+        req,
+        &name,
+        (rv == "ALL_OLD").then_some(old).flatten(),
+    ))
+}
+
+/// The answer to a PutItem or DeleteItem: the old item when asked for, and capacity.
+fn write_answer(req: &Value, table: &str, attributes: Option<Item>) -> Value {
     let mut out = json!({});
-    if rv == "ALL_OLD"
-        && let Some(o) = old
-    {
+    if let Some(o) = attributes {
         out["Attributes"] = item_to_json(&o);
     }
-    consumed(req, &name, &mut out);
-    Ok(out)
+    consumed(req, table, &mut out);
+    out
 }
 
 fn get_item(t: &Arc<Tables>, req: &Value) -> R {
@@ -563,14 +568,11 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
         check(&cond, old, req)?;
         Ok(None)
     })?;
-    let mut out = json!({});
-    if rv == "ALL_OLD"
-        && let Some(o) = old
-    {
-        out["Attributes"] = item_to_json(&o);
-    }
-    consumed(req, &name, &mut out);
-    Ok(out)
+    Ok(write_answer(
+        req,
+        &name,
+        (rv == "ALL_OLD").then_some(old).flatten(),
+    ))
 }
 
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
