@@ -357,10 +357,10 @@ impl Mapping {
                     }
                     Ok::<(), MappingError>(())
                 });
-            for r in futures_join_all(runs).await {
+            for r in futures_util::future::join_all(runs).await {
                 r?;
             }
-            self.commit(Vec::new(), Some((shard, round_end)))?;
+            self.commit(Vec::new(), Some((shard, round_end)), SyncMode::Os)?;
         }
         Ok(())
     }
@@ -411,14 +411,14 @@ impl Mapping {
                         self.stats
                             .records_processed
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        self.commit(writes, cp(end))?;
+                        self.commit(writes, cp(end), SyncMode::Os)?;
                         break;
                     }
                     (Outcome::Partial(idx), writes) => {
                         self.stats
                             .records_processed
                             .fetch_add(idx as u64, Ordering::Relaxed);
-                        self.commit(writes, cp(batch[idx].counter))?;
+                        self.commit(writes, cp(batch[idx].counter), SyncMode::Os)?;
                         batch.drain(..idx);
                         attempts += 1;
                     }
@@ -486,13 +486,14 @@ impl Mapping {
         Bytes::from(serde_json::to_vec(&event).expect("events serialize"))
     }
 
-    /// Commits the function's writes and, if given, the shard's new checkpoint, in one
-    /// atomic batch. Not fsynced: the stream holds the records durably and replaying them
-    /// rewrites the same items, so a lost commit costs a replay, never data.
+    /// Commits writes and, if given, the shard's new checkpoint, in one atomic batch.
+    /// The function's items use `SyncMode::Os`: the stream holds the records durably and
+    /// replaying them rewrites the same items, so a lost commit costs a replay, never data.
     fn commit(
         &self,
         mut ops: Vec<WriteOp>,
         checkpoint: Option<(&ShardState, u64)>,
+        sync: SyncMode,
     ) -> Result<(), MappingError> {
         if let Some((shard, next_counter)) = checkpoint {
             ops.push(WriteOp::Checkpoint {
@@ -504,7 +505,7 @@ impl Mapping {
         if ops.is_empty() {
             return Ok(());
         }
-        self.tables.commit(&ops, SyncMode::Os)?;
+        self.tables.commit(&ops, sync)?;
         Ok(())
     }
 
@@ -575,16 +576,7 @@ impl Mapping {
             .records_dead_lettered
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         // The dead letter is the only trace of these records: make it durable.
-        let mut ops = ops;
-        if let Some((s, next)) = checkpoint {
-            ops.push(WriteOp::Checkpoint {
-                mapping_id: self.mapping_id,
-                shard: s.key,
-                next_counter: next,
-            });
-        }
-        self.tables.commit(&ops, SyncMode::SyncData)?;
-        Ok(())
+        self.commit(ops, checkpoint, SyncMode::SyncData)
     }
 }
 
@@ -625,32 +617,4 @@ fn judge_response(body: &[u8], batch: &[Record]) -> Outcome {
         None => Outcome::Success,
         Some(i) => Outcome::Partial(i),
     }
-}
-
-/// Awaits every future, concurrently, in order of the input.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    let mut pending: Vec<_> = futures.into_iter().enumerate().collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
-            std::task::Poll::Ready(v) => {
-                results[*i] = Some(v);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future completed"))
-        .collect()
 }

@@ -125,18 +125,6 @@ impl Committer {
         Ok(answer)
     }
 
-    /// Queues one append and waits until it is durable.
-    pub async fn append(
-        &self,
-        shard: Arc<ShardState>,
-        partition_key: String,
-        data: Bytes,
-    ) -> Result<Committed, StreamError> {
-        let answer = self.enqueue(shard, partition_key, data)?;
-        // A dropped reply means the committer stopped before writing: not acknowledged.
-        answer.await.unwrap_or(Err(StreamError::ShuttingDown))
-    }
-
     pub fn stats(&self) -> &CommitStats {
         &self.stats
     }

@@ -119,6 +119,26 @@ fn maps(req: &Value) -> Result<Maps, DynamoError> {
     Ok(Maps { names, values })
 }
 
+/// A ValidationException naming the keys of `field` that no expression used.
+fn refuse_unused<'k>(
+    field: &str,
+    keys: impl Iterator<Item = &'k String>,
+    used: &std::collections::HashSet<String>,
+) -> Result<(), DynamoError> {
+    let mut unused: Vec<&str> = keys
+        .filter(|k| !used.contains(*k))
+        .map(String::as_str)
+        .collect();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    unused.sort_unstable();
+    Err(validation(format!(
+        "Value provided in {field} unused in expressions: keys: {{{}}}",
+        unused.join(", ")
+    )))
+}
+
 struct Parsed {
     used_names: std::collections::HashSet<String>,
     used_values: std::collections::HashSet<String>,
@@ -139,39 +159,12 @@ impl Parsed {
 
     /// DynamoDB refuses names and values no expression used.
     fn check_unused(&self, m: &Maps) -> Result<(), DynamoError> {
-        let mut unused: Vec<&String> = m
-            .values
-            .keys()
-            .filter(|k| !self.used_values.contains(*k))
-            .collect();
-        if !unused.is_empty() {
-            unused.sort();
-            return Err(validation(format!(
-                "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
-                unused
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let mut unused: Vec<&String> = m
-            .names
-            .keys()
-            .filter(|k| !self.used_names.contains(*k))
-            .collect();
-        if !unused.is_empty() {
-            unused.sort();
-            return Err(validation(format!(
-                "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
-                unused
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(())
+        refuse_unused(
+            "ExpressionAttributeValues",
+            m.values.keys(),
+            &self.used_values,
+        )?;
+        refuse_unused("ExpressionAttributeNames", m.names.keys(), &self.used_names)
     }
 }
 
