@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let functions = Functions::from_config(&config, &tables);
+    let functions = Functions::from_config(&config, &tables, config.server.listen);
     let started = Instant::now();
     let mappings = Mappings::start(
         &config,

@@ -73,7 +73,12 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         })
         .await??
     };
-    let functions = Arc::new(Functions::from_config(&config, &tables));
+    // Bound before the functions exist: Runtime API functions are told this address as
+    // their AWS endpoint. Connections wait in the accept queue until serving starts.
+    let listener =
+        bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let functions = Arc::new(Functions::from_config(&config, &tables, addr));
     let mappings = Arc::new(Mappings::start(
         &config,
         Arc::clone(&store),
@@ -98,9 +103,6 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             )?,
         },
     );
-    let listener =
-        bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
         data_dir = %config.server.data_dir.display(),

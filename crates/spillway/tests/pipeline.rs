@@ -12,37 +12,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn reference_body(i: usize) -> String {
-    format!("{{\"index\": {i}, \"message\": \"Test message {i}\"}}")
-}
-
-/// Posts `n` reference bodies with `concurrency` clients; returns the acked messages.
-async fn spike(s: &Server, n: usize, concurrency: usize) -> Vec<String> {
-    let c = client();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (c, url, next) = (c.clone(), s.url("/dev"), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return acked;
-                }
-                let r = c.post(&url).body(reference_body(i)).send().await.unwrap();
-                assert_eq!(r.status(), 200);
-                acked.push(format!("Test message {i}"));
-            }
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_concurrent_posts_land_exactly_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -227,6 +227,9 @@ pub struct FunctionView {
     pub invocations: u64,
     pub errors: u64,
     pub throttles: u64,
+    /// Instance counters, for Runtime API functions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<crate::function::runtime_api::InstanceStats>,
 }
 
 async fn list_functions(State(s): State<Services>) -> axum::Json<Vec<FunctionView>> {
@@ -242,6 +245,7 @@ async fn list_functions(State(s): State<Services>) -> axum::Json<Vec<FunctionVie
                 invocations: f.stats.invocations.load(Relaxed),
                 errors: f.stats.errors.load(Relaxed),
                 throttles: f.stats.throttles.load(Relaxed),
+                instances: f.instance_stats(),
             })
             .collect(),
     )

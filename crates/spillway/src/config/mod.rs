@@ -4,6 +4,7 @@
 //! printed by `spillway config`) and the default itself: [`Config::default`] parses it,
 //! so the two can never drift apart.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,9 @@ pub enum FunctionKind {
     KinesisToDynamo,
     #[serde(rename = "process")]
     Process,
+    /// A real Lambda function served through the Lambda Runtime API (`function::runtime_api`).
+    #[serde(rename = "runtime")]
+    Runtime,
 }
 
 /// How the built-in function fails a poisoned record.
@@ -138,6 +142,22 @@ pub struct FunctionConfig {
     pub fail_mode: FailMode,
     #[serde(default)]
     pub command: Vec<String>,
+    /// Runtime: `_HANDLER` (empty: the command's last argument).
+    #[serde(default)]
+    pub handler: String,
+    /// Runtime: `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB (informational, as a runtime sees it).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+    /// Runtime: the instances' working directory (`LAMBDA_TASK_ROOT`); empty: spillway's.
+    #[serde(default)]
+    pub working_dir: Option<PathBuf>,
+    /// Runtime: environment variables set for the function, after (over) spillway's own.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+fn default_memory_mb() -> u32 {
+    128
 }
 
 fn default_concurrency() -> u32 {
@@ -396,11 +416,16 @@ impl Config {
                     }
                     None => return Err(format!("function `{}`: `table` is required", f.name)),
                 },
-                FunctionKind::Process => {
+                FunctionKind::Process | FunctionKind::Runtime => {
                     if f.command.is_empty() {
                         return Err(format!(
-                            "function `{}`: kind \"process\" needs a command",
-                            f.name
+                            "function `{}`: kind \"{}\" needs a command",
+                            f.name,
+                            if f.kind == FunctionKind::Process {
+                                "process"
+                            } else {
+                                "runtime"
+                            }
                         ));
                     }
                 }

@@ -4,15 +4,19 @@
 //! [`FunctionError`]. A function may also hand table writes back to its caller through
 //! [`TableWrites`]; the mapping commits them atomically with its checkpoint, which is what
 //! makes the built-in function exactly-once in the table. Implementations:
-//! [`builtin::KinesisToDynamo`] (the reference function) and [`process::ProcessFunction`]
-//! (any program, event on stdin, response on stdout).
+//! [`builtin::KinesisToDynamo`] (the reference function), [`process::ProcessFunction`]
+//! (any program, event on stdin, response on stdout) and
+//! [`runtime_api::RuntimeFunction`] (a real Lambda function, served the Lambda Runtime
+//! API).
 
 pub mod builtin;
 pub mod event;
 pub mod process;
+pub mod runtime_api;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, FunctionKind};
+use crate::config::{Config, FunctionConfig, FunctionKind};
 use crate::storage::WriteOp;
 use crate::table::Tables;
 
@@ -54,6 +58,11 @@ pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, FunctionEr
 pub trait Function: Send + Sync + 'static {
     /// Invokes once with `payload` (an event as JSON).
     fn invoke<'a>(&'a self, payload: Bytes, writes: &'a mut TableWrites) -> InvokeFuture<'a>;
+
+    /// Counters of the function's instances, for functions that run instances.
+    fn instance_stats(&self) -> Option<runtime_api::InstanceStats> {
+        None
+    }
 }
 
 /// A configured function with its concurrency limit and identity.
@@ -96,10 +105,7 @@ impl FunctionHandle {
     ) -> Self {
         Self {
             name: name.to_owned(),
-            arn: format!(
-                "arn:aws:lambda:{}:{}:function:{name}",
-                config.region, config.account_id
-            ),
+            arn: function_arn(config, name),
             role_arn: format!("arn:aws:iam::{}:role/spillway-{name}", config.account_id),
             timeout,
             reserved_concurrency,
@@ -159,9 +165,81 @@ impl FunctionHandle {
         result
     }
 
+    /// Counters of the function's instances (Runtime API functions only).
+    pub fn instance_stats(&self) -> Option<runtime_api::InstanceStats> {
+        self.function.instance_stats()
+    }
+
     /// Invocations running now.
     pub fn in_flight(&self) -> u32 {
         self.reserved_concurrency - self.concurrency.available_permits() as u32
+    }
+}
+
+/// The ARN Lambda would give the function `name`.
+fn function_arn(config: &Config, name: &str) -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:{name}",
+        config.region, config.account_id
+    )
+}
+
+/// How to start instances of a `kind = "runtime"` function: the environment a Lambda
+/// runtime expects (its own identity, region, dummy credentials, spillway as the AWS
+/// endpoint), then the user's variables over it.
+fn runtime_spec(
+    config: &Config,
+    fc: &FunctionConfig,
+    endpoint: SocketAddr,
+) -> runtime_api::RuntimeSpec {
+    // A wildcard listen address is not a place to connect to; its loopback is.
+    let endpoint = if endpoint.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), endpoint.port())
+    } else {
+        endpoint
+    };
+    let handler = if fc.handler.is_empty() {
+        fc.command.last().cloned().unwrap_or_default()
+    } else {
+        fc.handler.clone()
+    };
+    let task_root = fc
+        .working_dir
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    let mut environment: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", fc.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", fc.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", fc.name),
+        ),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+        ("_HANDLER", handler),
+        ("LAMBDA_TASK_ROOT", task_root.display().to_string()),
+        ("LAMBDA_RUNTIME_DIR", task_root.display().to_string()),
+        ("AWS_REGION", config.region.clone()),
+        ("AWS_DEFAULT_REGION", config.region.clone()),
+        ("AWS_ACCESS_KEY_ID", "spillway".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "spillway".to_owned()),
+        ("AWS_SESSION_TOKEN", "spillway".to_owned()),
+        ("AWS_ENDPOINT_URL", format!("http://{endpoint}")),
+        ("TZ", ":UTC".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    environment.extend(fc.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    runtime_api::RuntimeSpec {
+        name: fc.name.clone(),
+        arn: function_arn(config, &fc.name),
+        command: fc.command.clone(),
+        working_dir: fc.working_dir.clone(),
+        environment,
+        timeout: Duration::from_secs(fc.timeout_seconds.max(1)),
+        max_instances: fc.reserved_concurrency,
     }
 }
 
@@ -172,8 +250,9 @@ pub struct Functions {
 }
 
 impl Functions {
-    /// Builds the functions declared in the config.
-    pub fn from_config(config: &Config, tables: &Arc<Tables>) -> Self {
+    /// Builds the functions declared in the config. `endpoint` is the address spillway
+    /// serves its AWS APIs on, which Runtime API functions get as `AWS_ENDPOINT_URL`.
+    pub fn from_config(config: &Config, tables: &Arc<Tables>, endpoint: SocketAddr) -> Self {
         let mut by_name = BTreeMap::new();
         for fc in &config.functions {
             let function: Arc<dyn Function> = match fc.kind {
@@ -181,6 +260,9 @@ impl Functions {
                     Arc::new(builtin::KinesisToDynamo::new(Arc::clone(tables), fc))
                 }
                 FunctionKind::Process => Arc::new(process::ProcessFunction::new(fc, config)),
+                FunctionKind::Runtime => Arc::new(runtime_api::RuntimeFunction::new(runtime_spec(
+                    config, fc, endpoint,
+                ))),
             };
             let handle = FunctionHandle::new(
                 &fc.name,

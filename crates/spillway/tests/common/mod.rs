@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -46,7 +48,8 @@ impl Server {
             .open(&stderr_log)
             .unwrap();
         let mut child = cmd
-            .env("RUST_LOG", "warn")
+            // Function output is logged at info under spillway::function; tests read it.
+            .env("RUST_LOG", "warn,spillway::function=info")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -344,4 +347,36 @@ pub fn run_interop_script(s: &Server, script: &str) {
         "{script} failed:\n{report}\n{}",
         s.stderr()
     );
+}
+
+/// A body like the reference load script's.
+pub fn reference_body(i: usize) -> String {
+    format!("{{\"index\": {i}, \"message\": \"Test message {i}\"}}")
+}
+
+/// Posts `n` reference bodies with `concurrency` clients; returns the acked messages.
+pub async fn spike(s: &Server, n: usize, concurrency: usize) -> Vec<String> {
+    let c = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (c, url, next) = (c.clone(), s.url("/dev"), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return acked;
+                }
+                let r = c.post(&url).body(reference_body(i)).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                acked.push(format!("Test message {i}"));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
 }

@@ -1,0 +1,635 @@
+//! The Lambda Runtime API host: runs a real Lambda function, unchanged.
+//!
+//! A `kind = "runtime"` function is any program that speaks the Lambda Runtime API: a
+//! custom runtime's `bootstrap` (a Rust `lambda_runtime` binary, say) or a language's
+//! runtime interface client (`python -m awslambdaric module.handler`). Each *instance*
+//! of the function is one child process with its own loopback listener serving the
+//! Runtime API at `http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/...` (a port per
+//! instance rather than a path prefix, because runtime clients build the URL from
+//! `AWS_LAMBDA_RUNTIME_API` alone). The protocol, from the instance's side:
+//!
+//! 1. `GET  invocation/next`: long-polls for the next event; answered with the event as
+//!    the body and the `Lambda-Runtime-*` headers (request id, deadline, function ARN,
+//!    trace id). The first call ends the instance's init phase.
+//! 2. `POST invocation/{id}/response`: the result (202), or
+//!    `POST invocation/{id}/error`: a function error (202), kept warm after it;
+//! 3. `POST init/error`: the handler could not be loaded; the instance is stopped and
+//!    the invocation that started it fails with the runtime's error type and message.
+//!
+//! Instances are started on demand, only when no warm one is idle, and never more than
+//! the function's reserved concurrency at once (a killed instance's place is free only
+//! once its process has exited). An invocation that outlives the function's timeout is
+//! abandoned by [`super::FunctionHandle`]; abandoning it kills its instance, as Lambda
+//! does. An instance that exits mid-invocation fails that invocation with Lambda's
+//! `Runtime.ExitError` and is replaced by the next invocation. Everything an instance
+//! prints goes to spillway's log, tagged with the function and the request id.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Function, FunctionError, InvokeFuture, TableWrites};
+
+/// Lambda's limit on a synchronous response payload.
+const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Everything needed to start an instance of one function.
+#[derive(Debug, Clone)]
+pub struct RuntimeSpec {
+    pub name: String,
+    pub arn: String,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// The instances' working directory; `None`: spillway's own.
+    pub working_dir: Option<PathBuf>,
+    /// Environment set for every instance, in order (later entries win); the instance's
+    /// own `AWS_LAMBDA_RUNTIME_API` and log stream name are added at start.
+    pub environment: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Most instances alive at once (the function's reserved concurrency).
+    pub max_instances: u32,
+}
+
+/// Instance counters of one function, shown by `/_spillway/functions`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct InstanceStats {
+    /// Instances started (cold starts).
+    pub started: u64,
+    /// Instances whose process is alive now.
+    pub live: u32,
+    /// Most instances alive at once.
+    pub peak: u32,
+    /// Instances that reported an init error.
+    pub init_errors: u64,
+    /// Instances that exited (or were killed) while an invocation was in flight.
+    pub lost: u64,
+}
+
+/// A `kind = "runtime"` function: a pool of warm instances.
+pub struct RuntimeFunction {
+    spec: Arc<RuntimeSpec>,
+    idle: Mutex<Vec<Arc<Instance>>>,
+    /// Instances alive; a new one starts only below `spec.max_instances`.
+    live: Arc<watch::Sender<u32>>,
+    stats: Arc<Mutex<InstanceStats>>,
+    next_instance: AtomicU64,
+}
+
+impl std::fmt::Debug for RuntimeFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeFunction")
+            .field("name", &self.spec.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event on its way to an instance.
+struct Invocation {
+    request_id: String,
+    payload: Bytes,
+    deadline_ms: u128,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What an instance said about one invocation.
+#[derive(Debug)]
+enum Outcome {
+    Response(Bytes),
+    Error { error_type: String, message: String },
+}
+
+/// How an instance's process ended, once it has.
+#[derive(Debug, Clone)]
+struct Exit {
+    /// `exit status 1`, `signal 9`, as Lambda words it.
+    status: String,
+}
+
+/// State shared by one instance's Runtime API handlers.
+struct InstanceApi {
+    function: String,
+    arn: String,
+    /// Events for this instance; `invocation/next` takes them one at a time.
+    events: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    /// Invocations handed out and not yet answered, by request id.
+    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    /// The request id being served, to tag the instance's output.
+    current: Mutex<String>,
+    /// `init/error`'s type and message, when the runtime reported one.
+    init_error: Mutex<Option<(String, String)>>,
+    /// Asks the process watcher to kill the process.
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl InstanceApi {
+    fn kill(&self) {
+        if let Some(k) = lock(&self.kill).take() {
+            let _ = k.send(());
+        }
+    }
+}
+
+/// One running instance: a process and its Runtime API listener.
+struct Instance {
+    api: Arc<InstanceApi>,
+    events: mpsc::Sender<Invocation>,
+    exited: watch::Receiver<Option<Exit>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Instance {
+    fn has_exited(&self) -> bool {
+        self.exited.borrow().is_some()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // An instance nobody holds can never be invoked again: stop it.
+        self.api.kill();
+        self.server.abort();
+    }
+}
+
+/// Kills the instance of an invocation that is abandoned before it finishes (the
+/// caller's timeout dropped the invocation), as Lambda stops a timed-out sandbox.
+struct AbandonGuard<'a> {
+    instance: Option<Arc<Instance>>,
+    stats: &'a Mutex<InstanceStats>,
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.instance.take() {
+            lock(self.stats).lost += 1;
+            i.api.kill();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn epoch_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+impl RuntimeFunction {
+    pub fn new(spec: RuntimeSpec) -> Self {
+        Self {
+            spec: Arc::new(spec),
+            idle: Mutex::new(Vec::new()),
+            live: Arc::new(watch::Sender::new(0)),
+            stats: Arc::new(Mutex::new(InstanceStats::default())),
+            next_instance: AtomicU64::new(1),
+        }
+    }
+
+    /// A snapshot of the instance counters.
+    pub fn instance_stats(&self) -> InstanceStats {
+        let s = lock(&self.stats);
+        InstanceStats {
+            started: s.started,
+            live: *self.live.borrow(),
+            peak: s.peak,
+            init_errors: s.init_errors,
+            lost: s.lost,
+        }
+    }
+
+    async fn run(&self, payload: Bytes) -> Result<Bytes, FunctionError> {
+        let instance = self.instance().await?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (reply, answer) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload,
+            deadline_ms: epoch_ms() + self.spec.timeout.as_millis(),
+            reply,
+        };
+        let mut guard = AbandonGuard {
+            instance: Some(Arc::clone(&instance)),
+            stats: &self.stats,
+        };
+        // The instance serves this invocation alone, so its one-slot queue is free.
+        let _ = instance.events.send(invocation).await;
+        let mut exited = instance.exited.clone();
+        let outcome = tokio::select! {
+            biased;
+            answer = answer => answer.ok(),
+            _ = exited.wait_for(Option::is_some) => None,
+        };
+        guard.instance = None;
+        match outcome {
+            Some(Outcome::Response(body)) => {
+                self.release(instance);
+                Ok(body)
+            }
+            // Lambda keeps an instance warm after a function error it reported itself.
+            Some(Outcome::Error {
+                error_type,
+                message,
+            }) => {
+                self.release(instance);
+                Err(FunctionError::Unhandled {
+                    error_type,
+                    message,
+                })
+            }
+            None => Err(self.lost(&instance, &request_id).await),
+        }
+    }
+
+    /// The error for an invocation whose instance ended before answering.
+    async fn lost(&self, instance: &Instance, request_id: &str) -> FunctionError {
+        instance.api.kill();
+        let mut exited = instance.exited.clone();
+        let status = exited
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|e| e.clone())
+            .map_or_else(|| "unknown".to_owned(), |e| e.status);
+        if let Some((error_type, message)) = lock(&instance.api.init_error).clone() {
+            lock(&self.stats).init_errors += 1;
+            return FunctionError::Unhandled {
+                error_type,
+                message,
+            };
+        }
+        lock(&self.stats).lost += 1;
+        FunctionError::Unhandled {
+            error_type: "Runtime.ExitError".into(),
+            message: format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+        }
+    }
+
+    fn release(&self, instance: Arc<Instance>) {
+        if !instance.has_exited() {
+            lock(&self.idle).push(instance);
+        }
+    }
+
+    /// A warm idle instance, or a new one once there is room for it.
+    async fn instance(&self) -> Result<Arc<Instance>, FunctionError> {
+        loop {
+            let Some(i) = lock(&self.idle).pop() else {
+                break;
+            };
+            if !i.has_exited() {
+                return Ok(i);
+            }
+        }
+        self.reserve_place().await;
+        self.start().await.inspect_err(|_| {
+            self.live.send_modify(|n| *n -= 1);
+        })
+    }
+
+    /// Waits until fewer than `max_instances` processes are alive, and counts one more.
+    async fn reserve_place(&self) {
+        let mut changes = self.live.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let max = self.spec.max_instances;
+            let reserved = self.live.send_if_modified(|n| {
+                if *n < max {
+                    *n += 1;
+                    true
+                } else {
+                    false
+                }
+            });
+            if reserved {
+                let live = *self.live.borrow();
+                let mut s = lock(&self.stats);
+                s.started += 1;
+                s.peak = s.peak.max(live);
+                return;
+            }
+            // The sender lives as long as `self`, so this only waits.
+            let _ = changes.changed().await;
+        }
+    }
+
+    /// Starts an instance: its Runtime API listener, then its process.
+    async fn start(&self) -> Result<Arc<Instance>, FunctionError> {
+        let spec = &self.spec;
+        let number = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|e| FunctionError::Start(format!("binding a Runtime API port: {e}")))?;
+        let addr: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| FunctionError::Start(e.to_string()))?;
+        let (events_tx, events_rx) = mpsc::channel(1);
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let api = Arc::new(InstanceApi {
+            function: spec.name.clone(),
+            arn: spec.arn.clone(),
+            events: tokio::sync::Mutex::new(events_rx),
+            in_flight: Mutex::new(HashMap::new()),
+            current: Mutex::new(String::new()),
+            init_error: Mutex::new(None),
+            kill: Mutex::new(Some(kill_tx)),
+        });
+        let server = tokio::spawn({
+            let app = router(Arc::clone(&api));
+            async move {
+                let _ = axum::serve(listener, app).await;
+            }
+        });
+
+        let (program, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| FunctionError::Start("empty command".into()))?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            // A developer's profile must not shadow the function's credentials.
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_DEFAULT_PROFILE")
+            .envs(spec.environment.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("spillway/[$LATEST]{number:032x}"),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(dir) = &spec.working_dir {
+            command.current_dir(dir);
+        }
+        let mut child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                server.abort();
+                return Err(FunctionError::Start(format!("{program}: {e}")));
+            }
+        };
+        tracing::debug!(function = %spec.name, instance = number, %addr, "instance started");
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_output(out, Arc::clone(&api)));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(forward_output(err, Arc::clone(&api)));
+        }
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let live = Arc::clone(&self.live);
+        let function = spec.name.clone();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status,
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let status = status.map_or_else(|e| e.to_string(), describe_exit);
+            tracing::debug!(%function, instance = number, %status, "instance ended");
+            let _ = exit_tx.send(Some(Exit { status }));
+            live.send_modify(|n| *n = n.saturating_sub(1));
+        });
+        Ok(Arc::new(Instance {
+            api,
+            events: events_tx,
+            exited: exit_rx,
+            server,
+        }))
+    }
+}
+
+impl Function for RuntimeFunction {
+    fn invoke<'a>(&'a self, payload: Bytes, _writes: &'a mut TableWrites) -> InvokeFuture<'a> {
+        Box::pin(self.run(payload))
+    }
+
+    fn instance_stats(&self) -> Option<InstanceStats> {
+        Some(RuntimeFunction::instance_stats(self))
+    }
+}
+
+/// `exit status 1` or `signal 9`, the words Lambda uses in `Runtime.ExitError`.
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, None) => status.to_string(),
+    }
+}
+
+/// Copies an instance's output to spillway's log, a line at a time, tagged with the
+/// function and the request being served.
+async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let request_id = lock(&api.current).clone();
+        tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{line}");
+    }
+}
+
+/// The Runtime API of one instance.
+fn router(api: Arc<InstanceApi>) -> axum::Router {
+    axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(invocation_response),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            post(invocation_error),
+        )
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        // Bodies are read with Lambda's limit by the handlers themselves (`read_limited`).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(api)
+}
+
+/// An error answered to the runtime itself, in the Runtime API's shape.
+fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "errorType": error_type, "errorMessage": message })),
+    )
+        .into_response()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "status": "OK" })),
+    )
+        .into_response()
+}
+
+/// A trace id in X-Ray's format, as Lambda sends one with every event.
+fn trace_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let root = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+        &root[..24],
+        &parent[..16]
+    )
+}
+
+async fn next_invocation(State(api): State<Arc<InstanceApi>>) -> Response {
+    let invocation = api.events.lock().await.recv().await;
+    let Some(invocation) = invocation else {
+        // The instance is being stopped; there will be no more events.
+        return runtime_error(
+            StatusCode::GONE,
+            "InstanceStopped",
+            "this instance is being stopped",
+        );
+    };
+    *lock(&api.current) = invocation.request_id.clone();
+    lock(&api.in_flight).insert(invocation.request_id.clone(), invocation.reply);
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set("content-type", "application/json".into());
+    set("lambda-runtime-aws-request-id", invocation.request_id);
+    set(
+        "lambda-runtime-deadline-ms",
+        invocation.deadline_ms.to_string(),
+    );
+    set("lambda-runtime-invoked-function-arn", api.arn.clone());
+    set("lambda-runtime-trace-id", trace_id());
+    (StatusCode::OK, headers, invocation.payload).into_response()
+}
+
+/// Takes the waiting caller of invocation `id`; `None` if there is no such invocation.
+fn take_caller(api: &InstanceApi, id: &str) -> Option<oneshot::Sender<Outcome>> {
+    let caller = lock(&api.in_flight).remove(id);
+    lock(&api.current).clear();
+    caller
+}
+
+/// The answer to a runtime that names an invocation it was not given.
+fn unknown_request(id: &str) -> Response {
+    runtime_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        &format!("Invalid request ID: {id}"),
+    )
+}
+
+/// Reads a body of at most [`MAX_RESPONSE_BYTES`]; `None` past it (or on a broken
+/// connection). Read by hand rather than by an extractor's limit, so that the waiting
+/// invocation always learns what happened instead of waiting for its timeout.
+async fn read_limited(body: Body) -> Option<Bytes> {
+    use http_body_util::BodyExt;
+    http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .ok()
+        .map(http_body_util::Collected::to_bytes)
+}
+
+async fn invocation_response(
+    State(api): State<Arc<InstanceApi>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let Some(caller) = take_caller(&api, &id) else {
+        return unknown_request(&id);
+    };
+    let Some(body) = read_limited(body).await else {
+        let message = format!(
+            "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        );
+        let _ = caller.send(Outcome::Error {
+            error_type: "Function.ResponseSizeTooLarge".into(),
+            message: message.clone(),
+        });
+        return runtime_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &message,
+        );
+    };
+    let _ = caller.send(Outcome::Response(body));
+    accepted()
+}
+
+/// The error document a runtime posts: `{"errorType", "errorMessage", "stackTrace"}`.
+fn read_error(headers: &HeaderMap, body: &[u8]) -> (String, String) {
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let header_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok());
+    let error_type = doc["errorType"]
+        .as_str()
+        .or(header_type)
+        .unwrap_or("Unhandled")
+        .to_owned();
+    let message = doc["errorMessage"]
+        .as_str()
+        .map_or_else(|| String::from_utf8_lossy(body).into_owned(), str::to_owned);
+    (error_type, message)
+}
+
+async fn invocation_error(
+    State(api): State<Arc<InstanceApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(caller) = take_caller(&api, &id) else {
+        return unknown_request(&id);
+    };
+    let body = read_limited(body).await.unwrap_or_default();
+    let (error_type, message) = read_error(&headers, &body);
+    tracing::debug!(function = %api.function, request_id = %id, %error_type, "function error");
+    let _ = caller.send(Outcome::Error {
+        error_type,
+        message,
+    });
+    accepted()
+}
+
+async fn init_error(
+    State(api): State<Arc<InstanceApi>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = read_limited(body).await.unwrap_or_default();
+    let (error_type, message) = read_error(&headers, &body);
+    tracing::warn!(function = %api.function, %error_type, "init error: {message}");
+    *lock(&api.init_error) = Some((error_type, message));
+    // Lambda stops a sandbox whose init failed; the waiting invocation then fails with
+    // the init error (see `RuntimeFunction::lost`).
+    api.kill();
+    accepted()
+}

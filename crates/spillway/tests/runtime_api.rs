@@ -1,0 +1,324 @@
+//! Real Lambda functions under spillway, through the Lambda Runtime API host: the Rust
+//! reference function (`functions/kinesis-to-dynamodb`, a `lambda_runtime` binary), the
+//! reference's Python handler under `python3 -m awslambdaric`, and handlers that time
+//! out, crash, fail init, or overlap to test the concurrency limit.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+const FUNCTIONS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/functions");
+
+/// The Rust reference function's `bootstrap`, built beside spillway by
+/// `cargo test --workspace` (its package has an integration test, so its binary is built).
+fn bootstrap() -> PathBuf {
+    let path = std::path::Path::new(BIN).with_file_name("bootstrap");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p kinesis-to-dynamodb` (cargo test --workspace does)",
+        path.display()
+    );
+    path
+}
+
+/// A `kind = "runtime"` function block running a handler of tests/functions/*.py under
+/// awslambdaric, with extra keys.
+fn python_function(name: &str, handler: &str, extra: &str) -> String {
+    format!(
+        "\n[[functions]]\nname = \"{name}\"\nkind = \"runtime\"\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"{handler}\"]\nworking_dir = \"{FUNCTIONS_DIR}\"\n{extra}\n"
+    )
+}
+
+/// The inspection API's view of one function.
+async fn function_view(c: &reqwest::Client, s: &Server, name: &str) -> Value {
+    let (_, v) = get_json(c, &s.url("/_spillway/functions")).await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
+async fn wait_for_items(c: &reqwest::Client, s: &Server, n: u64) {
+    wait_until(120, &format!("{n} items"), || async {
+        item_count(c, s, "example-table").await >= n
+    })
+    .await;
+}
+
+/// Every sent message is in exactly one item, and no item holds anything else.
+fn assert_landed_once(items: &[Value], mut sent: Vec<String>) {
+    let mut got = messages(items);
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent, "every acknowledged POST lands exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rust_reference_function_lands_5000_posts_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let function = format!(
+        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\nreserved_concurrency = 4\nenvironment = {{ TABLE_NAME = \"example-table\" }}\n",
+        bootstrap().display()
+    );
+    let config = config_without_mapping(|t| t) + &function + &mapping_block("reference-rs", "");
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let sent = spike(&s, 5_000, 50).await;
+    wait_for_items(&c, &s, 5_000).await;
+    let items = scan_table(&c, &s, "example-table").await;
+    assert_landed_once(&items, sent);
+    // The function's IDs are UUID v5 of the eventID, like the built-in function's.
+    let ids: HashSet<&str> = items
+        .iter()
+        .map(|i| i["ID"]["S"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5_000);
+    let f = function_view(&c, &s, "reference-rs").await;
+    assert_eq!(f["errors"], 0, "{f}");
+    let instances = &f["instances"];
+    assert!(instances["peak"].as_u64().unwrap() <= 4, "{f}");
+    assert_eq!(instances["lost"], 0, "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reference_python_handler_runs_under_awslambdaric() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_without_mapping(|t| t)
+        + &python_function(
+            "reference-py",
+            "reference_handler.lambda_handler",
+            "reserved_concurrency = 2",
+        )
+        + &mapping_block("reference-py", "")
+        + &python_function(
+            "proxy",
+            "faulty_handler.proxy_handler",
+            "reserved_concurrency = 1",
+        )
+        + "\n[[routes]]\nmethod = \"POST\"\npath = \"/direct\"\nfunction = \"proxy\"\n";
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let sent = spike(&s, 300, 10).await;
+    wait_for_items(&c, &s, 300).await;
+    assert_landed_once(&scan_table(&c, &s, "example-table").await, sent);
+
+    // The direct route invokes a Runtime API function synchronously, with the proxy event
+    // and a context that knows its deadline.
+    let r = c.post(s.url("/direct")).body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().contains_key("x-instance-pid"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["echo"], "hello");
+    let remaining = v["remaining_ms"].as_i64().unwrap();
+    assert!(remaining > 0 && remaining <= 60_000, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeouts_crashes_and_errors_retry_bisect_and_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_without_mapping(|t| t)
+        + &python_function(
+            "faulty",
+            "faulty_handler.handler",
+            "reserved_concurrency = 1\ntimeout_seconds = 1",
+        )
+        + &mapping_block(
+            "faulty",
+            "BatchSize = 10\nMaximumBatchingWindowInSeconds = 1\nMaximumRetryAttempts = 1\nBisectBatchOnFunctionError = true",
+        );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    // Let the first instance start, so that the batch below arrives in one piece.
+    post(&c, &s, "warm-up").await;
+    wait_for_items(&c, &s, 1).await;
+    let bodies = [
+        "a1", "a2", "slow", "a3", "crash", "a4", "raise", "a5", "a6", "a7",
+    ];
+    let mut seqs = HashMap::new();
+    for b in bodies {
+        seqs.insert(post(&c, &s, b).await, b);
+    }
+    // Seven good records land, each exactly once; the three bad ones are isolated by
+    // bisection and, after their retry, described by dead letters.
+    wait_for_items(&c, &s, 8).await;
+    wait_until(120, "three dead letters", || async {
+        dead_letters(&c, &s).await.len() >= 3
+    })
+    .await;
+    let letters = dead_letters(&c, &s).await;
+    let mut dead: Vec<&str> = letters
+        .iter()
+        .map(|l| {
+            let info = &l["record"]["KinesisBatchInfo"];
+            assert_eq!(info["batchSize"], 1, "bisected down to one record: {l}");
+            assert_eq!(l["record"]["responseContext"]["functionError"], "Unhandled");
+            seqs[info["startSequenceNumber"].as_str().unwrap()]
+        })
+        .collect();
+    dead.sort();
+    assert_eq!(dead, ["crash", "raise", "slow"]);
+    let mut got = messages(&scan_table(&c, &s, "example-table").await);
+    got.sort();
+    assert_eq!(
+        got,
+        ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "warm-up"],
+        "good records land once, bad ones never"
+    );
+    // The timed-out and crashed instances were killed and replaced; the function keeps
+    // serving, and never had more than its one instance at a time.
+    let f = function_view(&c, &s, "faulty").await;
+    let instances = &f["instances"];
+    assert_eq!(instances["peak"], 1, "{f}");
+    assert!(instances["lost"].as_u64().unwrap() >= 4, "{f}");
+    post(&c, &s, "after").await;
+    wait_for_items(&c, &s, 9).await;
+    // What the function printed is in spillway's log, tagged with function and request.
+    let log = s.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("crashing on purpose") && l.contains("function=faulty")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_errors_are_reported_and_the_instance_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("init-failed-once");
+    let config = config_without_mapping(|t| t)
+        + &python_function(
+            "flaky-init",
+            "faulty_handler.handler",
+            &format!(
+                "reserved_concurrency = 1\nenvironment = {{ INIT_FAIL_MARKER = \"{}\" }}",
+                marker.display()
+            ),
+        )
+        + &mapping_block("flaky-init", "MaximumRetryAttempts = 3");
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    for i in 0..5 {
+        post(&c, &s, &format!("m{i}")).await;
+    }
+    wait_for_items(&c, &s, 5).await;
+    assert!(marker.exists(), "the first instance ran its failing init");
+    let f = function_view(&c, &s, "flaky-init").await;
+    assert_eq!(f["instances"]["init_errors"], 1, "{f}");
+    assert_eq!(f["instances"]["started"], 2, "{f}");
+    assert!(dead_letters(&c, &s).await.is_empty());
+    let log = s.stderr();
+    assert!(
+        log.contains("init failed on purpose (first instance)"),
+        "the runtime's init error reaches the log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn never_more_instances_than_the_concurrency_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four shards with two lanes each want up to eight invocations at once; the function
+    // allows two.
+    let config = config_without_mapping(|t| t.replace("shard_count = 1", "shard_count = 4"))
+        + &python_function(
+            "slow-pid",
+            "faulty_handler.pid_handler",
+            "reserved_concurrency = 2\nenvironment = { SLEEP_MS = \"100\" }",
+        )
+        + &mapping_block("slow-pid", "BatchSize = 5\nParallelizationFactor = 2");
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    spike(&s, 200, 20).await;
+    wait_for_items(&c, &s, 200).await;
+    let items = scan_table(&c, &s, "example-table").await;
+    let pids: HashSet<&str> = items
+        .iter()
+        .map(|i| i["Pid"]["N"].as_str().unwrap())
+        .collect();
+    let f = function_view(&c, &s, "slow-pid").await;
+    let instances = &f["instances"];
+    assert_eq!(
+        instances["peak"], 2,
+        "the limit was reached, never passed: {f}"
+    );
+    assert_eq!(instances["started"], 2, "warm instances were reused: {f}");
+    assert_eq!(pids.len(), 2, "two processes did all the work: {pids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_written_runtime_sees_lambdas_protocol_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!("{FUNCTIONS_DIR}/raw_runtime.py");
+    let config = config_without_mapping(|t| t)
+        + &format!(
+            "\n[[functions]]\nname = \"raw\"\nkind = \"runtime\"\ncommand = [\"python3\", \"{script}\"]\nhandler = \"raw.handler\"\nmemory_mb = 512\ntimeout_seconds = 30\nenvironment = {{ GREETING = \"hi\", AWS_REGION = \"eu-west-1\" }}\n"
+        )
+        + "\n[[routes]]\nmethod = \"POST\"\npath = \"/raw\"\nfunction = \"raw\"\n";
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let r = c.post(s.url("/raw")).body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let h = &seen["headers"];
+    assert_eq!(
+        h["lambda-runtime-invoked-function-arn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:raw"
+    );
+    assert_eq!(
+        h["lambda-runtime-aws-request-id"].as_str().unwrap().len(),
+        36
+    );
+    assert!(
+        h["lambda-runtime-trace-id"]
+            .as_str()
+            .unwrap()
+            .starts_with("Root=1-")
+    );
+    let deadline: u128 = h["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(
+        deadline > now && deadline <= now + 30_000,
+        "{deadline} vs {now}"
+    );
+    let env = &seen["env"];
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "raw");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "512");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
+    assert_eq!(env["_HANDLER"], "raw.handler");
+    assert_eq!(env["AWS_REGION"], "eu-west-1", "user variables win");
+    assert_eq!(env["AWS_DEFAULT_REGION"], "us-east-1");
+    assert!(env["AWS_ACCESS_KEY_ID"].is_string());
+    assert_eq!(env["AWS_ENDPOINT_URL"], s.base.as_str());
+    assert_eq!(env["GREETING"], "hi");
+    assert_eq!(seen["bogus"][0], 400);
+    assert_eq!(seen["bogus"][1]["errorType"], "InvalidRequestID");
+
+    // A response over 6 MB fails the invocation (502 on a proxy route); the instance
+    // stays warm and answers the next request.
+    let r = c.post(s.url("/raw")).body("big").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let r = c.post(s.url("/raw")).body("again").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let f = function_view(&c, &s, "raw").await;
+    assert_eq!(f["instances"]["started"], 1, "{f}");
+    assert_eq!(f["errors"], 1, "{f}");
+    assert!(
+        s.stderr().contains("response answered 413"),
+        "{}",
+        s.stderr()
+    );
+}
