@@ -46,16 +46,17 @@ fn with_function(batch: u32, function: &[String]) -> anyhow::Result<String> {
         [kind] if kind == "builtin" => {}
         [kind, command @ ..] if kind == "runtime" && !command.is_empty() => {
             let words: Vec<String> = command.iter().map(|w| format!("{w:?}")).collect();
-            let mut block = format!(
-                "kind = \"runtime\"\nenvironment = {{ TABLE_NAME = \"example-table\" }}\ncommand = [{}]",
-                words.join(", ")
-            );
+            let mut block = format!("kind = \"runtime\"\ncommand = [{}]", words.join(", "));
             if let Ok(dir) = std::env::var("WORKDIR") {
                 block.push_str(&format!("\nworking_dir = {dir:?}"));
             }
             text = text
                 .replace("kind = \"builtin:kinesis-to-dynamo\"", "")
-                .replace("command = []", &block);
+                .replace("command = []", &block)
+                .replace(
+                    "environment = {}",
+                    "environment = { TABLE_NAME = \"example-table\" }",
+                );
         }
         _ => anyhow::bail!("function: `builtin` or `runtime COMMAND [ARGS...]`"),
     }
