@@ -202,9 +202,21 @@ async fn init_errors_are_reported_and_the_instance_replaced() {
                 marker.display()
             ),
         )
-        + &mapping_block("flaky-init", "MaximumRetryAttempts = 3");
+        + &mapping_block("flaky-init", "MaximumRetryAttempts = 3")
+        // A second pipeline whose function can never start: its records are retried,
+        // then dead-lettered, and the first pipeline is not held up by it.
+        + "\n[[streams]]\nname = \"doomed-stream\"\nshard_count = 1\n"
+        + "\n[[routes]]\nmethod = \"POST\"\npath = \"/doomed\"\nstream = \"doomed-stream\"\n"
+        + &python_function(
+            "never-starts",
+            "faulty_handler.handler",
+            "reserved_concurrency = 1\nenvironment = { INIT_ALWAYS_FAIL = \"1\" }",
+        )
+        + "\n[[mappings]]\nEventSourceArn = \"doomed-stream\"\nFunctionName = \"never-starts\"\nMaximumRetryAttempts = 1\n";
     let s = Server::start(&dir.path().join("d"), Some(&config));
     let c = client();
+    let r = c.post(s.url("/doomed")).body("d0").send().await.unwrap();
+    assert_eq!(r.status(), 200);
     for i in 0..5 {
         post(&c, &s, &format!("m{i}")).await;
     }
@@ -213,10 +225,34 @@ async fn init_errors_are_reported_and_the_instance_replaced() {
     let f = function_view(&c, &s, "flaky-init").await;
     assert_eq!(f["instances"]["init_errors"], 1, "{f}");
     assert_eq!(f["instances"]["started"], 2, "{f}");
-    assert!(dead_letters(&c, &s).await.is_empty());
+    wait_until(60, "the doomed record's dead letter", || async {
+        !dead_letters(&c, &s).await.is_empty()
+    })
+    .await;
+    let letters = dead_letters(&c, &s).await;
+    assert_eq!(
+        letters.len(),
+        1,
+        "only the doomed stream dead-letters: {letters:?}"
+    );
+    let record = &letters[0]["record"];
+    assert!(
+        record["KinesisBatchInfo"]["streamArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("/doomed-stream")
+    );
+    assert_eq!(
+        record["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+    let doomed = function_view(&c, &s, "never-starts").await;
+    assert_eq!(doomed["instances"]["init_errors"], 2, "{doomed}");
     let log = s.stderr();
     assert!(
-        log.contains("init failed on purpose (first instance)"),
+        log.contains("init failed on purpose (first instance)")
+            && log.contains("init always fails"),
         "the runtime's init error reaches the log: {log}"
     );
 }

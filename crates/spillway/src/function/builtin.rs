@@ -7,11 +7,13 @@
 //! adding a duplicate. Writes are handed back as one batch, which the mapping commits
 //! with its checkpoint.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
+use serde_json::value::RawValue;
 
 use super::event::{BatchItemFailure, BatchResponse, KinesisEvent};
 use super::{Function, FunctionError, InvokeFuture, TableWrites};
@@ -45,22 +47,51 @@ pub fn item_id(event_id: &str) -> String {
     uuid::Uuid::new_v5(&ITEM_ID_NAMESPACE, event_id.as_bytes()).to_string()
 }
 
-/// A JSON value as an attribute value (numbers as exact N where they fit).
-fn attribute_from_json(v: &serde_json::Value) -> AttributeValue {
-    use serde_json::Value;
-    match v {
-        Value::Null => AttributeValue::Null,
-        Value::Bool(b) => AttributeValue::Bool(*b),
-        Value::Number(n) => Number::parse(&n.to_string())
-            .map(AttributeValue::N)
-            .unwrap_or_else(|_| AttributeValue::S(n.to_string())),
-        Value::String(s) => AttributeValue::S(s.clone()),
-        Value::Array(a) => AttributeValue::L(a.iter().map(attribute_from_json).collect()),
-        Value::Object(o) => AttributeValue::M(
-            o.iter()
-                .map(|(k, v)| (k.clone(), attribute_from_json(v)))
-                .collect(),
+/// A JSON text as an attribute value, numbers digit for digit (N where DynamoDB can hold
+/// them, else S). It walks `RawValue`s, so no number ever passes through an `f64`:
+/// exactness without serde_json's `arbitrary_precision`, a workspace-wide feature that
+/// would break other crates' untagged number enums (the Lambda event types').
+fn attribute_from_json(raw: &RawValue) -> AttributeValue {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(text).map_or(
+            AttributeValue::Null,
+            |fields| {
+                AttributeValue::M(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), attribute_from_json(v)))
+                        .collect(),
+                )
+            },
         ),
+        Some(b'[') => serde_json::from_str::<Vec<Box<RawValue>>>(text)
+            .map_or(AttributeValue::Null, |items| {
+                AttributeValue::L(items.iter().map(|v| attribute_from_json(v)).collect())
+            }),
+        Some(b'"') => serde_json::from_str(text).map_or(AttributeValue::Null, AttributeValue::S),
+        Some(b't') => AttributeValue::Bool(true),
+        Some(b'f') => AttributeValue::Bool(false),
+        Some(b'n') | None => AttributeValue::Null,
+        Some(_) => Number::parse(text)
+            .map(AttributeValue::N)
+            .unwrap_or_else(|_| AttributeValue::S(text.to_owned())),
+    }
+}
+
+/// The `Message` attribute for a body's `message` field: text as is, a number as written,
+/// anything else as compact JSON; null or absent: `NoMessage`.
+fn message_from(field: Option<&RawValue>) -> String {
+    let Some(raw) = field else {
+        return "NoMessage".to_owned();
+    };
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(text).unwrap_or_default(),
+        Some(b'n') | None => "NoMessage".to_owned(),
+        Some(b'{' | b'[') => serde_json::from_str::<serde_json::Value>(text)
+            .map_or_else(|_| text.to_owned(), |v| v.to_string()),
+        Some(_) => text.to_owned(),
     }
 }
 
@@ -78,21 +109,22 @@ impl KinesisToDynamo {
 
     /// The item for one record's decoded data.
     fn item_for(&self, event_id: &str, text: &str) -> Item {
-        let parsed: serde_json::Value =
-            serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({ "message": text }));
-        let message = match parsed.get("message") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) if !other.is_null() => other.to_string(),
-            _ => "NoMessage".to_owned(),
-        };
         let mut item = Item::new();
-        if self.keep_body
-            && let Some(obj) = parsed.as_object()
-        {
-            for (k, v) in obj {
-                item.insert(k.clone(), attribute_from_json(v));
+        let message = match serde_json::from_str::<Box<RawValue>>(text) {
+            // Not JSON: the text is the message.
+            Err(_) => text.to_owned(),
+            Ok(raw) => {
+                // JSON, but only an object has fields; any other JSON has no message.
+                let fields: BTreeMap<String, Box<RawValue>> =
+                    serde_json::from_str(raw.get()).unwrap_or_default();
+                if self.keep_body {
+                    for (k, v) in &fields {
+                        item.insert(k.clone(), attribute_from_json(v));
+                    }
+                }
+                message_from(fields.get("message").map(AsRef::as_ref))
             }
-        }
+        };
         item.insert("ID".into(), AttributeValue::S(item_id(event_id)));
         item.insert("Message".into(), AttributeValue::S(message));
         item
@@ -267,5 +299,41 @@ mod tests {
             AttributeValue::L(vec![AttributeValue::S("a".into())])
         );
         assert_eq!(it["Message"], AttributeValue::S("m".into()));
+        assert_eq!(
+            it["m"],
+            AttributeValue::M([("x".to_owned(), AttributeValue::Null)].into())
+        );
+    }
+
+    #[test]
+    fn messages_follow_the_reference_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = function(dir.path(), false);
+        let message = |text: &str| f.item_for("e", text)["Message"].clone();
+        assert_eq!(
+            message(r#"{"message": "hi"}"#),
+            AttributeValue::S("hi".into())
+        );
+        assert_eq!(
+            message(r#"{"message": 12345678901234567890123.5}"#),
+            AttributeValue::S("12345678901234567890123.5".into())
+        );
+        assert_eq!(
+            message(r#"{"message": {"a": 1}}"#),
+            AttributeValue::S(r#"{"a":1}"#.into())
+        );
+        assert_eq!(
+            message(r#"{"message": null}"#),
+            AttributeValue::S("NoMessage".into())
+        );
+        assert_eq!(
+            message(r#"{"other": 1}"#),
+            AttributeValue::S("NoMessage".into())
+        );
+        assert_eq!(message("5"), AttributeValue::S("NoMessage".into()));
+        assert_eq!(
+            message("plain text"),
+            AttributeValue::S("plain text".into())
+        );
     }
 }

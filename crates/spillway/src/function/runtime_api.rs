@@ -282,52 +282,63 @@ impl RuntimeFunction {
         }
     }
 
+    /// Puts a still-running instance back in the idle pool, and wakes an invocation
+    /// that may be waiting for one (see [`Self::instance`]).
     fn release(&self, instance: Arc<Instance>) {
         if !instance.has_exited() {
             lock(&self.idle).push(instance);
+            self.live.send_modify(|_| {});
         }
     }
 
-    /// A warm idle instance, or a new one once there is room for it.
+    /// A warm idle instance, or a new one once there is room for it. Waits while every
+    /// place is taken: by busy instances (one of which may come back idle) or by killed
+    /// ones still exiting. Both events wake the `live` watch.
     async fn instance(&self) -> Result<Arc<Instance>, FunctionError> {
-        loop {
-            let Some(i) = lock(&self.idle).pop() else {
-                break;
-            };
-            if !i.has_exited() {
-                return Ok(i);
-            }
-        }
-        self.reserve_place().await;
-        self.start().await.inspect_err(|_| {
-            self.live.send_modify(|n| *n -= 1);
-        })
-    }
-
-    /// Waits until fewer than `max_instances` processes are alive, and counts one more.
-    async fn reserve_place(&self) {
         let mut changes = self.live.subscribe();
         loop {
             changes.borrow_and_update();
-            let max = self.spec.max_instances;
-            let reserved = self.live.send_if_modified(|n| {
-                if *n < max {
-                    *n += 1;
-                    true
-                } else {
-                    false
-                }
-            });
-            if reserved {
-                let live = *self.live.borrow();
-                let mut s = lock(&self.stats);
-                s.started += 1;
-                s.peak = s.peak.max(live);
-                return;
+            if let Some(idle) = self.take_idle() {
+                return Ok(idle);
+            }
+            if self.reserve_place() {
+                return self.start().await.inspect_err(|_| {
+                    self.live.send_modify(|n| *n -= 1);
+                });
             }
             // The sender lives as long as `self`, so this only waits.
             let _ = changes.changed().await;
         }
+    }
+
+    fn take_idle(&self) -> Option<Arc<Instance>> {
+        let mut idle = lock(&self.idle);
+        while let Some(i) = idle.pop() {
+            if !i.has_exited() {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Counts one more live instance if fewer than `max_instances` are alive.
+    fn reserve_place(&self) -> bool {
+        let max = self.spec.max_instances;
+        let reserved = self.live.send_if_modified(|n| {
+            if *n < max {
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        });
+        if reserved {
+            let live = *self.live.borrow();
+            let mut s = lock(&self.stats);
+            s.started += 1;
+            s.peak = s.peak.max(live);
+        }
+        reserved
     }
 
     /// Starts an instance: its Runtime API listener, then its process.
@@ -611,7 +622,7 @@ async fn invocation_error(
     };
     let body = read_limited(body).await.unwrap_or_default();
     let (error_type, message) = read_error(&headers, &body);
-    tracing::debug!(function = %api.function, request_id = %id, %error_type, "function error");
+    tracing::debug!(function = %api.function, request_id = %id, %error_type, "function error: {message}");
     let _ = caller.send(Outcome::Error {
         error_type,
         message,
