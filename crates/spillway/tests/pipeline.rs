@@ -656,3 +656,48 @@ async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
         "records came from the parent and a child: {shards:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_latest_mapping_on_a_resharded_stream_skips_what_the_children_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    // No mapping yet: records go to the parent, then (after a split) to the children.
+    let mut s = Server::start(&data, Some(&config_without_mapping(|t| t)));
+    let c = client();
+    for i in 0..10 {
+        post(&c, &s, &format!("before-split-{i}")).await;
+    }
+    kinesis(
+        &c,
+        &s,
+        "SplitShard",
+        serde_json::json!({
+            "StreamName": "example-stream",
+            "ShardToSplit": "shardId-000000000000",
+            "NewStartingHashKey": "170141183460469231731687303715884105728",
+        }),
+    )
+    .await;
+    for i in 0..10 {
+        post(&c, &s, &format!("after-split-{i}")).await;
+    }
+    assert_eq!(s.terminate().code(), Some(0));
+
+    // The reference mapping (LATEST) is created now: only what arrives from now on.
+    let s = Server::start(&data, None);
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let m = format!("after-mapping-{i}");
+        post(&c, &s, &m).await;
+        sent.push(m);
+    }
+    wait_until(30, "the new records", || async {
+        item_count(&c, &s, "example-table").await >= 5
+    })
+    .await;
+    // Give an (incorrect) replay of the children's old records time to show up.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut got = messages(&scan_table(&c, &s, "example-table").await);
+    got.sort();
+    assert_eq!(got, sent);
+}

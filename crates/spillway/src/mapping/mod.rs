@@ -118,11 +118,11 @@ impl Mappings {
             let function = functions.get(&mc.function_name).ok_or_else(|| {
                 MappingError::Config(format!("function `{}` is not declared", mc.function_name))
             })?;
-            let entry = match catalog
+            let (entry, created) = match catalog
                 .iter()
                 .find(|e| e.function == mc.function_name && e.stream_id == stream.stream_id)
             {
-                Some(e) => e.clone(),
+                Some(e) => (e.clone(), false),
                 None => {
                     let e = MappingCatalogEntry {
                         mapping_id: store.allocate_mapping_id()?,
@@ -133,7 +133,7 @@ impl Mappings {
                     };
                     store.put_mapping(&e)?;
                     tracing::info!(uuid = %e.uuid, stream = %stream.name, function = %e.function, "created event source mapping");
-                    e
+                    (e, true)
                 }
             };
             let mapping = Arc::new(Mapping {
@@ -151,9 +151,16 @@ impl Mappings {
             });
             // First start of a shard: place its checkpoint by StartingPosition, durably,
             // so that LATEST means "latest when the mapping was created", not "on restart".
+            // A new mapping places every shard there is, children of earlier reshards
+            // included (LATEST on a resharded stream skips the closed parents and starts
+            // each open child at its tip). For an existing mapping, shards born of a
+            // reshard start at their beginning, after their parents.
             let mut initial = Vec::new();
-            // Shards born of a reshard start at their beginning, after their parents.
-            for shard in stream.shards.iter().filter(|s| s.parents.is_empty()) {
+            for shard in stream
+                .shards
+                .iter()
+                .filter(|s| created || s.parents.is_empty())
+            {
                 if store
                     .load_checkpoint(mapping.mapping_id, shard.key)?
                     .is_none()
