@@ -83,6 +83,10 @@ async fn main() -> anyhow::Result<()> {
         "BatchWriteItem (25 per call, 16 concurrent): {written} items in {write_s:.2} s: {:.0} items/s",
         written as f64 / write_s
     );
+    // PAUSE_SECS: idle between the phases, to tell their memory apart.
+    if let Some(secs) = std::env::var("PAUSE_SECS").ok().and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    }
     let started = Instant::now();
     let mut scanned = 0u64;
     let mut start: Option<Value> = None;

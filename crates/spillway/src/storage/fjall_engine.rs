@@ -320,6 +320,7 @@ impl TableStore for FjallStore {
         after: Option<&[u8]>,
         reverse: bool,
         limit: usize,
+        max_bytes: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>> {
         use std::ops::Bound::{Excluded, Included};
         let low = keys::item_key(table_id, prefix);
@@ -331,18 +332,25 @@ impl TableStore for FjallStore {
         };
         let range = self.tables.range::<Vec<u8>, _>((lower, upper));
         let mut out = Vec::new();
-        let mut take = |guard: fjall::Guard| -> StoreResult<()> {
+        let mut bytes = 0usize;
+        // Takes one item; false once the byte budget is spent.
+        let mut take = |guard: fjall::Guard| -> StoreResult<bool> {
             let (k, v) = guard.into_inner().map_err(io)?;
+            bytes += v.len();
             out.push((k[5..].to_vec(), Bytes::copy_from_slice(&v)));
-            Ok(())
+            Ok(bytes < max_bytes)
         };
         if reverse {
             for g in range.rev().take(limit) {
-                take(g)?;
+                if !take(g)? {
+                    break;
+                }
             }
         } else {
             for g in range.take(limit) {
-                take(g)?;
+                if !take(g)? {
+                    break;
+                }
             }
         }
         Ok(out)

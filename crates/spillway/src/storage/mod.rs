@@ -218,7 +218,9 @@ pub trait TableStore: Send + Sync + 'static {
     fn put_table(&self, entry: &TableCatalogEntry) -> StoreResult<()>;
     fn get_item(&self, table_id: u32, key: &[u8]) -> StoreResult<Option<Bytes>>;
     /// Items whose key starts with `prefix`, in key order (or reversed), after `after`
-    /// (exclusive, in the direction of travel), at most `limit`.
+    /// (exclusive, in the direction of travel): at most `limit` items, and no more once
+    /// their stored values add up to `max_bytes` (the item that reaches it included), so
+    /// that one page of a large table never loads the rest of the table.
     fn scan_items(
         &self,
         table_id: u32,
@@ -226,6 +228,7 @@ pub trait TableStore: Send + Sync + 'static {
         after: Option<&[u8]>,
         reverse: bool,
         limit: usize,
+        max_bytes: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>>;
     /// Deletes a table: its catalog entry, then its items, durably.
     fn delete_table(&self, table_id: u32) -> StoreResult<()>;

@@ -505,9 +505,14 @@ impl Tables {
         let mut rows: Vec<(Vec<u8>, Item)> = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let batch = self
-                .store
-                .scan_items(t.table_id, &[], after.as_deref(), false, 10_000)?;
+            let batch = self.store.scan_items(
+                t.table_id,
+                &[],
+                after.as_deref(),
+                false,
+                10_000,
+                usize::MAX,
+            )?;
             let Some((last, _)) = batch.last() else { break };
             after = Some(last.clone());
             for (_, v) in &batch {
@@ -560,9 +565,14 @@ impl Tables {
         let (mut count, mut bytes) = (0u64, 0u64);
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let rows = self
-                .store
-                .scan_items(t.table_id, &[], after.as_deref(), false, 10_000)?;
+            let rows = self.store.scan_items(
+                t.table_id,
+                &[],
+                after.as_deref(),
+                false,
+                10_000,
+                usize::MAX,
+            )?;
             let Some((last, _)) = rows.last() else { break };
             after = Some(last.clone());
             for (_, v) in &rows {
@@ -654,10 +664,18 @@ impl Tables {
         limit: usize,
     ) -> Result<Page, TableError> {
         const PAGE_BYTES: usize = 1024 * 1024;
+        // Read no more than this many stored bytes for one page. Stored values (DynamoDB
+        // JSON) are never smaller than the DynamoDB size of their items, and their JSON
+        // syntax rarely doubles it, so this nearly always fills a 1 MB page; when it
+        // does not, the page is shorter and carries a LastEvaluatedKey, as DynamoDB's
+        // pages may.
+        const READ_BYTES: usize = 2 * PAGE_BYTES;
         let limit = limit.max(1);
         let rows = self
             .store
-            .scan_items(t.table_id, prefix, after, reverse, limit)?;
+            .scan_items(t.table_id, prefix, after, reverse, limit, READ_BYTES)?;
+        let read_all =
+            rows.len() < limit && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
         let mut items = Vec::with_capacity(rows.len());
         let mut bytes = 0;
         let mut cut = false;
@@ -670,7 +688,7 @@ impl Tables {
                 break;
             }
         }
-        let more = cut || rows.len() == limit;
+        let more = cut || !read_all;
         Ok(Page {
             scanned: items.len(),
             last_evaluated_key: if more {
@@ -926,5 +944,41 @@ mod tests {
             tables.get_item("nope", &huge),
             Err(TableError::TableNotFound(_))
         ));
+    }
+
+    #[test]
+    fn pages_of_a_large_table_stay_near_1_mb_and_cover_every_item_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = tables_with_range_key(dir.path());
+        let t = "example-table";
+        let text = "x".repeat(1000);
+        let ops: Vec<_> = (0..4000)
+            .map(|i| {
+                item([
+                    ("ID", AttributeValue::S("h".into())),
+                    ("At", n(&i.to_string())),
+                    ("v", AttributeValue::S(text.clone())),
+                ])
+            })
+            .collect();
+        for it in &ops {
+            tables.put_item(t, it).unwrap();
+        }
+        // No Limit: pages are bounded by size alone (4 MB of items here).
+        let (mut seen, mut pages, mut start) = (Vec::new(), 0, None);
+        loop {
+            let page = tables.scan_page(t, start.as_ref(), usize::MAX).unwrap();
+            let bytes: usize = page.items.iter().map(value::item_size).sum();
+            assert!(bytes < 1024 * 1024 + 2048, "a page of {bytes} bytes");
+            pages += 1;
+            seen.extend(page.items.iter().map(|i| i["At"].clone()));
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        assert!(pages >= 4, "{pages} pages");
+        let want: Vec<_> = (0..4000).map(|i| n(&i.to_string())).collect();
+        assert_eq!(seen, want);
     }
 }
