@@ -84,7 +84,10 @@ async fn main() -> anyhow::Result<()> {
         written as f64 / write_s
     );
     // PAUSE_SECS: idle between the phases, to tell their memory apart.
-    if let Some(secs) = std::env::var("PAUSE_SECS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(secs) = std::env::var("PAUSE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
     let started = Instant::now();

@@ -685,6 +685,12 @@ async fn a_new_latest_mapping_on_a_resharded_stream_skips_what_the_children_hold
 
     // The reference mapping (LATEST) is created now: only what arrives from now on.
     let s = Server::start(&data, None);
+    assert!(
+        s.stderr()
+            .contains("resharded through the Kinesis API; its open shards"),
+        "the config's shard_count = 1 is overridden, and said so: {}",
+        s.stderr()
+    );
     let mut sent = Vec::new();
     for i in 0..5 {
         let m = format!("after-mapping-{i}");

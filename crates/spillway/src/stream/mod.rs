@@ -407,6 +407,16 @@ impl Streams {
                             sc.shard_count
                         )));
                     }
+                    let open = entry.shards.iter().filter(|s| !s.closed).count();
+                    if resharded && open != sc.shard_count as usize {
+                        // Resharding through the API is durable; the data dir's layout wins.
+                        tracing::warn!(
+                            stream = %sc.name,
+                            open_shards = open,
+                            config_shard_count = sc.shard_count,
+                            "the stream was resharded through the Kinesis API; its open shards, not the config's shard_count, are used"
+                        );
+                    }
                     if entry.retention_ms != retention_ms {
                         entry.retention_ms = retention_ms;
                         store.put_stream(entry)?;
