@@ -60,29 +60,39 @@ impl DirectRoute {
             "body": String::from_utf8_lossy(&body),
             "isBase64Encoded": false,
         });
-        let mut writes = TableWrites::default();
-        let result = self
-            .function
-            .try_invoke(bytes::Bytes::from(event.to_string()), &mut writes)
-            .await;
-        let mut resp = match result {
-            Err(FunctionError::Throttled) => too_many_requests(),
-            Err(e) => {
+        // The invocation runs in a task of its own: a client that hangs up must not
+        // cancel a function halfway through its work (Lambda lets it finish).
+        let (function, tables) = (Arc::clone(&self.function), Arc::clone(&self.tables));
+        let payload = bytes::Bytes::from(event.to_string());
+        let invocation = tokio::spawn(async move {
+            let mut writes = TableWrites::default();
+            let result = function.try_invoke(payload, &mut writes).await;
+            let committed = match &result {
+                Ok(_) => tables.commit(&writes.ops, SyncMode::SyncData),
+                Err(_) => Ok(()),
+            };
+            (result, committed)
+        });
+        let internal_error = || {
+            (
+                StatusCode::BAD_GATEWAY,
+                axum::Json(serde_json::json!({"message": "Internal server error"})),
+            )
+                .into_response()
+        };
+        let mut resp = match invocation.await {
+            Err(_) => internal_error(),
+            Ok((Err(FunctionError::Throttled), _)) => too_many_requests(),
+            Ok((Err(e), _)) => {
                 tracing::debug!(error = %e, "direct invocation failed");
-                (
-                    StatusCode::BAD_GATEWAY,
-                    axum::Json(serde_json::json!({"message": "Internal server error"})),
-                )
-                    .into_response()
+                internal_error()
             }
-            Ok(payload) => match self.tables.commit(&writes.ops, SyncMode::SyncData) {
-                Ok(()) => proxy_response(&payload),
-                Err(e) => aws_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailableException",
-                    e.to_string(),
-                ),
-            },
+            Ok((Ok(_), Err(e))) => aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                e.to_string(),
+            ),
+            Ok((Ok(payload), Ok(()))) => proxy_response(&payload),
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amzn-requestid", v);

@@ -63,6 +63,12 @@ pub trait Function: Send + Sync + 'static {
     fn instance_stats(&self) -> Option<runtime_api::InstanceStats> {
         None
     }
+
+    /// True when the function applies its timeout itself (a Runtime API function times
+    /// an event from when an instance takes it, not from the start of a cold start).
+    fn times_itself(&self) -> bool {
+        false
+    }
 }
 
 /// A configured function with its concurrency limit and identity.
@@ -151,12 +157,16 @@ impl FunctionHandle {
     ) -> Result<Bytes, FunctionError> {
         use std::sync::atomic::Ordering::Relaxed;
         self.stats.invocations.fetch_add(1, Relaxed);
-        let invocation = self.function.invoke(payload, writes);
-        let result = match tokio::time::timeout(self.timeout, invocation).await {
-            Ok(r) => r,
-            Err(_) => {
-                writes.ops.clear();
-                Err(FunctionError::Timeout(self.timeout.as_secs_f64()))
+        let result = if self.function.times_itself() {
+            self.function.invoke(payload, writes).await
+        } else {
+            let invocation = self.function.invoke(payload, writes);
+            match tokio::time::timeout(self.timeout, invocation).await {
+                Ok(r) => r,
+                Err(_) => {
+                    writes.ops.clear();
+                    Err(FunctionError::Timeout(self.timeout.as_secs_f64()))
+                }
             }
         };
         if result.is_err() {

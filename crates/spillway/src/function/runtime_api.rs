@@ -44,8 +44,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Function, FunctionError, InvokeFuture, TableWrites};
 
-/// Lambda's limit on a synchronous response payload.
-const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Lambda's limit on a synchronous response payload, as its error messages state it.
+const MAX_RESPONSE_BYTES: usize = 6_291_556;
+/// Past this many bytes an oversized body is no longer drained, the connection is cut.
+const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
+/// Lambda's limit on a function's init phase (separate from the function's timeout).
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Instances tried for one event when they end before taking it (an idle instance that
+/// exited, or was killed, while it waited).
+const DELIVERY_ATTEMPTS: u32 = 3;
+/// Longest line of function output logged as one; longer ones are logged in pieces.
+const MAX_LOG_LINE: u64 = 64 * 1024;
 
 /// Everything needed to start an instance of one function.
 #[derive(Debug, Clone)]
@@ -101,8 +110,19 @@ impl std::fmt::Debug for RuntimeFunction {
 struct Invocation {
     request_id: String,
     payload: Bytes,
-    deadline_ms: u128,
+    /// The function's timeout; the deadline is set when the instance takes the event.
+    timeout: Duration,
     reply: oneshot::Sender<Outcome>,
+    /// Told when the instance takes the event (its init, if any, is over).
+    taken: oneshot::Sender<()>,
+}
+
+/// How one try of an invocation on one instance ended.
+enum Attempt {
+    /// The invocation has its result.
+    Done(Result<Bytes, FunctionError>),
+    /// The instance ended before taking the event; another may.
+    NotTaken(FunctionError),
 }
 
 /// What an instance said about one invocation.
@@ -165,8 +185,8 @@ impl Drop for Instance {
     }
 }
 
-/// Kills the instance of an invocation that is abandoned before it finishes (the
-/// caller's timeout dropped the invocation), as Lambda stops a timed-out sandbox.
+/// Kills the instance of an invocation that is abandoned before it finishes (its caller
+/// went away, e.g. at shutdown): the instance is mid-event and cannot be reused.
 struct AbandonGuard<'a> {
     instance: Option<Arc<Instance>>,
     stats: &'a Mutex<InstanceStats>,
@@ -216,14 +236,29 @@ impl RuntimeFunction {
     }
 
     async fn run(&self, payload: Bytes) -> Result<Bytes, FunctionError> {
-        let instance = self.instance().await?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        let mut attempt = 1;
+        loop {
+            let instance = self.instance().await?;
+            match self.run_on(instance, &request_id, payload.clone()).await {
+                Attempt::Done(result) => return result,
+                Attempt::NotTaken(error) if attempt >= DELIVERY_ATTEMPTS => return Err(error),
+                Attempt::NotTaken(_) => attempt += 1,
+            }
+        }
+    }
+
+    /// One try on one instance: its init (a cold one's) within [`INIT_TIMEOUT`], then the
+    /// event within the function's timeout, timed from when the instance takes it.
+    async fn run_on(&self, instance: Arc<Instance>, request_id: &str, payload: Bytes) -> Attempt {
         let (reply, answer) = oneshot::channel();
+        let (taken_tx, taken) = oneshot::channel();
         let invocation = Invocation {
-            request_id: request_id.clone(),
+            request_id: request_id.to_owned(),
             payload,
-            deadline_ms: epoch_ms() + self.spec.timeout.as_millis(),
+            timeout: self.spec.timeout,
             reply,
+            taken: taken_tx,
         };
         let mut guard = AbandonGuard {
             instance: Some(Arc::clone(&instance)),
@@ -232,13 +267,41 @@ impl RuntimeFunction {
         // The instance serves this invocation alone, so its one-slot queue is free.
         let _ = instance.events.send(invocation).await;
         let mut exited = instance.exited.clone();
+        let was_taken = tokio::select! {
+            biased;
+            taken = taken => taken.is_ok(),
+            _ = exited.wait_for(Option::is_some) => false,
+            () = tokio::time::sleep(INIT_TIMEOUT) => {
+                guard.instance = None;
+                instance.api.kill();
+                lock(&self.stats).lost += 1;
+                return Attempt::Done(Err(FunctionError::Timeout(INIT_TIMEOUT.as_secs_f64())));
+            }
+        };
+        if !was_taken {
+            guard.instance = None;
+            return match self.lost(&instance, request_id).await {
+                // The runtime said why it could not start: that is the answer.
+                e @ FunctionError::Unhandled { .. } if lock(&instance.api.init_error).is_some() => {
+                    Attempt::Done(Err(e))
+                }
+                e => Attempt::NotTaken(e),
+            };
+        }
         let outcome = tokio::select! {
             biased;
             answer = answer => answer.ok(),
             _ = exited.wait_for(Option::is_some) => None,
+            () = tokio::time::sleep(self.spec.timeout) => {
+                // As Lambda stops a timed-out sandbox: the instance is not reused.
+                guard.instance = None;
+                instance.api.kill();
+                lock(&self.stats).lost += 1;
+                return Attempt::Done(Err(FunctionError::Timeout(self.spec.timeout.as_secs_f64())));
+            }
         };
         guard.instance = None;
-        match outcome {
+        Attempt::Done(match outcome {
             Some(Outcome::Response(body)) => {
                 self.release(instance);
                 Ok(body)
@@ -254,11 +317,15 @@ impl RuntimeFunction {
                     message,
                 })
             }
-            None => Err(self.lost(&instance, &request_id).await),
-        }
+            None => {
+                lock(&self.stats).lost += 1;
+                Err(self.lost(&instance, request_id).await)
+            }
+        })
     }
 
-    /// The error for an invocation whose instance ended before answering.
+    /// The error for an invocation whose instance ended before answering (stopping the
+    /// instance first, if it has not ended on its own).
     async fn lost(&self, instance: &Instance, request_id: &str) -> FunctionError {
         instance.api.kill();
         let mut exited = instance.exited.clone();
@@ -275,7 +342,6 @@ impl RuntimeFunction {
                 message,
             };
         }
-        lock(&self.stats).lost += 1;
         FunctionError::Unhandled {
             error_type: "Runtime.ExitError".into(),
             message: format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
@@ -374,11 +440,15 @@ impl RuntimeFunction {
             .split_first()
             .ok_or_else(|| FunctionError::Start("empty command".into()))?;
         let mut command = tokio::process::Command::new(program);
+        // None of spillway's own AWS settings reach the function (a profile, per-service
+        // endpoints or real credentials would shadow what the spec sets).
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(name);
+            }
+        }
         command
             .args(args)
-            // A developer's profile must not shadow the function's credentials.
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_DEFAULT_PROFILE")
             .envs(spec.environment.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env(
@@ -388,6 +458,9 @@ impl RuntimeFunction {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that stopping the instance stops everything it
+            // started (a wrapper script's runtime included).
+            .process_group(0)
             .kill_on_drop(true);
         if let Some(dir) = &spec.working_dir {
             command.current_dir(dir);
@@ -409,14 +482,17 @@ impl RuntimeFunction {
         let (exit_tx, exit_rx) = watch::channel(None);
         let live = Arc::clone(&self.live);
         let function = spec.name.clone();
+        let group = child.id();
         tokio::spawn(async move {
             let status = tokio::select! {
                 status = child.wait() => status,
                 _ = kill_rx => {
-                    let _ = child.start_kill();
+                    kill_group(group);
                     child.wait().await
                 }
             };
+            // Whatever the leader left behind in its group goes with it.
+            kill_group(group);
             let status = status.map_or_else(|e| e.to_string(), describe_exit);
             tracing::debug!(%function, instance = number, %status, "instance ended");
             let _ = exit_tx.send(Some(Exit { status }));
@@ -439,25 +515,67 @@ impl Function for RuntimeFunction {
     fn instance_stats(&self) -> Option<InstanceStats> {
         Some(RuntimeFunction::instance_stats(self))
     }
+
+    fn times_itself(&self) -> bool {
+        true
+    }
 }
 
-/// `exit status 1` or `signal 9`, the words Lambda uses in `Runtime.ExitError`.
+/// SIGKILL to an instance's process group (its id is the leader's pid).
+fn kill_group(leader: Option<u32>) {
+    let pid = leader
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        // The group may be gone already; that is the goal.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// `exit status 1` or `signal: killed`, the words Lambda uses in `Runtime.ExitError`.
 fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, Some(signal)) => {
+            let name = match signal {
+                6 => "aborted".to_owned(),
+                9 => "killed".to_owned(),
+                11 => "segmentation fault".to_owned(),
+                15 => "terminated".to_owned(),
+                n => n.to_string(),
+            };
+            format!("signal: {name}")
+        }
         (None, None) => status.to_string(),
     }
 }
 
 /// Copies an instance's output to spillway's log, a line at a time, tagged with the
 /// function and the request being served.
+///
+/// Reads to the end whatever comes: bytes that are not UTF-8 are logged lossily, and
+/// lines longer than [`MAX_LOG_LINE`] in pieces, so a function's output can never stop
+/// being read (a closed pipe would kill or fail the function on its next write).
 async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let request_id = lock(&api.current).clone();
-        tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{line}");
+    use tokio::io::AsyncReadExt;
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(MAX_LOG_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                let request_id = lock(&api.current).clone();
+                tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{text}");
+            }
+        }
     }
 }
 
@@ -523,6 +641,8 @@ async fn next_invocation(State(api): State<Arc<InstanceApi>>) -> Response {
     };
     *lock(&api.current) = invocation.request_id.clone();
     lock(&api.in_flight).insert(invocation.request_id.clone(), invocation.reply);
+    let deadline_ms = epoch_ms() + invocation.timeout.as_millis();
+    let _ = invocation.taken.send(());
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -531,10 +651,7 @@ async fn next_invocation(State(api): State<Arc<InstanceApi>>) -> Response {
     };
     set("content-type", "application/json".into());
     set("lambda-runtime-aws-request-id", invocation.request_id);
-    set(
-        "lambda-runtime-deadline-ms",
-        invocation.deadline_ms.to_string(),
-    );
+    set("lambda-runtime-deadline-ms", deadline_ms.to_string());
     set("lambda-runtime-invoked-function-arn", api.arn.clone());
     set("lambda-runtime-trace-id", trace_id());
     (StatusCode::OK, headers, invocation.payload).into_response()
@@ -542,9 +659,9 @@ async fn next_invocation(State(api): State<Arc<InstanceApi>>) -> Response {
 
 /// Takes the waiting caller of invocation `id`; `None` if there is no such invocation.
 fn take_caller(api: &InstanceApi, id: &str) -> Option<oneshot::Sender<Outcome>> {
-    let caller = lock(&api.in_flight).remove(id);
+    let caller = lock(&api.in_flight).remove(id)?;
     lock(&api.current).clear();
-    caller
+    Some(caller)
 }
 
 /// The answer to a runtime that names an invocation it was not given.
@@ -556,16 +673,38 @@ fn unknown_request(id: &str) -> Response {
     )
 }
 
-/// Reads a body of at most [`MAX_RESPONSE_BYTES`]; `None` past it (or on a broken
-/// connection). Read by hand rather than by an extractor's limit, so that the waiting
-/// invocation always learns what happened instead of waiting for its timeout.
-async fn read_limited(body: Body) -> Option<Bytes> {
+/// Why a body could not be read.
+enum BodyError {
+    /// Over [`MAX_RESPONSE_BYTES`]; the rest was drained (up to [`MAX_DRAINED_BYTES`]), so
+    /// the runtime reads our answer instead of a reset connection.
+    TooLarge,
+    /// The connection broke mid-body.
+    Broken,
+}
+
+/// Reads a body of at most [`MAX_RESPONSE_BYTES`]. Read by hand rather than by an
+/// extractor's limit, so that the waiting invocation always learns what happened instead
+/// of waiting for its timeout.
+async fn read_limited(mut body: Body) -> Result<Bytes, BodyError> {
     use http_body_util::BodyExt;
-    http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-        .ok()
-        .map(http_body_util::Collected::to_bytes)
+    let mut kept = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyError::Broken)?.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= MAX_RESPONSE_BYTES {
+            kept.extend_from_slice(&data);
+        } else if total > MAX_DRAINED_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+    }
+    if total > MAX_RESPONSE_BYTES {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(kept.freeze())
+    }
 }
 
 async fn invocation_response(
@@ -576,19 +715,24 @@ async fn invocation_response(
     let Some(caller) = take_caller(&api, &id) else {
         return unknown_request(&id);
     };
-    let Some(body) = read_limited(body).await else {
-        let message = format!(
-            "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
-        );
-        let _ = caller.send(Outcome::Error {
-            error_type: "Function.ResponseSizeTooLarge".into(),
-            message: message.clone(),
-        });
-        return runtime_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            &message,
-        );
+    let body = match read_limited(body).await {
+        Ok(body) => body,
+        // The runtime is gone mid-post; dropping the caller reports the instance lost.
+        Err(BodyError::Broken) => return StatusCode::BAD_REQUEST.into_response(),
+        Err(BodyError::TooLarge) => {
+            let message = format!(
+                "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            );
+            let _ = caller.send(Outcome::Error {
+                error_type: "Function.ResponseSizeTooLarge".into(),
+                message: message.clone(),
+            });
+            return runtime_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &message,
+            );
+        }
     };
     let _ = caller.send(Outcome::Response(body));
     accepted()
