@@ -75,12 +75,31 @@ async fn rust_reference_function_lands_5000_posts_exactly_once() {
     wait_for_items(&c, &s, 5_000).await;
     let items = scan_table(&c, &s, "example-table").await;
     assert_landed_once(&items, sent);
-    // The function's IDs are UUID v5 of the eventID, like the built-in function's.
-    let ids: HashSet<&str> = items
+    // Each record's item has the ID the built-in function would give it: UUID v5 of the
+    // record's eventID (shard id and sequence number), so a replay rewrites it.
+    let by_id: HashMap<&str, &str> = items
         .iter()
-        .map(|i| i["ID"]["S"].as_str().unwrap())
+        .map(|i| {
+            (
+                i["ID"]["S"].as_str().unwrap(),
+                i["Message"]["S"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(ids.len(), 5_000);
+    let records = read_shard(&c, &s, "example-stream", "shardId-000000000000").await;
+    assert_eq!(records.len(), 5_000);
+    for r in &records {
+        let id = spillway::function::builtin::item_id(&format!(
+            "shardId-000000000000:{}",
+            r.sequence_number
+        ));
+        let body: Value = serde_json::from_slice(&r.data).unwrap();
+        assert_eq!(
+            by_id.get(id.as_str()).copied(),
+            body["message"].as_str(),
+            "{id}"
+        );
+    }
     let f = function_view(&c, &s, "reference-rs").await;
     assert_eq!(f["errors"], 0, "{f}");
     let instances = &f["instances"];
@@ -278,6 +297,32 @@ async fn never_more_instances_than_the_concurrency_limit() {
         .iter()
         .map(|i| i["Pid"]["N"].as_str().unwrap())
         .collect();
+    // Measured from inside the handlers, independently of spillway's own counters: the
+    // invocations (each item carries its invocation's start and end) never overlapped
+    // more than two at a time.
+    let mut invocations: Vec<(f64, f64)> = items
+        .iter()
+        .map(|i| {
+            let t = |k: &str| i[k]["N"].as_str().unwrap().parse::<f64>().unwrap();
+            (t("Start"), t("End"))
+        })
+        .collect();
+    invocations.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    invocations.dedup();
+    let most = invocations
+        .iter()
+        .map(|&(start, _)| {
+            invocations
+                .iter()
+                .filter(|&&(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(
+        most, 2,
+        "at most two invocations at once, and two did overlap"
+    );
     let f = function_view(&c, &s, "slow-pid").await;
     let instances = &f["instances"];
     assert_eq!(
@@ -401,4 +446,50 @@ async fn kill_9_mid_drain_with_the_rust_function_keeps_every_record_once() {
     })
     .await;
     assert_landed_once(&scan_table(&c, &s, "example-table").await, sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rust_function_reports_the_records_it_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let function = format!(
+        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\nenvironment = {{ TABLE_NAME = \"example-table\", MAX_WRITE_ATTEMPTS = \"2\" }}\n",
+        bootstrap().display()
+    );
+    let config = config_without_mapping(|t| t)
+        + &function
+        + &mapping_block(
+            "reference-rs",
+            "BatchSize = 10\nMaximumBatchingWindowInSeconds = 1\nMaximumRetryAttempts = 1\nFunctionResponseTypes = [\"ReportBatchItemFailures\"]",
+        );
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    post(&c, &s, "warm-up").await;
+    wait_for_items(&c, &s, 1).await;
+    // A message over DynamoDB's 400 KB item limit: its record can never be written, and
+    // it makes DynamoDB refuse any BatchWriteItem that carries it.
+    let too_big = format!("{{\"message\": \"{}\"}}", "x".repeat(450 * 1024));
+    let mut seqs = Vec::new();
+    for body in ["m0", "m1", too_big.as_str(), "m2", "m3"] {
+        seqs.push(post(&c, &s, body).await);
+    }
+    wait_for_items(&c, &s, 5).await;
+    wait_until(60, "the oversized record's dead letter", || async {
+        !dead_letters(&c, &s).await.is_empty()
+    })
+    .await;
+    let letters = dead_letters(&c, &s).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let info = &letters[0]["record"]["KinesisBatchInfo"];
+    assert_eq!(
+        info["startSequenceNumber"], seqs[2],
+        "the batch is retried from the reported record: {info}"
+    );
+    let mut got = messages(&scan_table(&c, &s, "example-table").await);
+    got.sort();
+    assert_eq!(got, ["m0", "m1", "m2", "m3", "warm-up"]);
+    let f = function_view(&c, &s, "reference-rs").await;
+    assert_eq!(
+        f["errors"], 0,
+        "partial failures are answers, not errors: {f}"
+    );
 }

@@ -20,10 +20,13 @@ use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 /// DynamoDB's most write requests in one BatchWriteItem.
 pub const BATCH_WRITE_LIMIT: usize = 25;
+/// BatchWriteItem calls one invocation has in flight at once.
+pub const CONCURRENT_CALLS: usize = 8;
 
 /// The namespace of item IDs: UUID v5(namespace, eventID). Equal to spillway's built-in
 /// function's, so the two functions write the same item for the same record.
@@ -35,18 +38,29 @@ pub fn item_id(event_id: &str) -> String {
     uuid::Uuid::new_v5(&ITEM_ID_NAMESPACE, event_id.as_bytes()).to_string()
 }
 
-/// The `Message` attribute for a record's data, by the reference's rules: JSON with a
-/// `message` field gives that field (text as is, anything else as JSON); JSON without
-/// one gives "NoMessage"; data that is not JSON is the message itself.
+/// The `Message` attribute for a record's data, by the reference's rules, exactly as
+/// spillway's built-in function applies them: a JSON object's `message` field gives
+/// the message (text as is, a number as written, anything else as compact JSON); JSON
+/// without one, or with null, gives "NoMessage"; data that is not JSON is the message
+/// itself. Numbers are read as raw text so that none is reformatted through an `f64`.
 pub fn message_of(data: &[u8]) -> String {
+    use serde_json::value::RawValue;
     let text = String::from_utf8_lossy(data);
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(parsed) => match parsed.get("message") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) if !other.is_null() => other.to_string(),
-            _ => "NoMessage".to_owned(),
-        },
-        Err(_) => text.into_owned(),
+    let Ok(raw) = serde_json::from_str::<Box<RawValue>>(&text) else {
+        return text.into_owned();
+    };
+    let fields: HashMap<String, Box<RawValue>> =
+        serde_json::from_str(raw.get()).unwrap_or_default();
+    let Some(message) = fields.get("message") else {
+        return "NoMessage".to_owned();
+    };
+    let message = message.get();
+    match message.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(message).unwrap_or_default(),
+        Some(b'n') | None => "NoMessage".to_owned(),
+        Some(b'{' | b'[') => serde_json::from_str::<serde_json::Value>(message)
+            .map_or_else(|_| message.to_owned(), |v| v.to_string()),
+        Some(_) => message.to_owned(),
     }
 }
 
@@ -109,7 +123,10 @@ impl Default for RetryPolicy {
 }
 
 /// Writes one chunk (at most 25 records), retrying what DynamoDB leaves unprocessed or
-/// what fails outright. Returns the records that could not be written.
+/// what fails for a passing reason (throttling, a server error, the network). A chunk
+/// DynamoDB rejects as invalid (an item over 400 KB fails its whole batch) is written
+/// record by record, so that only the records that are invalid themselves fail.
+/// Returns the records that could not be written.
 async fn write_chunk(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -117,7 +134,7 @@ async fn write_chunk(
     policy: RetryPolicy,
 ) -> Vec<RecordWrite> {
     let mut backoff = policy.first_backoff;
-    for attempt in 1..=policy.attempts {
+    for attempt in 1..=policy.attempts.max(1) {
         let requests = pending.iter().map(|w| w.request.clone()).collect();
         match client
             .batch_write_item()
@@ -136,6 +153,20 @@ async fn write_chunk(
                     return pending;
                 }
             }
+            Err(e) if is_invalid(&e) => {
+                eprintln!(
+                    "BatchWriteItem of {} items refused ({}); writing them one by one",
+                    pending.len(),
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                );
+                let mut failed = Vec::new();
+                for w in pending {
+                    if !write_one(client, table, &w, policy).await {
+                        failed.push(w);
+                    }
+                }
+                return failed;
+            }
             Err(e) => {
                 eprintln!(
                     "BatchWriteItem of {} items failed (attempt {attempt}): {}",
@@ -150,6 +181,52 @@ async fn write_chunk(
         }
     }
     pending
+}
+
+/// True for errors that no retry can fix: DynamoDB refused the request itself.
+fn is_invalid<E: ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ValidationException")
+}
+
+/// Writes one record's item with PutItem; false if it cannot be written.
+async fn write_one(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    w: &RecordWrite,
+    policy: RetryPolicy,
+) -> bool {
+    let Some(item) = w.request.put_request().map(|p| p.item().clone()) else {
+        return false;
+    };
+    let mut backoff = policy.first_backoff;
+    for attempt in 1..=policy.attempts.max(1) {
+        match client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+        {
+            Ok(_) => return true,
+            Err(e) => {
+                eprintln!(
+                    "PutItem of record {} failed (attempt {attempt}): {}",
+                    w.sequence_number,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                );
+                if is_invalid(&e) {
+                    return false;
+                }
+            }
+        }
+        if attempt < policy.attempts {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(policy.max_backoff);
+        }
+    }
+    false
 }
 
 /// The `ID` of an unprocessed put request.
@@ -170,9 +247,15 @@ pub async fn write_records(
 ) -> KinesisEventResponse {
     let writes: Vec<RecordWrite> = records.iter().map(record_write).collect();
     let mut chunks = tokio::task::JoinSet::new();
+    // A batch of 10,000 records is 400 chunks; a few calls at a time are plenty.
+    let calls = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CALLS));
     for chunk in writes.chunks(BATCH_WRITE_LIMIT) {
         let (client, table, chunk) = (client.clone(), table.to_owned(), chunk.to_vec());
-        chunks.spawn(async move { write_chunk(&client, &table, chunk, policy).await });
+        let calls = std::sync::Arc::clone(&calls);
+        chunks.spawn(async move {
+            let _call = calls.acquire_owned().await;
+            write_chunk(&client, &table, chunk, policy).await
+        });
     }
     let mut failed = Vec::new();
     while let Some(done) = chunks.join_next().await {
@@ -209,6 +292,13 @@ mod tests {
     fn messages_follow_the_reference_rules() {
         assert_eq!(message_of(br#"{"message":"hi"}"#), "hi");
         assert_eq!(message_of(br#"{"message":7}"#), "7");
+        assert_eq!(message_of(br#"{"message": 1e2}"#), "1e2");
+        assert_eq!(
+            message_of(br#"{"message": 12345678901234567890123.5}"#),
+            "12345678901234567890123.5"
+        );
+        assert_eq!(message_of(br#"{"message": {"a": 1}}"#), r#"{"a":1}"#);
+        assert_eq!(message_of(br#"{"message": null}"#), "NoMessage");
         assert_eq!(message_of(br#"{"other":1}"#), "NoMessage");
         assert_eq!(message_of(b"plain text"), "plain text");
         assert_eq!(message_of(b"5"), "NoMessage");

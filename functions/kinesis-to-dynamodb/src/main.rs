@@ -23,9 +23,9 @@ async fn main() -> Result<(), Error> {
     let mut policy = RetryPolicy::default();
     if let Some(n) = std::env::var("MAX_WRITE_ATTEMPTS")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse::<u32>().ok())
     {
-        policy.attempts = n;
+        policy.attempts = n.max(1);
     }
     // Built once per instance (cold start), reused by every invocation it serves.
     let config = aws_config::load_from_env().await;

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import time
+from decimal import Decimal
 
 import boto3
 
@@ -45,9 +46,12 @@ def handler(event, context):
 
 
 def pid_handler(event, context):
+    """Records, in every item, the instance's pid and the invocation's start and end."""
+    start = time.time()
     time.sleep(int(os.environ.get("SLEEP_MS", "0")) / 1000)
+    end = time.time()
     for record in event["Records"]:
-        _write(record)
+        _write(record, Start=Decimal(repr(start)), End=Decimal(repr(end)))
     return {}
 
 
