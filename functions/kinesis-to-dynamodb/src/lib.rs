@@ -16,7 +16,7 @@
 //! API host, where `AWS_ENDPOINT_URL` points the SDK at spillway's DynamoDB API.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
@@ -110,6 +110,30 @@ pub struct RetryPolicy {
     /// Backoff before the first retry; doubles each time, up to `max_backoff`.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// The invocation's deadline: no retry is started that could end after it (less a
+    /// margin), so what is still unwritten is reported in time instead of the whole
+    /// batch timing out.
+    pub deadline: Option<SystemTime>,
+}
+
+/// Time kept in hand before the deadline for answering.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+impl RetryPolicy {
+    /// Waits `backoff` before a retry, or returns false if the deadline does not allow
+    /// the wait plus the margin.
+    async fn wait_to_retry(&self, backoff: Duration) -> bool {
+        if let Some(deadline) = self.deadline {
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            if left < backoff + DEADLINE_MARGIN {
+                return false;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        true
+    }
 }
 
 impl Default for RetryPolicy {
@@ -118,6 +142,7 @@ impl Default for RetryPolicy {
             attempts: 8,
             first_backoff: Duration::from_millis(25),
             max_backoff: Duration::from_secs(2),
+            deadline: None,
         }
     }
 }
@@ -176,7 +201,9 @@ async fn write_chunk(
             }
         }
         if attempt < policy.attempts {
-            tokio::time::sleep(backoff).await;
+            if !policy.wait_to_retry(backoff).await {
+                break;
+            }
             backoff = (backoff * 2).min(policy.max_backoff);
         }
     }
@@ -222,7 +249,9 @@ async fn write_one(
             }
         }
         if attempt < policy.attempts {
-            tokio::time::sleep(backoff).await;
+            if !policy.wait_to_retry(backoff).await {
+                break;
+            }
             backoff = (backoff * 2).min(policy.max_backoff);
         }
     }
@@ -342,5 +371,27 @@ mod tests {
         let item = w.request.put_request().expect("a put").item();
         assert_eq!(item["Message"], AttributeValue::S("hello".into()));
         assert_eq!(item["ID"], AttributeValue::S(w.item_id.clone()));
+    }
+
+    #[tokio::test]
+    async fn retries_stop_short_of_the_deadline() {
+        let soon = RetryPolicy {
+            deadline: Some(SystemTime::now() + Duration::from_millis(300)),
+            ..RetryPolicy::default()
+        };
+        // 300 ms left is less than any wait plus the 500 ms margin: give up now.
+        let started = std::time::Instant::now();
+        assert!(!soon.wait_to_retry(Duration::from_millis(25)).await);
+        assert!(started.elapsed() < Duration::from_millis(25));
+        let later = RetryPolicy {
+            deadline: Some(SystemTime::now() + Duration::from_secs(60)),
+            ..RetryPolicy::default()
+        };
+        assert!(later.wait_to_retry(Duration::from_millis(10)).await);
+        assert!(
+            RetryPolicy::default()
+                .wait_to_retry(Duration::from_millis(1))
+                .await
+        );
     }
 }

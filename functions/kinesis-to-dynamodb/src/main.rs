@@ -33,6 +33,13 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisEvent>| {
         let (client, table) = (&client, &table);
         async move {
+            let policy = RetryPolicy {
+                deadline: Some(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(event.context.deadline),
+                ),
+                ..policy
+            };
             let response: KinesisEventResponse =
                 write_records(client, table, &event.payload.records, policy).await;
             Ok::<_, Error>(response)
