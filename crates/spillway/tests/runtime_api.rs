@@ -347,6 +347,16 @@ async fn a_hand_written_runtime_sees_lambdas_protocol_and_environment() {
     let r = c.post(s.url("/raw")).body("hello").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let seen: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    // Named as Lambda writes them, for runtimes that match header names exactly.
+    assert_eq!(
+        seen["header_names"],
+        serde_json::json!([
+            "Lambda-Runtime-Aws-Request-Id",
+            "Lambda-Runtime-Deadline-Ms",
+            "Lambda-Runtime-Invoked-Function-Arn",
+            "Lambda-Runtime-Trace-Id"
+        ])
+    );
     let h = &seen["headers"];
     assert_eq!(
         h["lambda-runtime-invoked-function-arn"],

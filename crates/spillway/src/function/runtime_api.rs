@@ -428,12 +428,7 @@ impl RuntimeFunction {
             init_error: Mutex::new(None),
             kill: Mutex::new(Some(kill_tx)),
         });
-        let server = tokio::spawn({
-            let app = router(Arc::clone(&api));
-            async move {
-                let _ = axum::serve(listener, app).await;
-            }
-        });
+        let server = tokio::spawn(serve_runtime_api(listener, router(Arc::clone(&api))));
 
         let (program, args) = spec
             .command
@@ -576,6 +571,28 @@ async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
                 tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{text}");
             }
         }
+    }
+}
+
+/// Serves one instance's Runtime API. HTTP/1.1 with header names in title case
+/// (`Lambda-Runtime-Aws-Request-Id`), as Lambda writes them: HTTP says case does not
+/// matter, but a shell bootstrap that greps for the header may think otherwise.
+async fn serve_runtime_api(listener: tokio::net::TcpListener, app: axum::Router) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            // A connection ends when the runtime closes it or its instance is stopped.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .title_case_headers(true)
+                .serve_connection(io, service)
+                .await;
+        });
     }
 }
 

@@ -30,6 +30,7 @@ while True:
     else:
         seen = {
             "headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith("lambda-runtime")},
+            "header_names": sorted(k for k in headers.keys() if k.lower().startswith("lambda-runtime")),
             "env": {k: os.environ.get(k) for k in [
                 "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                 "AWS_LAMBDA_FUNCTION_VERSION", "_HANDLER", "AWS_REGION",
