@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PutItem throughput as one table grows to N items (default 10,000,000): spillway
 # with fsync durability, 64 connections, ~100-byte items, driven by `spillway load`
-# with the DynamoDB API's headers; prints throughput per 10% of the run.
+# with the DynamoDB API's headers; prints throughput per 10% of the run and draws
+# bench/charts/dynamodb_growth.svg.
 #
 # Usage: bench/dynamodb_growth.sh [records, default 10000000] [data dir parent]
 set -euo pipefail
@@ -40,4 +41,6 @@ for k in range(10):
     print(f"  {done:>10}   {count / secs:8.0f}")
     done += count
 PY
+python3 bench/growth_chart.py "$dir.json" bench/charts/dynamodb_growth.svg \
+  "PutItem/s (fsync, 64 connections) as one table grows to $N items"
 rm -rf "$dir" "$dir.json"
