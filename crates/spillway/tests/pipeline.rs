@@ -596,6 +596,21 @@ async fn kinesis(
     r.json().await.unwrap()
 }
 
+/// SplitShard of example-stream's first shard at the middle of the hash-key space.
+async fn split_first_shard(c: &reqwest::Client, s: &Server) {
+    kinesis(
+        c,
+        s,
+        "SplitShard",
+        serde_json::json!({
+            "StreamName": "example-stream",
+            "ShardToSplit": "shardId-000000000000",
+            "NewStartingHashKey": "170141183460469231731687303715884105728",
+        }),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
     let dir = tempfile::tempdir().unwrap();
@@ -613,17 +628,7 @@ async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
         }
     }
     // Split while the slow function still has a backlog in the parent.
-    kinesis(
-        &c,
-        &s,
-        "SplitShard",
-        serde_json::json!({
-            "StreamName": "example-stream",
-            "ShardToSplit": "shardId-000000000000",
-            "NewStartingHashKey": "170141183460469231731687303715884105728",
-        }),
-    )
-    .await;
+    split_first_shard(&c, &s).await;
     for i in 10..20 {
         for k in 0..keys {
             post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
@@ -667,17 +672,7 @@ async fn a_new_latest_mapping_on_a_resharded_stream_skips_what_the_children_hold
     for i in 0..10 {
         post(&c, &s, &format!("before-split-{i}")).await;
     }
-    kinesis(
-        &c,
-        &s,
-        "SplitShard",
-        serde_json::json!({
-            "StreamName": "example-stream",
-            "ShardToSplit": "shardId-000000000000",
-            "NewStartingHashKey": "170141183460469231731687303715884105728",
-        }),
-    )
-    .await;
+    split_first_shard(&c, &s).await;
     for i in 0..10 {
         post(&c, &s, &format!("after-split-{i}")).await;
     }

@@ -27,6 +27,15 @@ fn bootstrap() -> PathBuf {
     path
 }
 
+/// The Rust reference function as `reference-rs`, writing to example-table, with extra
+/// keys and extra `environment` entries (", NAME = \"value\"").
+fn rust_function(extra: &str, more_environment: &str) -> String {
+    format!(
+        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\n{extra}\nenvironment = {{ TABLE_NAME = \"example-table\"{more_environment} }}\n",
+        bootstrap().display()
+    )
+}
+
 /// A `kind = "runtime"` function block running a handler of tests/functions/*.py under
 /// awslambdaric, with extra keys.
 fn python_function(name: &str, handler: &str, extra: &str) -> String {
@@ -64,10 +73,7 @@ fn assert_landed_once(items: &[Value], mut sent: Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rust_reference_function_lands_5000_posts_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let function = format!(
-        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\nreserved_concurrency = 4\nenvironment = {{ TABLE_NAME = \"example-table\" }}\n",
-        bootstrap().display()
-    );
+    let function = rust_function("reserved_concurrency = 4", "");
     let config = config_without_mapping(|t| t) + &function + &mapping_block("reference-rs", "");
     let s = Server::start(&dir.path().join("d"), Some(&config));
     let c = client();
@@ -418,10 +424,7 @@ async fn a_hand_written_runtime_sees_lambdas_protocol_and_environment() {
 async fn kill_9_mid_drain_with_the_rust_function_keeps_every_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let function = format!(
-        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\nreserved_concurrency = 2\nenvironment = {{ TABLE_NAME = \"example-table\" }}\n",
-        bootstrap().display()
-    );
+    let function = rust_function("reserved_concurrency = 2", "");
     // Fill the stream with no mapping, so that the drain below starts with a backlog.
     let mut s = Server::start(&data, Some(&(config_without_mapping(|t| t) + &function)));
     let sent = spike(&s, 3_000, 50).await;
@@ -461,10 +464,7 @@ async fn kill_9_mid_drain_with_the_rust_function_keeps_every_record_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_rust_function_reports_the_records_it_cannot_write() {
     let dir = tempfile::tempdir().unwrap();
-    let function = format!(
-        "\n[[functions]]\nname = \"reference-rs\"\nkind = \"runtime\"\ncommand = [\"{}\"]\nenvironment = {{ TABLE_NAME = \"example-table\", MAX_WRITE_ATTEMPTS = \"2\" }}\n",
-        bootstrap().display()
-    );
+    let function = rust_function("", ", MAX_WRITE_ATTEMPTS = \"2\"");
     let config = config_without_mapping(|t| t)
         + &function
         + &mapping_block(

@@ -73,13 +73,6 @@ impl DirectRoute {
             };
             (result, committed)
         });
-        let internal_error = || {
-            (
-                StatusCode::BAD_GATEWAY,
-                axum::Json(serde_json::json!({"message": "Internal server error"})),
-            )
-                .into_response()
-        };
         let mut resp = match invocation.await {
             Err(_) => internal_error(),
             Ok((Err(FunctionError::Throttled), _)) => too_many_requests(),
@@ -116,17 +109,19 @@ fn too_many_requests() -> Response {
     r
 }
 
+/// API Gateway's answer when the function failed or answered something malformed.
+fn internal_error() -> Response {
+    (
+        StatusCode::BAD_GATEWAY,
+        axum::Json(serde_json::json!({"message": "Internal server error"})),
+    )
+        .into_response()
+}
+
 /// A proxy integration response (`{"statusCode", "headers", "body"}`) as HTTP.
 fn proxy_response(payload: &[u8]) -> Response {
-    let malformed = || {
-        (
-            StatusCode::BAD_GATEWAY,
-            axum::Json(serde_json::json!({"message": "Internal server error"})),
-        )
-            .into_response()
-    };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return malformed();
+        return internal_error();
     };
     let status = v["statusCode"]
         .as_u64()

@@ -503,25 +503,13 @@ impl Tables {
             k
         };
         let mut rows: Vec<(Vec<u8>, Item)> = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let batch = self.store.scan_items(
-                t.table_id,
-                &[],
-                after.as_deref(),
-                false,
-                10_000,
-                usize::MAX,
-            )?;
-            let Some((last, _)) = batch.last() else { break };
-            after = Some(last.clone());
-            for (_, v) in &batch {
-                let item = decode_item(v)?;
-                if ix.holds(&item) && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h)) {
-                    rows.push((sort_key(&item), item));
-                }
+        self.for_each_stored(&t, |v| {
+            let item = decode_item(v)?;
+            if ix.holds(&item) && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h)) {
+                rows.push((sort_key(&item), item));
             }
-        }
+            Ok(())
+        })?;
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         if !forward {
             rows.reverse();
@@ -563,9 +551,26 @@ impl Tables {
     pub fn stats(&self, table: &str) -> Result<(u64, u64), TableError> {
         let t = self.get(table)?;
         let (mut count, mut bytes) = (0u64, 0u64);
+        self.for_each_stored(&t, |v| {
+            count += 1;
+            bytes += decode_item(v)
+                .map(|i| value::item_size(&i) as u64)
+                .unwrap_or(0);
+            Ok(())
+        })?;
+        Ok((count, bytes))
+    }
+
+    /// A full pass over a table's stored items (encoded), in key order, read from
+    /// storage 10,000 at a time.
+    fn for_each_stored(
+        &self,
+        t: &TableState,
+        mut each: impl FnMut(&[u8]) -> Result<(), TableError>,
+    ) -> Result<(), TableError> {
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let rows = self.store.scan_items(
+            let batch = self.store.scan_items(
                 t.table_id,
                 &[],
                 after.as_deref(),
@@ -573,16 +578,14 @@ impl Tables {
                 10_000,
                 usize::MAX,
             )?;
-            let Some((last, _)) = rows.last() else { break };
+            let Some((last, _)) = batch.last() else {
+                return Ok(());
+            };
             after = Some(last.clone());
-            for (_, v) in &rows {
-                count += 1;
-                bytes += decode_item(v)
-                    .map(|i| value::item_size(&i) as u64)
-                    .unwrap_or(0);
+            for (_, v) in &batch {
+                each(v)?;
             }
         }
-        Ok((count, bytes))
     }
 
     /// Reads, decides and writes one item under the write lock, so conditions hold
