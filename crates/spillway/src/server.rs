@@ -17,6 +17,9 @@ use crate::storage::{Store, StreamStore};
 use crate::stream::{Streams, retention};
 use crate::table::Tables;
 
+pub mod conn;
+pub mod guard;
+
 /// Overrides given on the command line.
 #[derive(Debug, Default, Clone)]
 pub struct ServeOverrides {
@@ -59,7 +62,11 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     if let Some(l) = overrides.listen {
         config.server.listen = l;
     }
+    guard::install_panic_logging();
+    let fd_limit = conn::raise_fd_limit();
     let data_dir = config.server.data_dir.clone();
+    create_private_dir(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let store = tokio::task::spawn_blocking(move || FjallStore::open(&data_dir))
         .await?
         .with_context(|| format!("opening data dir {}", config.server.data_dir.display()))?;
@@ -91,6 +98,15 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
     ));
 
+    let request_guard = guard::RequestGuard::new(
+        config.server.request_body_budget_bytes,
+        Duration::from_millis(config.server.body_read_timeout_ms.max(1)),
+    );
+    let listener_health = crate::api::edge::ListenerHealth {
+        connections: Arc::default(),
+        guard: Arc::clone(&request_guard.stats),
+    };
+    let connection_stats = Arc::clone(&listener_health.connections);
     let app = crate::api::router(
         &config,
         crate::api::Services {
@@ -102,20 +118,27 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
                 &config.server.data_dir,
             )?,
         },
-    );
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        request_guard.clone(),
+        guard::guard,
+    ))
+    .layer(axum::Extension(listener_health));
+    let limits = conn::ConnectionLimits::from_config(&config.server, fd_limit);
     tracing::info!(
         %addr,
         data_dir = %config.server.data_dir.display(),
         durability = ?config.storage.durability,
+        max_connections = limits.max_connections,
+        open_file_limit = fd_limit,
         "serving"
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await?;
+        conn::serve(listener, app, limits, connection_stats, async move {
+            let _ = stopped.await;
+        })
+        .await;
         finish(streams, mappings, retention, store).await
     });
     Ok(Running { addr, stop, task })
@@ -178,4 +201,26 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Creates the data dir readable by its owner only (0700): it holds every record, item
+/// and the iterator signing key. An existing dir is tightened, with a warning.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            mode = format!("{mode:o}"),
+            "data dir was readable by others; setting it to 0700"
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

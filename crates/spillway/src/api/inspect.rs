@@ -151,10 +151,7 @@ impl From<StreamSummary> for StreamView {
 pub fn router(services: Services) -> Router {
     let streams = Arc::clone(&services.streams);
     Router::new()
-        .route(
-            "/_spillway/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/_spillway/health", get(health))
         .route(
             "/_spillway/metrics",
             get(|State(streams): State<Arc<Streams>>| async move {
@@ -173,6 +170,37 @@ pub fn router(services: Services) -> Router {
         )
         .with_state(streams)
         .merge(tables_and_mappings(services))
+}
+
+/// `GET /_spillway/health`: 200 `ok` while storage takes writes; 503 `degraded` while
+/// writes fail (a full disk, an fsync error) and until storage has recovered by itself.
+/// A readiness probe, not a liveness one: reads keep working meanwhile.
+async fn health(
+    State(streams): State<Arc<Streams>>,
+    listener: Option<axum::Extension<super::edge::ListenerHealth>>,
+) -> Response {
+    let storage = {
+        let s = Arc::clone(&streams);
+        tokio::task::spawn_blocking(move || s.storage_health())
+            .await
+            .unwrap_or_default()
+    };
+    let degraded = !storage.writable;
+    let mut body = serde_json::json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "storage": storage,
+    });
+    if let (Some(axum::Extension(l)), Some(map)) = (listener, body.as_object_mut())
+        && let serde_json::Value::Object(extra) = l.to_json()
+    {
+        map.extend(extra);
+    }
+    let status = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// A table as the inspection API shows it.

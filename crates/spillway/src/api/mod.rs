@@ -10,6 +10,7 @@
 
 pub mod direct;
 pub mod dynamodb;
+pub mod edge;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;

@@ -176,8 +176,34 @@ pub fn init_logging(level: &str) {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         // Colour codes only where a person reads them; log files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Log lines that could not be written (stderr on a full disk, a closed pipe).
+pub static LOST_LOG_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// stderr that drops what it cannot write instead of failing. The logger's own fallback
+/// on a failed write is `eprintln!`, which panics, and a panic that cannot be logged
+/// aborts: with stderr redirected to a file on a full disk, one log line would take the
+/// whole server down.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::io::stderr().write(buf) {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                LOST_LOG_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

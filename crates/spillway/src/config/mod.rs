@@ -261,6 +261,40 @@ impl MappingConfig {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Connections served at once; a connection past it is answered 503 and closed, so
+    /// a flood of idle connections cannot starve accept (see `server::conn`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A keep-alive connection that sends nothing for this long is closed.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// A request's headers must arrive in full within this long of their first byte.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A request body that stops arriving for this long fails (400) and the connection
+    /// is closed, so a body announced longer than it is cannot hold a connection.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Bytes of request bodies being received at once, over all connections; past it a
+    /// request is answered 503 with Retry-After before its body is read.
+    #[serde(default = "default_request_body_budget_bytes")]
+    pub request_body_budget_bytes: usize,
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_body_budget_bytes() -> usize {
+    64 << 20
 }
 
 /// When an append counts as durable.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// Errors from a storage engine. All of them mean "the data could not be read or
 /// written right now"; the edges answer them as 503.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// The disk is full; nothing was written.
     #[error("storage is full: {0}")]
@@ -170,6 +170,19 @@ pub enum WriteOp {
     },
 }
 
+/// Whether an engine takes writes now (`/_spillway/health`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EngineHealth {
+    /// False while writes fail (disk full, an fsync error) until the engine recovers.
+    pub writable: bool,
+    /// The failure that stopped writes, while they are stopped.
+    pub last_error: Option<String>,
+    /// Writes that failed since start.
+    pub write_failures: u64,
+    /// Times the engine was reopened in place to recover from a failure.
+    pub reopens: u64,
+}
+
 /// Result of a storage operation.
 pub type StoreResult<T> = Result<T, StorageError>;
 
@@ -206,6 +219,14 @@ pub trait StreamStore: Send + Sync + 'static {
     fn trim(&self, shard: ShardKey, cutoff_ms: u64) -> Result<u64, StorageError>;
     /// Deletes a stream: its catalog entry, shard tips and records, durably.
     fn delete_stream(&self, entry: &StreamCatalogEntry) -> Result<(), StorageError>;
+    /// Whether writes work now. An engine that can recover from a failed write by
+    /// itself may use this call to try.
+    fn health(&self) -> EngineHealth {
+        EngineHealth {
+            writable: true,
+            ..EngineHealth::default()
+        }
+    }
 }
 
 /// Storage for table catalogs and items. Item keys are opaque, order-preserving bytes

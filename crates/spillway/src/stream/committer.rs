@@ -53,6 +53,10 @@ pub struct CommitStats {
     pub commits: AtomicU64,
     /// Records written.
     pub records: AtomicU64,
+    /// Batches that storage refused (each answered every append in it with an error).
+    pub failed_commits: AtomicU64,
+    /// The last commit failed.
+    pub failing: AtomicBool,
 }
 
 /// Handle to the committer thread.
@@ -222,6 +226,9 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
     let tip_list: Vec<(ShardKey, ShardTip)> = tips.iter().map(|(k, (_, t))| (*k, *t)).collect();
     match store.append(&records, &tip_list, sync) {
         Ok(()) => {
+            if stats.failing.swap(false, Ordering::AcqRel) {
+                tracing::warn!("commits succeed again");
+            }
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats
                 .records
@@ -235,17 +242,21 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, records = jobs.len(), "commit failed");
-            let text = e.to_string();
-            let full = matches!(e, crate::storage::StorageError::Full(_));
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            // One line per failure spell, not one per batch: while storage refuses
+            // writes every commit fails the same way.
+            if stats.failing.swap(true, Ordering::AcqRel) {
+                tracing::debug!(error = %e, records = jobs.len(), "commit failed");
+            } else {
+                tracing::error!(
+                    error = %e,
+                    records = jobs.len(),
+                    "commit failed; appends answer 503 until storage takes writes again"
+                );
+            }
             for job in jobs.drain(..) {
-                let err = if full {
-                    crate::storage::StorageError::Full(text.clone())
-                } else {
-                    crate::storage::StorageError::Io(text.clone())
-                };
                 job.shard.pending.fetch_sub(1, Ordering::AcqRel);
-                let _ = job.reply.send(Err(StreamError::Storage(err)));
+                let _ = job.reply.send(Err(StreamError::Storage(e.clone())));
             }
         }
     }

@@ -795,6 +795,12 @@ impl Streams {
     }
 
     /// Counters of the group committer.
+    /// Whether storage takes writes now (and, for an engine that recovers by itself,
+    /// a chance to try).
+    pub fn storage_health(&self) -> crate::storage::EngineHealth {
+        self.store.health()
+    }
+
     pub fn commit_stats(&self) -> &committer::CommitStats {
         self.committer.stats()
     }

@@ -37,6 +37,9 @@ pub enum DynamoError {
     MissingAuthenticationToken,
     #[error("{0}")]
     InternalServerError(String),
+    /// Storage cannot take writes now (a full disk): 503 with Retry-After.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Per step: None, or (code, message, old item).
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.as_ref().map_or("None", |c| c.0.as_str())).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<Option<(String, String, Option<Value>)>>),
@@ -58,6 +61,7 @@ impl DynamoError {
                 "com.amazon.coral.service#MissingAuthenticationTokenException"
             }
             Self::InternalServerError(_) => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+            Self::ServiceUnavailable(_) => "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
             Self::TransactionCanceled(_) => {
                 "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
             }
@@ -77,6 +81,9 @@ impl From<TableError> for DynamoError {
                 Self::ConditionalCheckFailed(old.map(|i| crate::table::value::item_to_json(&i)))
             }
             TableError::LimitExceeded(m) => Self::LimitExceeded(m),
+            TableError::Storage(
+                e @ (crate::storage::StorageError::Full(_) | crate::storage::StorageError::Io(_)),
+            ) => Self::ServiceUnavailable(e.to_string()),
             TableError::Storage(e) => Self::InternalServerError(e.to_string()),
             TableError::Config(m) => Self::InternalServerError(m),
         }
@@ -93,6 +100,7 @@ impl IntoResponse for DynamoError {
     fn into_response(self) -> Response {
         let status = match self {
             Self::InternalServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut body = json!({"__type": self.type_name()});
@@ -119,7 +127,12 @@ impl IntoResponse for DynamoError {
                     .collect(),
             );
         }
-        respond(status, &body)
+        let mut r = respond(status, &body);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -163,7 +176,8 @@ pub async fn handle(tables: &Arc<Tables>, action: &str, body: &[u8]) -> Response
     match result {
         Ok(Ok(v)) => respond(StatusCode::OK, &v),
         Ok(Err(e)) => e.into_response(),
-        Err(e) => DynamoError::InternalServerError(e.to_string()).into_response(),
+        // A panic: its text and backtrace are in the log, not on the wire.
+        Err(_) => crate::api::edge::internal_error(crate::api::edge::Protocol::DynamoDb),
     }
 }
 

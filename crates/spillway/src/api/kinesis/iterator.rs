@@ -53,17 +53,29 @@ impl IteratorCodec {
 
     /// Loads the key from `dir/iterator-key`, creating it on first use.
     pub fn load_or_create(dir: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let path = dir.join("iterator-key");
         if let Ok(bytes) = std::fs::read(&path)
             && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
         {
+            // A secret: readable by its owner only, also when an older spillway wrote it.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             return Ok(Self::new(key));
         }
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         std::fs::create_dir_all(dir)?;
-        std::fs::write(&path, key)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(&key)?;
+        file.sync_all()?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         Ok(Self::new(key))
     }
 

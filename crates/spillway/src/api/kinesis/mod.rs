@@ -52,6 +52,10 @@ pub enum KinesisError {
     MissingAuthenticationToken,
     #[error("{0}")]
     InternalFailure(String),
+    /// Storage cannot take writes now (a full disk, the append queue full): 503 with
+    /// Retry-After, which SDKs retry.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 }
 
 impl KinesisError {
@@ -68,6 +72,15 @@ impl KinesisError {
             Self::UnknownOperation => "UnknownOperationException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::InternalFailure(_) => "InternalFailure",
+            Self::ServiceUnavailable(_) => "ServiceUnavailable",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InternalFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -84,9 +97,12 @@ impl From<StreamError> for KinesisError {
             StreamError::ThroughputExceeded { .. } => Self::ProvisionedThroughputExceeded(message),
             StreamError::ResourceInUse(_) => Self::ResourceInUse(message),
             StreamError::LimitExceeded(_) => Self::LimitExceeded(message),
-            StreamError::Overloaded | StreamError::ShuttingDown | StreamError::Storage(_) => {
-                Self::InternalFailure(message)
-            }
+            StreamError::Overloaded
+            | StreamError::ShuttingDown
+            | StreamError::Storage(
+                crate::storage::StorageError::Full(_) | crate::storage::StorageError::Io(_),
+            ) => Self::ServiceUnavailable(message),
+            StreamError::Storage(_) => Self::InternalFailure(message),
             StreamError::Config(_) => Self::InternalFailure(message),
         }
     }
@@ -94,16 +110,19 @@ impl From<StreamError> for KinesisError {
 
 impl IntoResponse for KinesisError {
     fn into_response(self) -> Response {
-        let status = match self {
-            Self::InternalFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
+        let status = self.status();
+        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
         let mut body = serde_json::Map::new();
         body.insert("__type".into(), Value::String(self.type_name().into()));
         if !matches!(self, Self::UnknownOperation) {
             body.insert("message".into(), Value::String(self.to_string()));
         }
-        json_response(status, &Value::Object(body))
+        let mut r = json_response(status, &Value::Object(body));
+        if retry {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -163,10 +182,7 @@ impl KinesisError {
         match encoding {
             Encoding::Json => self.into_response(),
             Encoding::Cbor => {
-                let status = match self {
-                    Self::InternalFailure(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                    _ => StatusCode::BAD_REQUEST,
-                };
+                let status = self.status();
                 let body =
                     serde_json::json!({"__type": self.type_name(), "message": self.to_string()});
                 encoding.respond(status, &body)
