@@ -55,7 +55,9 @@ impl IntoResponse for IngestError {
         let message = self.to_string();
         match self {
             // API Gateway's own answers: `{"message": ...}`, the type in a header.
-            IngestError::Forbidden => gateway_error(StatusCode::FORBIDDEN, "ForbiddenException", message),
+            IngestError::Forbidden => {
+                gateway_error(StatusCode::FORBIDDEN, "ForbiddenException", message)
+            }
             IngestError::TooManyRequests { retry_after_secs } => {
                 let mut r = gateway_error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -124,7 +126,11 @@ impl IntoResponse for IngestError {
 
 /// An API Gateway error body, `{"message": ...}`, with `x-amzn-ErrorType`.
 fn gateway_error(status: StatusCode, kind: &'static str, message: String) -> Response {
-    let mut r = (status, axum::Json(serde_json::json!({ "message": message }))).into_response();
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response();
     r.headers_mut()
         .insert("x-amzn-errortype", HeaderValue::from_static(kind));
     r
@@ -194,7 +200,9 @@ impl ApiKeys {
             .get("x-api-key")
             .and_then(|v| self.keys.get(&key_digest(v.as_bytes())))
             .ok_or(IngestError::Forbidden)?;
-        let mut bucket = bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut bucket = bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         bucket
             .take(Instant::now())
             .map_err(|retry_after_secs| IngestError::TooManyRequests { retry_after_secs })

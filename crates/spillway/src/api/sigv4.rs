@@ -82,7 +82,9 @@ impl AuthError {
             // The services' own answers, so that signed-off and signed-on refusals of
             // an unsigned request are the same bytes.
             return match api {
-                Api::Kinesis(encoding) => KinesisError::MissingAuthenticationToken.respond(encoding),
+                Api::Kinesis(encoding) => {
+                    KinesisError::MissingAuthenticationToken.respond(encoding)
+                }
                 Api::DynamoDb => super::dynamodb::missing_auth(),
             };
         }
@@ -167,9 +169,10 @@ pub fn is_signed(headers: &HeaderMap, uri: &Uri) -> bool {
 }
 
 fn query_has_algorithm(uri: &Uri) -> bool {
-    uri.query().unwrap_or_default().split('&').any(|p| {
-        p.split_once('=').map_or(p, |(k, _)| k) == "X-Amz-Algorithm"
-    })
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == "X-Amz-Algorithm")
 }
 
 /// One configured credential.
@@ -330,7 +333,10 @@ impl Verifier {
             let mut mac = hmac(&key);
             mac.update(to_sign.as_bytes());
             // Constant time, through the MAC API.
-            if provided.as_deref().is_some_and(|p| mac.verify_slice(p).is_ok()) {
+            if provided
+                .as_deref()
+                .is_some_and(|p| mac.verify_slice(p).is_ok())
+            {
                 matched = true;
                 break;
             }
@@ -664,7 +670,9 @@ fn parse_basic(t: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         let s = t.get(r)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     to_unix(
         num(0..4)?,
@@ -732,7 +740,6 @@ fn format_date(t: i64) -> String {
         secs % 60
     )
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -865,7 +872,10 @@ mod tests {
         let auth = |cred: &str, signed: &str| {
             format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={signed}, Signature=00")
         };
-        let good = auth("AKIDEXAMPLE/20261130/us-east-1/kinesis/aws4_request", "host;x-amz-date");
+        let good = auth(
+            "AKIDEXAMPLE/20261130/us-east-1/kinesis/aws4_request",
+            "host;x-amz-date",
+        );
         assert_eq!(
             check(KINESIS, "/", &[("authorization", &good), ("x-amz-date", "201")], now),
             Err(AuthError::Incomplete("Date must be in ISO-8601 'basic format'. Got '201'. See http://en.wikipedia.org/wiki/ISO_8601".into()))
@@ -879,17 +889,25 @@ mod tests {
             Err(AuthError::InvalidSignature("Signature not yet current: 20261130T121501Z is still later than 20261130T121500Z (20261130T120000Z + 15 min.)".into()))
         );
         let date = ("x-amz-date", "20261130T120000Z");
-        let no_host = auth("AKIDEXAMPLE/20261130/us-east-1/kinesis/aws4_request", "x-amz-date");
+        let no_host = auth(
+            "AKIDEXAMPLE/20261130/us-east-1/kinesis/aws4_request",
+            "x-amz-date",
+        );
         assert_eq!(
             check(KINESIS, "/", &[("authorization", &no_host), date], now),
-            Err(AuthError::InvalidSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()))
+            Err(AuthError::InvalidSignature(
+                "'Host' must be a 'SignedHeader' in the AWS Authorization.".into()
+            ))
         );
         let short = auth("AKIDEXAMPLE/20261130/us-east-1/kinesis", "host");
         assert_eq!(
             check(KINESIS, "/", &[("authorization", &short), date], now),
             Err(AuthError::Incomplete("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'AKIDEXAMPLE/20261130/us-east-1/kinesis'".into()))
         );
-        let scope = auth("AKIDEXAMPLE/20261129/eu-west-1/dynamodb/aws4_request", "host");
+        let scope = auth(
+            "AKIDEXAMPLE/20261129/eu-west-1/dynamodb/aws4_request",
+            "host",
+        );
         assert_eq!(
             check(KINESIS, "/", &[("authorization", &scope), date], now),
             Err(AuthError::InvalidSignature("Credential should be scoped to a valid region, not 'eu-west-1'. Credential should be scoped to correct service: 'kinesis'. Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20261129' != '20261130', from '20261130T120000Z'.".into()))
@@ -897,7 +915,9 @@ mod tests {
         let unknown = auth("NOPE/20261130/us-east-1/kinesis/aws4_request", "host");
         assert_eq!(
             check(KINESIS, "/", &[("authorization", &unknown), date], now),
-            Err(AuthError::UnrecognizedClient("The security token included in the request is invalid."))
+            Err(AuthError::UnrecognizedClient(
+                "The security token included in the request is invalid."
+            ))
         );
         assert!(matches!(
             check(KINESIS, "/", &[("authorization", &good), date, ("host", "h")], now),

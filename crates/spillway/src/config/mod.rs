@@ -83,7 +83,10 @@ impl std::fmt::Debug for CredentialConfig {
         f.debug_struct("CredentialConfig")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -752,5 +755,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn security_is_off_by_default_and_checked_when_on() {
+        let c = Config::default();
+        assert!(!c.security.verify_signatures);
+        assert!(!c.routes[0].api_key_required);
+        // A config file without a [security] section still loads.
+        let start = DEFAULT_TOML.find("[security]").unwrap();
+        let end = DEFAULT_TOML.find("# Streams:").unwrap();
+        let without = format!("{}{}", &DEFAULT_TOML[..start], &DEFAULT_TOML[end..]);
+        assert!(Config::parse(&without, Path::new("x.toml")).is_ok());
+
+        let on = DEFAULT_TOML.replace("verify_signatures = false", "verify_signatures = true");
+        let err = Config::parse(&on, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security.credentials"), "{err}");
+        let keyless = DEFAULT_TOML.replace("api_key_required = false", "api_key_required = true");
+        let err = Config::parse(&keyless, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api_key_required"), "{err}");
+        let short = keyless.replace(
+            "verify_signatures = false",
+            "[[security.api_keys]]\nvalue = \"short\"",
+        );
+        let err = Config::parse(&short, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("20 to 128"), "{err}");
+        let good = keyless.replace(
+            "verify_signatures = false",
+            "[[security.api_keys]]\nvalue = \"0123456789abcdefghij\"\nrate_per_second = 2.5",
+        );
+        let c = Config::parse(&good, Path::new("x.toml")).unwrap();
+        assert_eq!(c.security.api_keys[0].burst_size(), 3);
+        assert!(!format!("{c:?}").contains("0123456789abcdefghij"));
     }
 }
