@@ -6,9 +6,15 @@
 //! is durable. Errors are `{"__type": ..., "message": ...}`: 413 over the record limit,
 //! 400 for an empty body or a missing partition key, 503 with `Retry-After` when storage
 //! cannot keep up, 404/405 for unknown paths and methods.
+//!
+//! A route with `api_key_required` plays API Gateway's API keys and usage plans: a
+//! missing or unknown `x-api-key` answers 403 `{"message":"Forbidden"}`, a key past its
+//! throttle 429 `{"message":"Too Many Requests"}` with `Retry-After`, before the body is
+//! read.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,9 +23,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use super::aws_error;
-use crate::config::{PartitionKeySource, RouteConfig};
+use crate::config::{ApiKeyConfig, PartitionKeySource, RouteConfig};
 use crate::stream::{MAX_RECORD_BYTES, StreamError, Streams};
 
 /// Why an ingest request was not accepted. Mapped to HTTP in [`IntoResponse`].
@@ -35,12 +42,32 @@ pub enum IngestError {
     PartitionKeyMissing(String),
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// No `x-api-key`, or one that is not configured.
+    #[error("Forbidden")]
+    Forbidden,
+    /// The key's token bucket is empty; a token is back in this many seconds.
+    #[error("Too Many Requests")]
+    TooManyRequests { retry_after_secs: u64 },
 }
 
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let message = self.to_string();
         match self {
+            // API Gateway's own answers: `{"message": ...}`, the type in a header.
+            IngestError::Forbidden => {
+                gateway_error(StatusCode::FORBIDDEN, "ForbiddenException", message)
+            }
+            IngestError::TooManyRequests { retry_after_secs } => {
+                let mut r = gateway_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    message,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                r
+            }
             IngestError::EmptyBody
             | IngestError::BodyRead(_)
             | IngestError::PartitionKeyMissing(_) => {
@@ -97,6 +124,91 @@ impl IntoResponse for IngestError {
     }
 }
 
+/// An API Gateway error body, `{"message": ...}`, with `x-amzn-ErrorType`.
+fn gateway_error(status: StatusCode, kind: &'static str, message: String) -> Response {
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    r
+}
+
+/// The configured API keys, each with its usage plan's token bucket. Keys are looked
+/// up by their SHA-256, so the lookup's timing says nothing about a key's bytes.
+#[derive(Debug)]
+pub struct ApiKeys {
+    keys: HashMap<[u8; 32], Mutex<Bucket>>,
+}
+
+/// A token bucket: `burst` tokens at most, refilled at `rate` per second.
+#[derive(Debug)]
+struct Bucket {
+    rate: Option<f64>,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or says in how many whole seconds one will be there.
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            // At least 1: Retry-After is in whole seconds.
+            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+fn key_digest(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
+}
+
+impl ApiKeys {
+    pub fn new(config: &[ApiKeyConfig]) -> Self {
+        let now = Instant::now();
+        let keys = config
+            .iter()
+            .map(|k| {
+                let burst = f64::from(k.burst_size());
+                let bucket = Bucket {
+                    rate: k.rate_per_second,
+                    burst,
+                    tokens: burst,
+                    at: now,
+                };
+                (key_digest(k.value.as_bytes()), Mutex::new(bucket))
+            })
+            .collect();
+        Self { keys }
+    }
+
+    /// Admits a request by its `x-api-key`, taking a token from the key's bucket.
+    pub fn admit(&self, headers: &HeaderMap) -> Result<(), IngestError> {
+        let bucket = headers
+            .get("x-api-key")
+            .and_then(|v| self.keys.get(&key_digest(v.as_bytes())))
+            .ok_or(IngestError::Forbidden)?;
+        let mut bucket = bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bucket
+            .take(Instant::now())
+            .map_err(|retry_after_secs| IngestError::TooManyRequests { retry_after_secs })
+    }
+}
+
 /// One configured route, resolved.
 #[derive(Debug)]
 struct IngestRoute {
@@ -107,12 +219,19 @@ struct IngestRoute {
 
 /// Routes for every `[[routes]]` entry (buffered, or direct through
 /// [`super::direct`]); other methods on those paths answer 405.
-pub fn router(routes: &[RouteConfig], services: &super::Services) -> Router {
+/// Routes with `api_key_required` admit requests through `api_keys` first.
+pub fn router(
+    routes: &[RouteConfig],
+    api_keys: &[ApiKeyConfig],
+    services: &super::Services,
+) -> Router {
+    let keys = Arc::new(ApiKeys::new(api_keys));
     let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for rc in routes {
         let method = Method::from_bytes(rc.method.to_ascii_uppercase().as_bytes())
             .expect("config validation checked the method");
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
+        let keys = rc.api_key_required.then(|| Arc::clone(&keys));
         let method_router = match (&rc.stream, &rc.function) {
             (Some(stream), _) => {
                 let route = Arc::new(IngestRoute {
@@ -121,15 +240,25 @@ pub fn router(routes: &[RouteConfig], services: &super::Services) -> Router {
                     streams: Arc::clone(&services.streams),
                 });
                 on(filter, move |req: Request| {
-                    let route = Arc::clone(&route);
-                    async move { route.handle(req).await }
+                    let (route, keys) = (Arc::clone(&route), keys.clone());
+                    async move {
+                        match admit(keys.as_deref(), &req) {
+                            Some(refused) => refused,
+                            None => route.handle(req).await,
+                        }
+                    }
                 })
             }
             (None, Some(function)) => {
                 let route = Arc::new(super::direct::DirectRoute::new(function, services));
                 on(filter, move |req: Request| {
-                    let route = Arc::clone(&route);
-                    async move { route.handle(req).await }
+                    let (route, keys) = (Arc::clone(&route), keys.clone());
+                    async move {
+                        match admit(keys.as_deref(), &req) {
+                            Some(refused) => refused,
+                            None => route.handle(req).await,
+                        }
+                    }
                 })
             }
             (None, None) => unreachable!("config validation requires stream or function"),
@@ -151,6 +280,17 @@ pub fn router(routes: &[RouteConfig], services: &super::Services) -> Router {
         );
     }
     app
+}
+
+/// The refusal, when a route needs an API key and the request's does not pass.
+fn admit(keys: Option<&ApiKeys>, req: &Request) -> Option<Response> {
+    let err = keys?.admit(req.headers()).err()?;
+    tracing::debug!(error = %err, path = %req.uri().path(), "api key refused");
+    let mut resp = err.into_response();
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    Some(resp)
 }
 
 impl IngestRoute {

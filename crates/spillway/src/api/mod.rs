@@ -14,6 +14,7 @@ pub mod edge;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
+pub mod sigv4;
 
 use std::sync::Arc;
 
@@ -48,7 +49,15 @@ pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> 
 pub const MAX_AWS_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// `POST /` with `X-Amz-Target`: the AWS JSON APIs, told apart by the target's prefix.
-async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[u8]) -> Response {
+/// With a [`sigv4::Verifier`] every request's signature is checked before its action
+/// runs; without one any signature is accepted and only an unsigned request is refused,
+/// as AWS refuses it.
+async fn aws_json(
+    services: &Services,
+    verifier: Option<&sigv4::Verifier>,
+    request: sigv4::Request<'_>,
+) -> Response {
+    let headers = request.headers;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -56,49 +65,67 @@ async fn aws_json(services: &Services, headers: &axum::http::HeaderMap, body: &[
     let Some((service, action)) = target.split_once('.') else {
         return kinesis::KinesisError::UnknownOperation.into_response();
     };
-    // SigV4 signatures are accepted unverified; a request without any is refused as
-    // AWS refuses it.
-    let signed = headers.contains_key(axum::http::header::AUTHORIZATION)
-        || headers.contains_key("x-amz-security-token");
-    match service {
-        "Kinesis_20131202" => {
-            let encoding = kinesis::Encoding::of(
-                headers
-                    .get(axum::http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default(),
-            );
-            if !signed {
-                return kinesis::KinesisError::MissingAuthenticationToken.respond(encoding);
-            }
+    let api = match service {
+        "Kinesis_20131202" => sigv4::Api::Kinesis(kinesis::Encoding::of(
+            headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        )),
+        "DynamoDB_20120810" => sigv4::Api::DynamoDb,
+        _ => return kinesis::KinesisError::UnknownOperation.into_response(),
+    };
+    let authenticated = match verifier {
+        Some(v) => v.verify(api, &request),
+        None if sigv4::is_signed(headers, request.uri) => Ok(()),
+        None => Err(sigv4::AuthError::MissingToken),
+    };
+    if let Err(e) = authenticated {
+        tracing::debug!(service, action, error = %e, "aws request not authenticated");
+        return e.respond(api);
+    }
+    match api {
+        sigv4::Api::Kinesis(encoding) => {
             let k = kinesis::KinesisService {
                 streams: Arc::clone(&services.streams),
                 iterators: services.iterators.clone(),
             };
-            kinesis::handle_encoded(&k, action, body, encoding).await
+            kinesis::handle_encoded(&k, action, request.body, encoding).await
         }
-        "DynamoDB_20120810" => {
-            if !signed {
-                return dynamodb::missing_auth();
-            }
-            dynamodb::handle(&services.tables, action, body).await
-        }
-        _ => kinesis::KinesisError::UnknownOperation.into_response(),
+        sigv4::Api::DynamoDb => dynamodb::handle(&services.tables, action, request.body).await,
     }
 }
 
 /// Builds the whole HTTP surface of `spillway serve`.
 pub fn router(config: &Config, services: Services) -> Router {
     let mut app = inspect::router(services.clone());
-    app = app.merge(ingest::router(&config.routes, &services));
+    app = app.merge(ingest::router(
+        &config.routes,
+        &config.security.api_keys,
+        &services,
+    ));
     if !config.routes.iter().any(|r| r.path == "/") {
         let aws = services.clone();
+        let verifier = sigv4::Verifier::from_config(&config.region, &config.security).map(Arc::new);
         app = app.route(
             "/",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
-                let aws = aws.clone();
-                async move { aws_json(&aws, &headers, &body).await }
-            })
+            axum::routing::post(
+                move |method: axum::http::Method,
+                      uri: axum::http::Uri,
+                      headers: axum::http::HeaderMap,
+                      body: bytes::Bytes| {
+                    let (aws, verifier) = (aws.clone(), verifier.clone());
+                    async move {
+                        let request = sigv4::Request {
+                            method: method.as_str(),
+                            uri: &uri,
+                            headers: &headers,
+                            body: &body,
+                        };
+                        aws_json(&aws, verifier.as_deref(), request).await
+                    }
+                },
+            )
             // PutRecords carries up to 5 MiB of data, base64 in JSON.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
         );

@@ -49,6 +49,84 @@ pub struct Config {
     pub kinesis: KinesisConfig,
     #[serde(default)]
     pub dynamodb: DynamoDbConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+}
+
+/// Authentication: SigV4 on the AWS APIs, API keys on the routes. Everything is off
+/// unless configured, so a local pipeline takes any client as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Verify the SigV4 signature of every Kinesis and DynamoDB API request.
+    pub verify_signatures: bool,
+    /// The credentials signatures are checked against.
+    pub credentials: Vec<CredentialConfig>,
+    /// API keys, for routes with `api_key_required = true`.
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// An access key that may sign AWS API requests.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Temporary credentials: requests must carry this `X-Amz-Security-Token`.
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+/// Secrets stay out of logs and `{:?}`.
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// An API key with its usage plan's throttle, as API Gateway's usage plans have.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// A name for logs; the value itself is never logged.
+    #[serde(default)]
+    pub name: String,
+    /// The `x-api-key` header's value, 20 to 128 characters as in API Gateway.
+    pub value: String,
+    /// Steady requests per second allowed (none: not throttled).
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+    /// Requests allowed at once above the steady rate (default: the rate, at least 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .field("rate_per_second", &self.rate_per_second)
+            .field("burst", &self.burst)
+            .finish()
+    }
+}
+
+impl ApiKeyConfig {
+    /// The bucket's size: `burst`, or the rate rounded up (at least 1).
+    pub fn burst_size(&self) -> u32 {
+        self.burst.unwrap_or_else(|| {
+            // Validation bounds the rate to at most 1e9, which fits.
+            self.rate_per_second.unwrap_or(1.0).ceil().clamp(1.0, 1e9) as u32
+        })
+    }
 }
 
 /// The DynamoDB API's account limits.
@@ -349,6 +427,10 @@ pub struct RouteConfig {
     pub function: Option<String>,
     #[serde(default)]
     pub partition_key: PartitionKeySource,
+    /// Requests must carry a configured API key in `x-api-key` (API Gateway's
+    /// `api_key_required`); each key is throttled by its own rate and burst.
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 /// Where an ingest route finds a record's partition key.
@@ -556,6 +638,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_security()?;
         if self.storage.queue_records == 0 || self.storage.queue_bytes < 1 << 20 {
             return Err(
                 "storage.queue_records must be at least 1 and storage.queue_bytes at least 1048576"
@@ -564,6 +647,63 @@ impl Config {
         }
         if self.storage.max_commit_records == 0 {
             return Err("storage.max_commit_records must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_security(&self) -> Result<(), String> {
+        let sec = &self.security;
+        if sec.verify_signatures && sec.credentials.is_empty() {
+            return Err(
+                "security.verify_signatures needs at least one [[security.credentials]]".into(),
+            );
+        }
+        let mut ids = std::collections::HashSet::new();
+        for c in &sec.credentials {
+            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+                return Err(
+                    "security.credentials: access_key_id and secret_access_key must not be empty"
+                        .into(),
+                );
+            }
+            if !ids.insert(c.access_key_id.as_str()) {
+                return Err(format!(
+                    "security.credentials: access key `{}` is declared twice",
+                    c.access_key_id
+                ));
+            }
+        }
+        let mut values = std::collections::HashSet::new();
+        for (i, k) in sec.api_keys.iter().enumerate() {
+            let what = if k.name.is_empty() {
+                format!("security.api_keys[{i}]")
+            } else {
+                format!("security.api_keys `{}`", k.name)
+            };
+            if !(20..=128).contains(&k.value.chars().count()) {
+                return Err(format!("{what}: value must be 20 to 128 characters"));
+            }
+            if !values.insert(k.value.as_str()) {
+                return Err(format!("{what}: the same value is declared twice"));
+            }
+            if let Some(rate) = k.rate_per_second
+                && !(rate > 0.0 && rate <= 1e9)
+            {
+                return Err(format!("{what}: rate_per_second must be above 0"));
+            }
+            if k.burst == Some(0) {
+                return Err(format!("{what}: burst must be at least 1"));
+            }
+        }
+        if sec.api_keys.is_empty()
+            && let Some(r) = self.routes.iter().find(|r| r.api_key_required)
+        {
+            return Err(format!(
+                "route {} {}: api_key_required needs at least one [[security.api_keys]]",
+                r.method, r.path
+            ));
         }
         Ok(())
     }
@@ -649,5 +789,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn security_is_off_by_default_and_checked_when_on() {
+        let c = Config::default();
+        assert!(!c.security.verify_signatures);
+        assert!(!c.routes[0].api_key_required);
+        // A config file without a [security] section still loads.
+        let start = DEFAULT_TOML.find("[security]").unwrap();
+        let end = DEFAULT_TOML.find("# Streams:").unwrap();
+        let without = format!("{}{}", &DEFAULT_TOML[..start], &DEFAULT_TOML[end..]);
+        assert!(Config::parse(&without, Path::new("x.toml")).is_ok());
+
+        let on = DEFAULT_TOML.replace("verify_signatures = false", "verify_signatures = true");
+        let err = Config::parse(&on, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security.credentials"), "{err}");
+        let keyless = DEFAULT_TOML.replace("api_key_required = false", "api_key_required = true");
+        let err = Config::parse(&keyless, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api_key_required"), "{err}");
+        let short = keyless.replace(
+            "verify_signatures = false",
+            "[[security.api_keys]]\nvalue = \"short\"",
+        );
+        let err = Config::parse(&short, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("20 to 128"), "{err}");
+        let good = keyless.replace(
+            "verify_signatures = false",
+            "[[security.api_keys]]\nvalue = \"0123456789abcdefghij\"\nrate_per_second = 2.5",
+        );
+        let c = Config::parse(&good, Path::new("x.toml")).unwrap();
+        assert_eq!(c.security.api_keys[0].burst_size(), 3);
+        assert!(!format!("{c:?}").contains("0123456789abcdefghij"));
     }
 }

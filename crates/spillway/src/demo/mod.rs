@@ -163,6 +163,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
             stream: None,
             function: Some("kinesis-to-dynamo".into()),
             partition_key: Default::default(),
+            api_key_required: false,
         });
     });
     if opts.progress {
