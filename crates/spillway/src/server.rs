@@ -85,6 +85,14 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let listener =
         bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && !config.security.verify_signatures {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback without signature verification: anyone who can reach \
+             this address can read and delete streams and tables; set [security] \
+             verify_signatures = true (see README, Authentication)"
+        );
+    }
     let functions = Arc::new(Functions::from_config(&config, &tables, addr));
     let mappings = Arc::new(Mappings::start(
         &config,

@@ -201,3 +201,62 @@ impl HttpBody for GuardedBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    fn app() -> Router {
+        Router::new()
+            .route(
+                "/",
+                post(|| async {
+                    let depth: Option<u32> = None;
+                    // A handler bug: the secret detail must not reach the client.
+                    depth.expect("secret internal detail");
+                    "unreachable"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                RequestGuard::new(1 << 20, Duration::from_secs(5)),
+                guard,
+            ))
+    }
+
+    async fn call(target: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = axum::http::Request::post("/");
+        if let Some(t) = target {
+            req = req.header("x-amz-target", t);
+        }
+        let resp = app()
+            .oneshot(req.body(Body::from("{}")).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_protocols_shape() {
+        install_panic_logging();
+        let (status, v) = call(Some("DynamoDB_20120810.PutItem")).await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            v["__type"],
+            "com.amazonaws.dynamodb.v20120810#InternalServerError"
+        );
+        let (status, v) = call(Some("Kinesis_20131202.PutRecord")).await;
+        assert_eq!(status, 500);
+        assert_eq!(v["__type"], "InternalFailure");
+        let (status, v) = call(None).await;
+        assert_eq!(status, 500);
+        assert_eq!(v["__type"], "InternalServerErrorException");
+        assert!(!v.to_string().contains("secret"), "{v}");
+    }
+}
