@@ -431,7 +431,14 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, InspectError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| InspectError::BadRequest(format!("inspection task failed: {e}")))?
+        // A panic: logged with its backtrace by the panic hook; resumed here so the
+        // guard layer answers it as every handler panic is answered (500).
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(InspectError::BadRequest(format!(
+                "inspection task failed: {e}"
+            ))),
+        })
 }
 
 async fn list_streams(
