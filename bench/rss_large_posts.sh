@@ -22,12 +22,13 @@ SAMPLER=$!
 PAD=$(head -c "$BYTES" /dev/zero | tr '\0' 'x')
 $BIN load --url "$URL/dev" -n "$N" -c "$C" --payload "{\"index\": {i}, \"pad\": \"${PAD:0:$((BYTES-40))}\"}" --json > "$DIR/load.json"
 PEAK=$(sort -n "$DIR/samples" | tail -1)
-sleep 30
+sleep "${AFTER_SECS:-30}"
 AFTER=$(rss)
 kill $SAMPLER 2>/dev/null || true
+grep -E "^(Rss|Anonymous|Shared_Clean|Private_Clean)" /proc/$PID/smaps_rollup | tr -s " " | paste -sd" " >&2
 python3 - "$DIR/load.json" <<PY
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(json.dumps({k: r[k] for k in r if k in ("status_counts", "statuses", "errors", "throughput_rps", "latency_ms")}, indent=None)[:600])
 PY
-echo "rss_mb baseline=$BASE peak_during_load=$PEAK after_30s=$AFTER (requests=$N concurrency=$C body_bytes=$BYTES)"
+echo "rss_mb baseline=$BASE peak_during_load=$PEAK after=$AFTER (requests=$N concurrency=$C body_bytes=$BYTES)"
