@@ -503,3 +503,177 @@ async fn the_rust_function_reports_the_records_it_cannot_write() {
         "partial failures are answers, not errors: {f}"
     );
 }
+
+/// Instances of the spillway serving `data_dir` (a child of this test process): its child
+/// processes that were given a Runtime API, as (pid, `AWS_LAMBDA_RUNTIME_API`).
+fn instances(data_dir: &std::path::Path) -> Vec<(u32, String)> {
+    let pids = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    };
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let data = data_dir.to_str().unwrap();
+    let servers: Vec<u32> = pids()
+        .into_iter()
+        .filter(|p| parent(*p) == Some(std::process::id()))
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(data))
+        })
+        .collect();
+    pids()
+        .into_iter()
+        .filter(|p| parent(*p).is_some_and(|pp| servers.contains(&pp)))
+        .filter_map(|p| {
+            let env = std::fs::read(format!("/proc/{p}/environ")).ok()?;
+            let api = env
+                .split(|b| *b == 0)
+                .find_map(|v| v.strip_prefix(b"AWS_LAMBDA_RUNTIME_API="))?;
+            Some((p, String::from_utf8_lossy(api).into_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_instance_may_use_its_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let config = config_without_mapping(|t| t)
+        + &rust_function("reserved_concurrency = 1", "")
+        + &mapping_block("reference-rs", "");
+    let s = Server::start(&data, Some(&config));
+    let c = client();
+    let mut sent = vec!["warm-up".to_owned()];
+    post(&c, &s, "warm-up").await;
+    wait_for_items(&c, &s, 1).await;
+    let found = instances(&data);
+    assert_eq!(found.len(), 1, "one warm instance: {found:?}");
+    let api = found[0].1.clone();
+
+    // This test process asks for the next event while the instance waits for it too.
+    // Were it served, it would take a batch and answer "success" for records that then
+    // never reach the table.
+    let thief = tokio::spawn({
+        let (c, api) = (c.clone(), api.clone());
+        async move {
+            let r = c
+                .get(format!("http://{api}/2018-06-01/runtime/invocation/next"))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            if let Some(id) = r.headers().get("lambda-runtime-aws-request-id") {
+                let url = format!(
+                    "http://{api}/2018-06-01/runtime/invocation/{}/response",
+                    id.to_str().unwrap()
+                );
+                c.post(url).body("{}").send().await.unwrap();
+            }
+            (status, r.text().await.unwrap())
+        }
+    });
+    for i in 0..20 {
+        let body = format!("record {i}");
+        post(&c, &s, &body).await;
+        sent.push(body);
+    }
+    let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(30), thief)
+        .await
+        .expect("a foreign caller is answered at once")
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["errorType"], "AccessDeniedException", "{body}");
+
+    // Another process (python) is refused the same way.
+    let out = std::process::Command::new("timeout")
+        .args(["20", "python3", "-c"])
+        .arg(format!(
+            "import urllib.request, urllib.error\ntry:\n    urllib.request.urlopen('http://{api}/2018-06-01/runtime/invocation/next')\n    print(200)\nexcept urllib.error.HTTPError as e:\n    print(e.code, e.read().decode())"
+        ))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("403 "), "{answer}");
+    assert!(answer.contains("AccessDeniedException"), "{answer}");
+
+    wait_for_items(&c, &s, sent.len() as u64).await;
+    assert_landed_once(&scan_table(&c, &s, "example-table").await, sent);
+    let f = function_view(&c, &s, "reference-rs").await;
+    assert_eq!(f["errors"], 0, "{f}");
+    assert_eq!(
+        f["instances"]["started"], 1,
+        "the instance itself is served: {f}"
+    );
+    let log = s.stderr();
+    assert!(
+        log.contains("refused a Runtime API connection") && log.contains("peer=127.0.0.1:"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn function_processes_die_with_spillway() {
+    let dir = tempfile::tempdir().unwrap();
+    // A runtime that takes its event, says who it is, then works for a long time.
+    let pid_file = dir.path().join("pid");
+    let script = dir.path().join("sleeper.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, time, urllib.request\napi = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\nurllib.request.urlopen(api + '/invocation/next').read()\nopen('{}', 'w').write(str(os.getpid()))\ntime.sleep(600)\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let config = config_without_mapping(|t| t)
+        + &format!(
+            "\n[[functions]]\nname = \"sleeper\"\nkind = \"runtime\"\ncommand = [\"python3\", \"{}\"]\ntimeout_seconds = 600\n",
+            script.display()
+        )
+        + "\n[[routes]]\nmethod = \"POST\"\npath = \"/sleep\"\nfunction = \"sleeper\"\n";
+    let mut s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let url = s.url("/sleep");
+    let call = tokio::spawn(async move { c.post(url).body("zzz").send().await });
+    wait_until(30, "the instance to take its event", || async {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.is_empty())
+    })
+    .await;
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    // Running (not a zombie) while its process exists.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(alive());
+    s.kill9();
+    let _ = call.await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let survived = alive();
+    if survived {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        !survived,
+        "the function process outlived a kill -9 of spillway"
+    );
+}

@@ -90,6 +90,17 @@ impl IntoResponse for IngestError {
                 "RequestEntityTooLargeException",
                 message,
             ),
+            // The route's stream was deleted through the Kinesis API (and not created
+            // again): Kinesis' own answer, passed through as the reference's API Gateway
+            // passes every Kinesis 4xx (as 400).
+            IngestError::Stream(StreamError::StreamNotFound { name, .. }) => {
+                tracing::warn!(stream = %name, "ingest refused: the route's stream does not exist (deleted through the Kinesis API?)");
+                aws_error(
+                    StatusCode::BAD_REQUEST,
+                    "ResourceNotFoundException",
+                    message,
+                )
+            }
             IngestError::Stream(StreamError::InvalidArgument(_)) => {
                 aws_error(StatusCode::BAD_REQUEST, "InvalidArgumentException", message)
             }

@@ -10,7 +10,9 @@
 //! API).
 
 pub mod builtin;
+pub mod child;
 pub mod event;
+pub mod peer;
 pub mod process;
 pub mod runtime_api;
 

@@ -32,15 +32,18 @@ impl ProcessFunction {
             .command
             .split_first()
             .ok_or_else(|| FunctionError::Start("empty command".into()))?;
-        let mut child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command
             .args(args)
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
             .env("AWS_REGION", &self.region)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+            .kill_on_drop(true);
+        // Through the spawner thread, so that the process dies with spillway.
+        let mut child = super::child::spawn(command)
+            .await
             .map_err(|e| FunctionError::Start(format!("{program}: {e}")))?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
         // A function may exit without reading all of its input; that is its business.

@@ -23,6 +23,11 @@
 //! does. An instance that exits mid-invocation fails that invocation with Lambda's
 //! `Runtime.ExitError` and is replaced by the next invocation. Everything an instance
 //! prints goes to spillway's log, tagged with the function and the request id.
+//!
+//! Each listener serves only its own instance: the process spillway started and its
+//! descendants (see [`super::peer`]). Any other local process is refused with 403, once
+//! per connection, before it can take an event and answer it in the function's place.
+//! Instances are started through [`super::child`], so that none outlives spillway.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::peer::{self, Peer};
 use super::{Function, FunctionError, InvokeFuture, TableWrites};
 
 /// Lambda's limit on a synchronous response payload, as its error messages state it.
@@ -410,6 +416,10 @@ impl RuntimeFunction {
     /// Starts an instance: its Runtime API listener, then its process.
     async fn start(&self) -> Result<Arc<Instance>, FunctionError> {
         let spec = &self.spec;
+        let (program, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| FunctionError::Start("empty command".into()))?;
         let number = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -428,12 +438,14 @@ impl RuntimeFunction {
             init_error: Mutex::new(None),
             kill: Mutex::new(Some(kill_tx)),
         });
-        let server = tokio::spawn(serve_runtime_api(listener, router(Arc::clone(&api))));
+        let (process_tx, process_rx) = watch::channel(InstanceProcess::Starting);
+        let gate = Arc::new(Gate {
+            function: spec.name.clone(),
+            listener: addr,
+            process: process_rx,
+        });
+        let server = tokio::spawn(serve_runtime_api(listener, router(Arc::clone(&api)), gate));
 
-        let (program, args) = spec
-            .command
-            .split_first()
-            .ok_or_else(|| FunctionError::Start("empty command".into()))?;
         let mut command = tokio::process::Command::new(program);
         // None of spillway's own AWS settings reach the function (a profile, per-service
         // endpoints or real credentials would shadow what the spec sets).
@@ -460,13 +472,20 @@ impl RuntimeFunction {
         if let Some(dir) = &spec.working_dir {
             command.current_dir(dir);
         }
-        let mut child = match command.spawn() {
+        let mut child = match super::child::spawn(command).await {
             Ok(c) => c,
             Err(e) => {
+                process_tx.send_replace(InstanceProcess::Ended);
                 server.abort();
                 return Err(FunctionError::Start(format!("{program}: {e}")));
             }
         };
+        // Connections that arrived before the pid was known are checked now.
+        process_tx.send_replace(
+            child
+                .id()
+                .map_or(InstanceProcess::Ended, InstanceProcess::Running),
+        );
         tracing::debug!(function = %spec.name, instance = number, %addr, "instance started");
         if let Some(out) = child.stdout.take() {
             tokio::spawn(forward_output(out, Arc::clone(&api)));
@@ -488,6 +507,7 @@ impl RuntimeFunction {
             };
             // Whatever the leader left behind in its group goes with it.
             kill_group(group);
+            process_tx.send_replace(InstanceProcess::Ended);
             let status = status.map_or_else(|e| e.to_string(), describe_exit);
             tracing::debug!(%function, instance = number, %status, "instance ended");
             let _ = exit_tx.send(Some(Exit { status }));
@@ -574,26 +594,99 @@ async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
     }
 }
 
+/// The process behind an instance, as its Runtime API's [`Gate`] knows it.
+#[derive(Debug, Clone, Copy)]
+enum InstanceProcess {
+    /// Being spawned: its pid is not known yet.
+    Starting,
+    Running(u32),
+    /// Exited, or never started.
+    Ended,
+}
+
+/// Who may use one instance's Runtime API: the instance's process and its descendants.
+struct Gate {
+    function: String,
+    listener: SocketAddr,
+    process: watch::Receiver<InstanceProcess>,
+}
+
+impl Gate {
+    /// Whether the connection from `peer` may be served. Checked once per connection
+    /// (runtime clients keep theirs open), on a blocking thread: it reads procfs.
+    async fn admits(&self, peer: SocketAddr) -> bool {
+        let mut process = self.process.clone();
+        // A fresh runtime may connect before `spawn` has returned its pid: wait for it.
+        let state = match process
+            .wait_for(|p| !matches!(p, InstanceProcess::Starting))
+            .await
+        {
+            Ok(state) => *state,
+            Err(_) => InstanceProcess::Ended,
+        };
+        let found = match state {
+            InstanceProcess::Running(pid) => {
+                let listener = self.listener;
+                tokio::task::spawn_blocking(move || peer::identify(peer, listener, pid))
+                    .await
+                    .unwrap_or(Peer::Foreign(None))
+            }
+            InstanceProcess::Starting | InstanceProcess::Ended => Peer::Foreign(None),
+        };
+        match found {
+            Peer::Instance => true,
+            Peer::Foreign(pid) => {
+                tracing::warn!(
+                    function = %self.function,
+                    %peer,
+                    pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+                    "refused a Runtime API connection: the caller is not this function's instance"
+                );
+                false
+            }
+        }
+    }
+}
+
 /// Serves one instance's Runtime API. HTTP/1.1 with header names in title case
 /// (`Lambda-Runtime-Aws-Request-Id`), as Lambda writes them: HTTP says case does not
 /// matter, but a shell bootstrap that greps for the header may think otherwise.
-async fn serve_runtime_api(listener: tokio::net::TcpListener, app: axum::Router) {
+async fn serve_runtime_api(listener: tokio::net::TcpListener, app: axum::Router, gate: Arc<Gate>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             // Out of descriptors, say: wait rather than spin.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let (app, gate) = (app.clone(), Arc::clone(&gate));
         tokio::spawn(async move {
+            let admitted = gate.admits(peer).await;
+            let service = hyper_util::service::TowerToHyperService::new(if admitted {
+                app
+            } else {
+                forbidden_router()
+            });
             let io = hyper_util::rt::TokioIo::new(stream);
-            // A connection ends when the runtime closes it or its instance is stopped.
+            // A connection ends when the runtime closes it or its instance is stopped; a
+            // refused one after its first answer.
             let _ = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
+                .keep_alive(admitted)
                 .serve_connection(io, service)
                 .await;
         });
     }
+}
+
+/// What a process other than the instance's is answered, whatever it asks.
+fn forbidden_router() -> axum::Router {
+    axum::Router::new().fallback(|| async {
+        runtime_error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "This Runtime API serves only the function instance spillway started for it (and its child processes).",
+        )
+    })
 }
 
 /// The Runtime API of one instance.

@@ -16,10 +16,16 @@
 //! spread over N lanes by a hash of their partition key, each lane runs its batches in
 //! order (so one key's records stay in order), and the checkpoint advances when every
 //! lane has finished the records read in one round.
+//!
+//! A mapping follows its stream by name. When the stream is deleted (Kinesis
+//! DeleteStream) the mapping warns and waits; when a stream of the same name is created
+//! again, the mapping reads the new stream from TRIM_HORIZON, so every record
+//! acknowledged on it reaches the function. The catalog entry records the stream it
+//! reads, so this holds across restarts.
 
 pub mod dead_letter;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,7 +39,9 @@ use crate::config::{Config, MappingConfig, StartingPosition};
 use crate::function::event::{BatchResponse, KinesisEvent, KinesisEventRecord, KinesisRecordData};
 use crate::function::{FunctionError, FunctionHandle, Functions, TableWrites};
 use crate::storage::{MappingCatalogEntry, StorageError, Store, SyncMode, WriteOp};
-use crate::stream::{Record, ShardState, StartPosition, StreamError, StreamState, Streams, now_ms};
+use crate::stream::{
+    Record, ShardState, StartPosition, StreamError, StreamState, StreamStatus, Streams, now_ms,
+};
 use crate::table::{TableError, Tables};
 
 /// Errors starting or running mappings.
@@ -66,7 +74,11 @@ pub struct Mapping {
     pub mapping_id: u32,
     pub uuid: String,
     pub config: MappingConfig,
+    /// The stream as it was when the mapping started (its name and ARN stay; a stream
+    /// created again under the name replaces the rest: see [`Self::current_stream`]).
     pub stream: Arc<StreamState>,
+    /// The catalog entry; its `stream_id` is the stream the mapping reads now.
+    entry: std::sync::Mutex<MappingCatalogEntry>,
     pub function: Arc<FunctionHandle>,
     pub stats: MappingStats,
     streams: Arc<Streams>,
@@ -118,11 +130,29 @@ impl Mappings {
             let function = functions.get(&mc.function_name).ok_or_else(|| {
                 MappingError::Config(format!("function `{}` is not declared", mc.function_name))
             })?;
-            let (entry, created) = match catalog
+            // The entry of this function and stream: by the stream's id, or by its name
+            // when the stream was deleted and created again (the id changed).
+            let same_function = |e: &&MappingCatalogEntry| e.function == mc.function_name;
+            let found = catalog
                 .iter()
-                .find(|e| e.function == mc.function_name && e.stream_id == stream.stream_id)
-            {
-                Some(e) => (e.clone(), false),
+                .filter(same_function)
+                .find(|e| e.stream_id == stream.stream_id)
+                .or_else(|| {
+                    catalog
+                        .iter()
+                        .filter(same_function)
+                        .find(|e| e.stream_name.as_deref() == Some(stream.name.as_str()))
+                });
+            let (entry, created) = match found {
+                Some(e) => {
+                    let mut e = e.clone();
+                    if e.stream_name.is_none() {
+                        // An entry written before mappings followed their streams.
+                        e.stream_name = Some(stream.name.clone());
+                        store.put_mapping(&e)?;
+                    }
+                    (e, false)
+                }
                 None => {
                     let e = MappingCatalogEntry {
                         mapping_id: store.allocate_mapping_id()?,
@@ -130,17 +160,20 @@ impl Mappings {
                         function: mc.function_name.clone(),
                         stream_id: stream.stream_id,
                         created_ms: now_ms(),
+                        stream_name: Some(stream.name.clone()),
                     };
                     store.put_mapping(&e)?;
                     tracing::info!(uuid = %e.uuid, stream = %stream.name, function = %e.function, "created event source mapping");
                     (e, true)
                 }
             };
+            let follows = entry.stream_id != stream.stream_id;
             let mapping = Arc::new(Mapping {
                 mapping_id: entry.mapping_id,
-                uuid: entry.uuid,
+                uuid: entry.uuid.clone(),
                 config: mc.clone(),
                 stream: Arc::clone(&stream),
+                entry: std::sync::Mutex::new(entry),
                 function,
                 stats: MappingStats::default(),
                 streams: Arc::clone(&streams),
@@ -155,11 +188,16 @@ impl Mappings {
             // included (LATEST on a resharded stream skips the closed parents and starts
             // each open child at its tip). For an existing mapping, shards born of a
             // reshard start at their beginning, after their parents.
+            // A mapping whose stream was deleted and created again while spillway was
+            // down reads the new stream from its beginning instead.
+            if follows {
+                mapping.attach(&stream)?;
+            }
             let mut initial = Vec::new();
             for shard in stream
                 .shards
                 .iter()
-                .filter(|s| created || s.parents.is_empty())
+                .filter(|s| !follows && (created || s.parents.is_empty()))
             {
                 if store
                     .load_checkpoint(mapping.mapping_id, shard.key)?
@@ -241,15 +279,98 @@ impl Mapping {
             .unwrap_or_else(|_| Arc::clone(&self.stream))
     }
 
+    /// The id of the stream the mapping reads.
+    fn stream_id(&self) -> u32 {
+        self.entry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stream_id
+    }
+
+    /// Makes `stream`, created under the name of the stream this mapping read, the one it
+    /// reads: from TRIM_HORIZON in every shard, since all of it was written after the
+    /// mapping existed. The checkpoints are durable before the catalog entry names the new
+    /// stream, so a crash in between attaches again and finds them.
+    fn attach(&self, stream: &StreamState) -> Result<(), MappingError> {
+        let mut ops = Vec::new();
+        for shard in &stream.shards {
+            if self
+                .store
+                .load_checkpoint(self.mapping_id, shard.key)?
+                .is_none()
+            {
+                ops.push(WriteOp::Checkpoint {
+                    mapping_id: self.mapping_id,
+                    shard: shard.key,
+                    next_counter: self
+                        .streams
+                        .resolve_in_shard(shard, &StartPosition::TrimHorizon)?,
+                });
+            }
+        }
+        if !ops.is_empty() {
+            self.store.apply(&ops, SyncMode::SyncData)?;
+        }
+        let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        entry.stream_id = stream.stream_id;
+        entry.stream_name = Some(stream.name.clone());
+        self.store.put_mapping(&entry)?;
+        *self.entry.lock().unwrap_or_else(|p| p.into_inner()) = entry;
+        tracing::warn!(
+            uuid = %self.uuid,
+            stream = %stream.name,
+            function = %self.function.name,
+            "the mapping's stream was created again; the mapping reads the new stream from TRIM_HORIZON"
+        );
+        Ok(())
+    }
+
     /// Starts a poller for every shard of the stream, and for shards a reshard adds.
+    /// Follows the stream by name: stops polling when it is deleted, and attaches to a
+    /// stream created again under its name (see [`Self::attach`]).
     async fn supervise(self: Arc<Self>, tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>) {
-        let mut started = std::collections::HashSet::new();
+        // Pollers of the stream read now, by shard index.
+        let mut pollers: HashMap<u32, tokio::task::AbortHandle> = HashMap::new();
+        let mut waiting = false;
         loop {
-            for shard in &self.current_stream().shards {
-                if started.insert(shard.key.shard_index) {
-                    let (m, s) = (Arc::clone(&self), Arc::clone(shard));
-                    let poller = tokio::spawn(async move { m.poll_shard(s).await });
-                    tasks.lock().unwrap_or_else(|p| p.into_inner()).push(poller);
+            match self.streams.get(&self.stream.name) {
+                Ok(stream) if stream.status() != StreamStatus::Deleting => {
+                    if stream.stream_id != self.stream_id() {
+                        for (_, p) in pollers.drain() {
+                            p.abort();
+                        }
+                        if let Err(e) = self.attach(&stream) {
+                            tracing::warn!(error = %e, uuid = %self.uuid, "attaching to the re-created stream failed; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    }
+                    waiting = false;
+                    for shard in &stream.shards {
+                        if let std::collections::hash_map::Entry::Vacant(v) =
+                            pollers.entry(shard.key.shard_index)
+                        {
+                            let (m, s) = (Arc::clone(&self), Arc::clone(shard));
+                            let poller = tokio::spawn(async move { m.poll_shard(s).await });
+                            v.insert(poller.abort_handle());
+                            tasks.lock().unwrap_or_else(|p| p.into_inner()).push(poller);
+                        }
+                    }
+                }
+                // Deleted, or being deleted: its records are going; wait for its successor.
+                _ => {
+                    if !waiting {
+                        tracing::warn!(
+                            uuid = %self.uuid,
+                            stream = %self.stream.name,
+                            function = %self.function.name,
+                            "the mapping's stream was deleted; the mapping waits for a stream of that name to be created and will read it from TRIM_HORIZON"
+                        );
+                        waiting = true;
+                    }
+                    for (_, p) in pollers.drain() {
+                        p.abort();
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -139,8 +139,14 @@ pub struct MappingCatalogEntry {
     /// Lambda's mapping UUID.
     pub uuid: String,
     pub function: String,
+    /// The stream the mapping reads now: a stream deleted and created again under the
+    /// same name has a new id, and the mapping follows it.
     pub stream_id: u32,
     pub created_ms: u64,
+    /// The stream's name, by which the mapping finds a re-created stream. Absent in
+    /// entries written before mappings followed their streams.
+    #[serde(default)]
+    pub stream_name: Option<String>,
 }
 
 /// One write in an atomic batch across tables and mappings.
