@@ -213,11 +213,10 @@ mod tests {
         Router::new()
             .route(
                 "/",
-                post(|| async {
-                    let depth: Option<u32> = None;
+                post(|body: String| async move {
                     // A handler bug: the secret detail must not reach the client.
-                    depth.expect("secret internal detail");
-                    "unreachable"
+                    let depth: Option<usize> = body.find("never");
+                    depth.expect("secret internal detail").to_string()
                 }),
             )
             .layer(axum::middleware::from_fn_with_state(
