@@ -15,6 +15,7 @@ use crate::table::{TableError, TableState, Tables};
 
 type R = Result<Value, DynamoError>;
 
+/// Runs one action on a decoded request.
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     match action {
         "CreateTable" => create_table(t, req),
@@ -93,6 +94,7 @@ fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
     match v {
         Some(v) => item_from_json(v).map_err(|e| match e {
             ItemError::Value(_, ValueError::TooDeep) => too_deep(),
+            // The name itself is the problem; no need to repeat it.
             ItemError::Value(_, e @ (ValueError::EmptyName | ValueError::NameTooLong)) => {
                 validation(format!("One or more parameter values were invalid: {e}"))
             }
