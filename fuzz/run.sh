@@ -22,11 +22,16 @@ for t in "${targets[@]}"; do
   work=$(mktemp -d)
   cp "corpus/$t"/* "$work"/ 2>/dev/null || true
   echo "== $t (${seconds}s)"
-  if ! cargo fuzz run -s none "$t" "$work" -- -max_total_time="$seconds" -timeout=20 \
-      -rss_limit_mb=4096 -print_final_stats=1 2>&1 | tail -n 25; then
+  log=$(mktemp)
+  if cargo fuzz run -s none "$t" "$work" -- -max_total_time="$seconds" -timeout=20 \
+      -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+    grep -E "^Done|stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true
+  else
     failed+=("$t")
+    # The panic message and the input libFuzzer saved.
+    grep -E -A3 "panicked|deadly signal|^SUMMARY|artifact_prefix|Test unit written" "$log" || tail -n 40 "$log"
   fi
-  rm -rf "$work"
+  rm -rf "$work" "$log"
 done
 echo "total: $(( $(date +%s) - start )) s (build $((built - start)) s)"
 if [ ${#failed[@]} -gt 0 ]; then
