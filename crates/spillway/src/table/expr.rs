@@ -36,6 +36,20 @@ use super::value::{AttributeValue, Item};
 #[error("{0}")]
 pub struct ExprError(pub String);
 
+/// DynamoDB's own bounds on one expression string (bytes, as AWS counts them).
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// Operators and functions one expression may use.
+pub const MAX_OPERATORS: usize = 300;
+/// Operands on the right of one IN.
+pub const MAX_IN_OPERANDS: usize = 100;
+/// Steps in one document path (`a.b[1].c` has 4).
+pub const MAX_PATH_DEPTH: usize = 32;
+/// How deep the parser may recurse (parenthesised groups, nested functions). Every
+/// level that is not a redundant pair of parentheses costs an operator, so no valid
+/// expression goes deeper than [`MAX_OPERATORS`]; the bound keeps the stack safe before
+/// the operators are counted.
+pub const MAX_NESTING: usize = MAX_OPERATORS;
+
 /// One step of a document path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -173,10 +187,13 @@ fn tokenize(kind: &str, text: &str) -> Result<Vec<Tok>, ExprError> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => out.push(Tok::Ident(word(&mut i))),
             _ => {
-                let ch = text[i..].chars().next().unwrap_or('?');
+                // `i` is on a char boundary (everything consumed so far is ASCII); the
+                // text near it is taken by chars, never by a byte offset.
+                let rest = text.get(i..).unwrap_or_default();
+                let ch = rest.chars().next().unwrap_or('?');
+                let near: String = rest.chars().take(9).collect();
                 return Err(ExprError(format!(
-                    "Invalid {kind}: Syntax error; token: \"{ch}\", near: \"{}\"",
-                    &text[i..text.len().min(i + ch.len_utf8() + 8)]
+                    "Invalid {kind}: Syntax error; token: \"{ch}\", near: \"{near}\""
                 )));
             }
         }
@@ -195,6 +212,14 @@ pub struct Parser<'a> {
     /// Names and values the expression used, to report unused ones.
     pub used_names: std::collections::HashSet<String>,
     pub used_values: std::collections::HashSet<String>,
+    /// Operators and functions seen so far (DynamoDB allows [`MAX_OPERATORS`]).
+    ops: usize,
+    /// Current recursion depth (bounded by [`MAX_NESTING`]).
+    depth: usize,
+    /// Token positions of the last parenthesised group closed: (open, close).
+    last_group: Option<(usize, usize)>,
+    /// A group directly inside another, `((…))`, which DynamoDB refuses.
+    redundant: bool,
 }
 
 fn is_kw(t: &Tok, kw: &str) -> bool {
@@ -213,6 +238,12 @@ impl<'a> Parser<'a> {
                 "Invalid {kind}: The expression can not be empty;"
             )));
         }
+        if text.len() > MAX_EXPRESSION_BYTES {
+            return Err(ExprError(format!(
+                "Invalid {kind}: Expression size has exceeded the maximum allowed size; expression size: {}",
+                text.len()
+            )));
+        }
         Ok(Self {
             kind,
             toks: tokenize(kind, text)?,
@@ -221,7 +252,61 @@ impl<'a> Parser<'a> {
             values,
             used_names: Default::default(),
             used_values: Default::default(),
+            ops: 0,
+            depth: 0,
+            last_group: None,
+            redundant: false,
         })
+    }
+
+    /// Counts one operator or function.
+    fn op(&mut self) {
+        self.ops += 1;
+    }
+
+    /// Enters one level of nesting, refusing to go deeper than [`MAX_NESTING`]. Past the
+    /// bound the expression is invalid either way: too many operators, or (when the
+    /// levels cost none) parentheses directly inside parentheses.
+    fn enter(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth <= MAX_NESTING {
+            return Ok(());
+        }
+        Err(if self.ops > MAX_OPERATORS {
+            self.too_many_operators()
+        } else {
+            self.redundant_parentheses()
+        })
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn too_many_operators(&self) -> ExprError {
+        ExprError(format!(
+            "Invalid {}: The expression contains too many operators; operator count: {}",
+            self.kind, self.ops
+        ))
+    }
+
+    fn redundant_parentheses(&self) -> ExprError {
+        ExprError(format!(
+            "Invalid {}: The expression has redundant parentheses;",
+            self.kind
+        ))
+    }
+
+    /// The checks DynamoDB makes once the whole expression has parsed.
+    fn finish(&self) -> Result<(), ExprError> {
+        self.end()?;
+        if self.redundant {
+            return Err(self.redundant_parentheses());
+        }
+        if self.ops > MAX_OPERATORS {
+            return Err(self.too_many_operators());
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -311,6 +396,13 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Result<Path, ExprError> {
         let mut steps = vec![Step::Name(self.name()?)];
         loop {
+            if steps.len() > MAX_PATH_DEPTH && !matches!(self.peek(), Some(Tok::Sym("." | "["))) {
+                return Err(ExprError(format!(
+                    "Invalid {}: The document path has too many nesting levels; nesting levels: {}",
+                    self.kind,
+                    steps.len()
+                )));
+            }
             if self.eat_sym(".") {
                 steps.push(Step::Name(self.name()?));
             } else if self.eat_sym("[") {
@@ -348,6 +440,7 @@ impl<'a> Parser<'a> {
                 if w == "size" && self.toks.get(self.pos + 1) == Some(&Tok::Sym("(")) =>
             {
                 self.pos += 2;
+                self.op();
                 let p = self.path()?;
                 self.expect_sym(")")?;
                 Ok(Operand::Size(p))
@@ -359,44 +452,90 @@ impl<'a> Parser<'a> {
     /// A whole condition expression.
     pub fn condition(mut self) -> Result<(Cond, Self), ExprError> {
         let c = self.or()?;
-        self.end()?;
+        self.finish()?;
         Ok((c, self))
     }
 
+    /// `condition`: OR of ANDs of NOTs of primaries and parenthesised groups, parsed
+    /// with explicit stacks (operator precedence), so no nesting costs the thread's stack.
     fn or(&mut self) -> Result<Cond, ExprError> {
-        let mut c = self.and()?;
-        while self.eat_kw("OR") {
-            c = Cond::Or(Box::new(c), Box::new(self.and()?));
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut out: Vec<Cond> = Vec::new();
+        let mut open_groups = 0usize;
+        loop {
+            // Where an operand is expected: NOTs and opening parentheses, then a primary.
+            loop {
+                if self.eat_kw("NOT") {
+                    self.op();
+                    pending.push(Pending::Not);
+                } else if self.eat_sym("(") {
+                    self.enter()?;
+                    open_groups += 1;
+                    pending.push(Pending::Open(self.pos - 1));
+                } else {
+                    break;
+                }
+            }
+            out.push(self.primary()?);
+            // After an operand: closing parentheses, then AND, OR or the end.
+            while open_groups > 0 && self.eat_sym(")") {
+                let close = self.pos - 1;
+                loop {
+                    match pending.pop() {
+                        Some(Pending::Open(open)) => {
+                            if self.last_group == Some((open + 1, close - 1)) {
+                                self.redundant = true;
+                            }
+                            self.last_group = Some((open, close));
+                            break;
+                        }
+                        Some(p) => reduce(p, &mut out),
+                        None => return Err(self.syntax()),
+                    }
+                }
+                open_groups -= 1;
+                self.leave();
+            }
+            if self.eat_kw("AND") {
+                self.op();
+                while matches!(pending.last(), Some(Pending::Not | Pending::And)) {
+                    reduce(pending.pop().unwrap_or(Pending::Not), &mut out);
+                }
+                pending.push(Pending::And);
+            } else if self.eat_kw("OR") {
+                self.op();
+                while matches!(
+                    pending.last(),
+                    Some(Pending::Not | Pending::And | Pending::Or)
+                ) {
+                    reduce(pending.pop().unwrap_or(Pending::Not), &mut out);
+                }
+                pending.push(Pending::Or);
+            } else {
+                break;
+            }
         }
-        Ok(c)
+        if open_groups > 0 {
+            // A group left open: the ")" it needs is missing here.
+            return Err(self.syntax());
+        }
+        while let Some(p) = pending.pop() {
+            reduce(p, &mut out);
+        }
+        match (out.pop(), out.is_empty()) {
+            (Some(c), true) => Ok(c),
+            _ => Err(self.syntax()),
+        }
     }
 
-    fn and(&mut self) -> Result<Cond, ExprError> {
-        let mut c = self.not()?;
-        while self.eat_kw("AND") {
-            c = Cond::And(Box::new(c), Box::new(self.not()?));
-        }
-        Ok(c)
-    }
-
-    fn not(&mut self) -> Result<Cond, ExprError> {
-        if self.eat_kw("NOT") {
-            return Ok(Cond::Not(Box::new(self.not()?)));
-        }
-        self.primary()
-    }
-
+    /// A comparison or a function (NOT and parentheses are [`Self::or`]'s).
     fn primary(&mut self) -> Result<Cond, ExprError> {
-        if self.eat_sym("(") {
-            let c = self.or()?;
-            self.expect_sym(")")?;
-            return Ok(c);
-        }
         if let Some(Tok::Ident(f)) = self.peek().cloned()
             && self.toks.get(self.pos + 1) == Some(&Tok::Sym("("))
             && f != "size"
         {
             self.pos += 2;
+            self.op();
             let c = match f.as_str() {
                 "attribute_exists" => Cond::Exists(self.path()?),
                 "attribute_not_exists" => Cond::NotExists(self.path()?),
@@ -427,6 +566,7 @@ impl<'a> Parser<'a> {
         }
         let left = self.operand()?;
         if self.eat_kw("BETWEEN") {
+            self.op();
             let lo = self.operand()?;
             if !self.eat_kw("AND") {
                 return Err(self.syntax());
@@ -434,12 +574,20 @@ impl<'a> Parser<'a> {
             return Ok(Cond::Between(left, lo, self.operand()?));
         }
         if self.eat_kw("IN") {
+            self.op();
             self.expect_sym("(")?;
             let mut list = vec![self.operand()?];
             while self.eat_sym(",") {
                 list.push(self.operand()?);
             }
             self.expect_sym(")")?;
+            if list.len() > MAX_IN_OPERANDS {
+                return Err(ExprError(format!(
+                    "Invalid {}: The IN operator is provided with too many operands; number of operands: {}",
+                    self.kind,
+                    list.len()
+                )));
+            }
             return Ok(Cond::In(left, list));
         }
         let op = match self.peek() {
@@ -452,6 +600,7 @@ impl<'a> Parser<'a> {
             _ => return Err(self.syntax()),
         };
         self.pos += 1;
+        self.op();
         Ok(Cond::Compare(left, op, self.operand()?))
     }
 
@@ -461,19 +610,24 @@ impl<'a> Parser<'a> {
         while self.eat_sym(",") {
             paths.push(self.path()?);
         }
-        self.end()?;
+        self.finish()?;
         Ok((paths, self))
     }
 
     fn set_value(&mut self) -> Result<SetValue, ExprError> {
+        self.enter()?;
         let first = self.set_term()?;
-        if self.eat_sym("+") {
-            return Ok(SetValue::Plus(Box::new(first), Box::new(self.set_term()?)));
-        }
-        if self.eat_sym("-") {
-            return Ok(SetValue::Minus(Box::new(first), Box::new(self.set_term()?)));
-        }
-        Ok(first)
+        let v = if self.eat_sym("+") {
+            self.op();
+            SetValue::Plus(Box::new(first), Box::new(self.set_term()?))
+        } else if self.eat_sym("-") {
+            self.op();
+            SetValue::Minus(Box::new(first), Box::new(self.set_term()?))
+        } else {
+            first
+        };
+        self.leave();
+        Ok(v)
     }
 
     fn set_term(&mut self) -> Result<SetValue, ExprError> {
@@ -483,6 +637,7 @@ impl<'a> Parser<'a> {
             match f.as_str() {
                 "if_not_exists" => {
                     self.pos += 2;
+                    self.op();
                     let p = self.path()?;
                     self.expect_sym(",")?;
                     let v = self.set_value()?;
@@ -491,6 +646,7 @@ impl<'a> Parser<'a> {
                 }
                 "list_append" => {
                     self.pos += 2;
+                    self.op();
                     let a = self.set_value()?;
                     self.expect_sym(",")?;
                     let b = self.set_value()?;
@@ -559,7 +715,39 @@ impl<'a> Parser<'a> {
         if actions.is_empty() {
             return Err(self.syntax());
         }
+        self.finish()?;
         Ok((actions, self))
+    }
+}
+
+/// An operator of the condition parser waiting for its operands.
+#[derive(Debug)]
+enum Pending {
+    /// An opening parenthesis, at this token position.
+    Open(usize),
+    Not,
+    And,
+    Or,
+}
+
+/// Applies one pending operator to the operands parsed so far.
+fn reduce(p: Pending, out: &mut Vec<Cond>) {
+    match p {
+        Pending::Open(_) => {}
+        Pending::Not => {
+            if let Some(x) = out.pop() {
+                out.push(Cond::Not(Box::new(x)));
+            }
+        }
+        Pending::And | Pending::Or => {
+            if let (Some(b), Some(a)) = (out.pop(), out.pop()) {
+                out.push(if matches!(p, Pending::And) {
+                    Cond::And(Box::new(a), Box::new(b))
+                } else {
+                    Cond::Or(Box::new(a), Box::new(b))
+                });
+            }
+        }
     }
 }
 
@@ -631,8 +819,53 @@ fn same_set<T: PartialEq>(x: &[T], y: &[T]) -> bool {
     x.len() == y.len() && x.iter().all(|v| y.contains(v))
 }
 
-/// Whether `item` satisfies `cond`.
+/// Whether `item` satisfies `cond`. AND, OR and NOT are walked with an explicit stack,
+/// so no condition tree, however deep, can overflow the thread's stack.
 pub fn eval(item: &Item, cond: &Cond) -> bool {
+    /// Work left to do: a node to evaluate, or what to do with the value just computed.
+    enum Work<'c> {
+        Eval(&'c Cond),
+        Negate,
+        /// Evaluate this right side if the left side was true.
+        AndThen(&'c Cond),
+        /// Evaluate this right side if the left side was false.
+        OrElse(&'c Cond),
+    }
+    let mut stack = vec![Work::Eval(cond)];
+    let mut value = false;
+    while let Some(w) = stack.pop() {
+        match w {
+            Work::Eval(Cond::And(a, b)) => {
+                stack.push(Work::AndThen(b));
+                stack.push(Work::Eval(a));
+            }
+            Work::Eval(Cond::Or(a, b)) => {
+                stack.push(Work::OrElse(b));
+                stack.push(Work::Eval(a));
+            }
+            Work::Eval(Cond::Not(a)) => {
+                stack.push(Work::Negate);
+                stack.push(Work::Eval(a));
+            }
+            Work::Eval(leaf) => value = eval_leaf(item, leaf),
+            Work::Negate => value = !value,
+            Work::AndThen(b) => {
+                if value {
+                    stack.push(Work::Eval(b));
+                }
+            }
+            Work::OrElse(b) => {
+                if !value {
+                    stack.push(Work::Eval(b));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// One comparison or function (not AND, OR or NOT).
+fn eval_leaf(item: &Item, cond: &Cond) -> bool {
     match cond {
         Cond::Compare(a, op, b) => {
             let (Some(x), Some(y)) = (operand_value(item, a), operand_value(item, b)) else {
@@ -686,9 +919,7 @@ pub fn eval(item: &Item, cond: &Cond) -> bool {
             (Some(AttributeValue::L(x)), Some(y)) => x.iter().any(|v| equal(v, &y)),
             _ => false,
         },
-        Cond::And(a, b) => eval(item, a) && eval(item, b),
-        Cond::Or(a, b) => eval(item, a) || eval(item, b),
-        Cond::Not(a) => !eval(item, a),
+        Cond::And(..) | Cond::Or(..) | Cond::Not(..) => eval(item, cond),
     }
 }
 
@@ -733,6 +964,18 @@ fn merge(into: &mut AttributeValue, v: AttributeValue) {
 }
 
 fn set_value(item: &Item, v: &SetValue) -> Result<AttributeValue, ExprError> {
+    set_value_at(item, v, 0)
+}
+
+/// A SET value; `depth` bounds the recursion (the parser already keeps trees within
+/// [`MAX_NESTING`], this holds for trees built any other way).
+fn set_value_at(item: &Item, v: &SetValue, depth: usize) -> Result<AttributeValue, ExprError> {
+    if depth > MAX_NESTING {
+        return Err(ExprError(format!(
+            "Invalid UpdateExpression: The expression contains too many operators; operator count: {depth}"
+        )));
+    }
+    let set_value = |item: &Item, v: &SetValue| set_value_at(item, v, depth + 1);
     let missing = || {
         ExprError(
             "The provided expression refers to an attribute that does not exist in the item".into(),
@@ -1099,7 +1342,211 @@ mod tests {
         );
     }
 
+    /// Parses `text` as `kind` with a few names and values, and evaluates or applies
+    /// what parsed against a small item: the whole path a request takes.
+    fn parse_and_run(kind: &str, text: &str) -> Result<(), ExprError> {
+        let names = HashMap::from([("#a".to_owned(), "a".to_owned())]);
+        let values = HashMap::from([(":v".to_owned(), n("1")), (":s".to_owned(), s("é"))]);
+        let kind: &'static str = match kind {
+            "ConditionExpression" => "ConditionExpression",
+            "UpdateExpression" => "UpdateExpression",
+            _ => "ProjectionExpression",
+        };
+        let p = Parser::new(kind, text, &names, &values)?;
+        let mut i = item();
+        match kind {
+            "ConditionExpression" => {
+                let (c, _) = p.condition()?;
+                eval(&i, &c);
+            }
+            "UpdateExpression" => {
+                let (a, _) = p.update()?;
+                apply(&mut i, &a)?;
+            }
+            _ => {
+                let (paths, _) = p.projection()?;
+                project(&i, &paths);
+            }
+        }
+        Ok(())
+    }
+
+    fn cond_err(text: &str) -> String {
+        parse_and_run("ConditionExpression", text)
+            .expect_err("refused")
+            .0
+    }
+
+    #[test]
+    fn multi_byte_text_is_a_syntax_error_not_a_panic() {
+        for text in [
+            "é",
+            "a = :v é",
+            "aé = :v",
+            "#é = :v",
+            "a.é = :v",
+            "a = :v AND 中文字",
+            "a = :v\u{1F600}x",
+        ] {
+            let e = cond_err(text);
+            assert!(
+                e.starts_with("Invalid ConditionExpression: Syntax error; token: "),
+                "{text}: {e}"
+            );
+        }
+        assert_eq!(
+            cond_err("a = 中文字符串很长很长"),
+            "Invalid ConditionExpression: Syntax error; token: \"中\", near: \"中文字符串很长很长\""
+        );
+    }
+
+    #[test]
+    fn expression_size_is_counted_in_bytes() {
+        // 2 bytes per é: 2,049 of them is 4,098 bytes though only 2,049 chars.
+        let text = format!("a = :v OR a = :v{}", " ".repeat(4096 - 16));
+        assert_eq!(text.len(), 4096);
+        assert!(parse_and_run("ConditionExpression", &text).is_ok());
+        let over = format!("{text} ");
+        assert_eq!(
+            cond_err(&over),
+            "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: 4097"
+        );
+        let wide = "é".repeat(2049);
+        assert!(cond_err(&wide).ends_with("expression size: 4098"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_stack_runs_out() {
+        // 2,000 nested parentheses fit in 4 KB.
+        let text = format!("{}a = :v{}", "(".repeat(2000), ")".repeat(2000));
+        assert_eq!(
+            cond_err(&text),
+            "Invalid ConditionExpression: The expression has redundant parentheses;"
+        );
+        // Unclosed, too.
+        assert!(cond_err(&"(".repeat(4000)).contains("redundant parentheses"));
+        // NOT ( … ) nested past the operator limit.
+        let text = format!("{}a = :v{}", "NOT (".repeat(600), ")".repeat(600));
+        assert!(
+            cond_err(&text).contains("too many operators"),
+            "{}",
+            cond_err(&text)
+        );
+        // A run of NOTs costs no stack; it is refused for its operators, with their count.
+        let text = format!("{}a = :v", "NOT ".repeat(1000));
+        assert_eq!(
+            cond_err(&text),
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 1001"
+        );
+        // if_not_exists nested as deep as 4 KB allows parses and applies.
+        let text = format!(
+            "SET a = {}:v{}",
+            "if_not_exists(a,".repeat(240),
+            ")".repeat(240)
+        );
+        assert!(text.len() <= MAX_EXPRESSION_BYTES);
+        parse_and_run("UpdateExpression", &text).expect("240 levels");
+        // Operators are counted in updates too.
+        let text = format!("SET {}", vec!["a = :v + :v"; 301].join(", "));
+        assert_eq!(
+            parse_and_run("UpdateExpression", &text)
+                .expect_err("refused")
+                .0,
+            "Invalid UpdateExpression: The expression contains too many operators; operator count: 301"
+        );
+    }
+
+    #[test]
+    fn the_deepest_valid_condition_parses_and_evaluates() {
+        // 299 NOTs, each in its own parentheses, and one comparison: 300 operators.
+        let text = format!("{}a = :v{}", "NOT (".repeat(299), ")".repeat(299));
+        parse_and_run("ConditionExpression", &text).expect("300 operators are allowed");
+        let text = format!("{}a = :v{}", "NOT (".repeat(300), ")".repeat(300));
+        assert_eq!(
+            cond_err(&text),
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301"
+        );
+    }
+
+    #[test]
+    fn operator_in_and_path_limits() {
+        let chain = |n: usize| vec!["a = :v"; n].join(" AND ");
+        // 150 comparisons and 149 ANDs: 299.
+        parse_and_run("ConditionExpression", &chain(150)).expect("under the limit");
+        assert_eq!(
+            cond_err(&chain(151)),
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301"
+        );
+        let list = |n: usize| format!("a IN ({})", vec![":v"; n].join(","));
+        parse_and_run("ConditionExpression", &list(100)).expect("100 operands");
+        assert_eq!(
+            cond_err(&list(101)),
+            "Invalid ConditionExpression: The IN operator is provided with too many operands; number of operands: 101"
+        );
+        let path = |n: usize| vec!["a"; n].join(".");
+        parse_and_run("ProjectionExpression", &path(32)).expect("32 levels");
+        assert_eq!(
+            parse_and_run("ProjectionExpression", &path(33))
+                .expect_err("33")
+                .0,
+            "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 33"
+        );
+        assert_eq!(
+            cond_err("((a = :v))"),
+            "Invalid ConditionExpression: The expression has redundant parentheses;"
+        );
+        parse_and_run(
+            "ConditionExpression",
+            "((a = :v) AND (a = :v)) OR (NOT (a = :v))",
+        )
+        .expect("no redundant pair");
+    }
+
+    /// Text that nests `inner` `depth` times in one of the recursive forms.
+    fn nested(form: usize, depth: usize, inner: &str) -> (&'static str, String) {
+        let (kind, open, close) = match form % 5 {
+            0 => ("ConditionExpression", "(", ")"),
+            1 => ("ConditionExpression", "NOT (", ")"),
+            2 => ("ConditionExpression", "a = :v AND (", ")"),
+            3 => ("UpdateExpression", "if_not_exists(a, ", ")"),
+            _ => ("UpdateExpression", "list_append(", ", :v)"),
+        };
+        let body = if kind == "UpdateExpression" {
+            format!("SET a = {}:v", open.repeat(depth))
+        } else {
+            format!("{}{inner}", open.repeat(depth))
+        };
+        (kind, format!("{body}{}", close.repeat(depth)))
+    }
+
     proptest! {
+        /// Any text, multi-byte included, parses to an expression or a validation error
+        /// (never a panic), and what parses evaluates without one.
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            for kind in ["ConditionExpression", "UpdateExpression", "ProjectionExpression"] {
+                let _ = parse_and_run(kind, &text);
+            }
+        }
+
+        #[test]
+        fn expression_like_text_never_panics(text in "([ a#:v.,()\\[\\]0-9=<>+-]|é|中|AND |OR |NOT |IN |BETWEEN |SET |REMOVE |size\\(|if_not_exists\\(|list_append\\(|begins_with\\(|contains\\(|attribute_exists\\(){0,80}") {
+            for kind in ["ConditionExpression", "UpdateExpression", "ProjectionExpression"] {
+                let _ = parse_and_run(kind, &text);
+            }
+        }
+
+        /// Nesting of any depth is parsed (or refused) and evaluated within the stack of
+        /// a test thread.
+        #[test]
+        fn deep_nesting_never_overflows(form in 0usize..5, depth in 0usize..2100, inner in "(a = :v|a IN \\(:v\\)|é|)") {
+            let (kind, text) = nested(form, depth, &inner);
+            match parse_and_run(kind, &text) {
+                Ok(()) => prop_assert!(text.len() <= MAX_EXPRESSION_BYTES),
+                Err(e) => prop_assert!(e.0.starts_with("Invalid "), "{}", e.0),
+            }
+        }
+
         #[test]
         fn the_parser_never_panics(text in "[ -~]{0,60}") {
             let names = HashMap::from([("#a".to_owned(), "a".to_owned())]);

@@ -25,6 +25,10 @@ use crate::stream::now_ms;
 
 /// Largest item: attribute names plus values, in bytes (DynamoDB: 400 KB).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Longest hash key (S or B), in bytes, as DynamoDB allows.
+pub const MAX_HASH_KEY_BYTES: usize = 2048;
+/// Longest range key (S or B), in bytes.
+pub const MAX_RANGE_KEY_BYTES: usize = 1024;
 
 /// Errors of the table domain.
 #[derive(Debug, thiserror::Error)]
@@ -153,11 +157,34 @@ fn build_state(
     })
 }
 
+/// DynamoDB's key size limits for S and B (numbers are bounded by their own rules).
+fn key_size(hash: bool, v: &AttributeValue) -> Result<(), TableError> {
+    let len = match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::B(b) => b.len(),
+        _ => 0,
+    };
+    if hash && len > MAX_HASH_KEY_BYTES {
+        return Err(TableError::Validation(format!(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of{MAX_HASH_KEY_BYTES} bytes"
+        )));
+    }
+    if !hash && len > MAX_RANGE_KEY_BYTES {
+        return Err(TableError::Validation(format!(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of {MAX_RANGE_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 impl TableState {
     /// Validates the key attributes of `item` (which may hold more) and encodes them.
     pub fn encode_key(&self, item: &Item) -> Result<Vec<u8>, TableError> {
         let mut out = Vec::new();
-        for k in std::iter::once(&self.hash_key).chain(self.range_key.as_ref()) {
+        for (i, k) in std::iter::once(&self.hash_key)
+            .chain(self.range_key.as_ref())
+            .enumerate()
+        {
             let v = item.get(&k.name).ok_or_else(|| {
                 TableError::Validation(format!(
                     "One or more parameter values were invalid: Missing the key {} in the item",
@@ -188,9 +215,23 @@ impl TableState {
                     k.name
                 )));
             }
+            key_size(i == 0, v)?;
             key::encode_part(v, &mut out);
         }
         Ok(out)
+    }
+
+    /// Refuses key attributes over DynamoDB's size limits (absent ones are not checked).
+    pub fn check_key_sizes(&self, item: &Item) -> Result<(), TableError> {
+        for (i, k) in std::iter::once(&self.hash_key)
+            .chain(self.range_key.as_ref())
+            .enumerate()
+        {
+            if let Some(v) = item.get(&k.name) {
+                key_size(i == 0, v)?;
+            }
+        }
+        Ok(())
     }
 
     /// The key attributes of `item`, as an item (for LastEvaluatedKey).
@@ -241,7 +282,7 @@ impl std::fmt::Debug for Tables {
 fn decode_item(bytes: &[u8]) -> Result<Item, TableError> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("item: {e}")))?;
-    value::item_from_json(&v).map_err(|e| StorageError::Corrupt(format!("item: {e}")).into())
+    value::stored_item_from_json(&v).map_err(|e| StorageError::Corrupt(format!("item: {e}")).into())
 }
 
 fn key_attribute(entry: &KeyAttributeEntry) -> Result<KeyAttribute, TableError> {

@@ -29,6 +29,15 @@ pub enum AttributeValue {
 /// An item: attribute name to value.
 pub type Item = BTreeMap<String, AttributeValue>;
 
+/// Levels of nesting DynamoDB allows in one attribute value, the attribute itself being
+/// level 1 (so a scalar inside 31 maps or lists is the deepest accepted).
+pub const MAX_NESTING_LEVELS: usize = 32;
+/// Longest attribute name, in bytes.
+pub const MAX_NAME_BYTES: usize = 65535;
+/// Nesting accepted when reading stored items back: items written before the limit
+/// existed stay readable (serde_json's own recursion limit bounds them anyway).
+const STORED_NESTING_LEVELS: usize = 128;
+
 /// Why a value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
@@ -58,6 +67,14 @@ pub enum ValueError {
     NullFalse,
     #[error("{0}")]
     Number(#[from] NumberError),
+    #[error(
+        "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+    )]
+    TooDeep,
+    #[error("Empty attribute name")]
+    EmptyName,
+    #[error("Attribute name exceeds the maximum length of 65535 bytes")]
+    NameTooLong,
 }
 
 impl AttributeValue {
@@ -77,8 +94,17 @@ impl AttributeValue {
         }
     }
 
-    /// Decodes the wire form.
+    /// Decodes the wire form of a value in a request, within DynamoDB's nesting limit.
     pub fn from_json(v: &Value) -> Result<Self, ValueError> {
+        Self::from_json_at(v, 1, MAX_NESTING_LEVELS)
+    }
+
+    /// Decodes a value at nesting level `level` (1 for an attribute), refusing levels
+    /// past `max` before looking any deeper.
+    fn from_json_at(v: &Value, level: usize, max: usize) -> Result<Self, ValueError> {
+        if level > max {
+            return Err(ValueError::TooDeep);
+        }
         let obj = v.as_object().ok_or(ValueError::WrongShape("attribute"))?;
         let mut it = obj.iter();
         let (tag, inner) = it.next().ok_or(ValueError::Empty)?;
@@ -112,14 +138,20 @@ impl AttributeValue {
                 Some(false) => return Err(ValueError::NullFalse),
                 None => return Err(ValueError::WrongShape("NULL")),
             },
-            "M" => Self::M(item_from_json(inner).map_err(|e| match e {
-                ItemError::Value(_, v) => v,
-                ItemError::NotAnObject => ValueError::WrongShape("M"),
-            })?),
-            "L" => Self::L(
-                list(inner, "L")?
+            "M" => Self::M(
+                inner
+                    .as_object()
+                    .ok_or(ValueError::WrongShape("M"))?
                     .iter()
-                    .map(Self::from_json)
+                    .map(|(k, v)| Ok((k.clone(), Self::from_json_at(v, level + 1, max)?)))
+                    .collect::<Result<_, ValueError>>()?,
+            ),
+            "L" => Self::L(
+                inner
+                    .as_array()
+                    .ok_or(ValueError::WrongShape("L"))?
+                    .iter()
+                    .map(|v| Self::from_json_at(v, level + 1, max))
                     .collect::<Result<_, _>>()?,
             ),
             "SS" => {
@@ -227,16 +259,57 @@ pub enum ItemError {
     Value(String, ValueError),
 }
 
-/// Decodes an item (`{"name": {"S": "x"}, …}`).
+/// Decodes an item in a request (`{"name": {"S": "x"}, …}`): names of 1 to 64 KB, values
+/// within DynamoDB's nesting limit.
 pub fn item_from_json(v: &Value) -> Result<Item, ItemError> {
     let obj = v.as_object().ok_or(ItemError::NotAnObject)?;
     obj.iter()
         .map(|(k, v)| {
-            AttributeValue::from_json(v)
+            check_name(k)
+                .and_then(|()| AttributeValue::from_json(v))
                 .map(|a| (k.clone(), a))
                 .map_err(|e| ItemError::Value(k.clone(), e))
         })
         .collect()
+}
+
+/// Decodes an item as stored: the request limits are not applied again.
+pub fn stored_item_from_json(v: &Value) -> Result<Item, ItemError> {
+    let obj = v.as_object().ok_or(ItemError::NotAnObject)?;
+    obj.iter()
+        .map(|(k, v)| {
+            AttributeValue::from_json_at(v, 1, STORED_NESTING_LEVELS)
+                .map(|a| (k.clone(), a))
+                .map_err(|e| ItemError::Value(k.clone(), e))
+        })
+        .collect()
+}
+
+/// An attribute name DynamoDB accepts: 1 to 65535 bytes.
+pub fn check_name(name: &str) -> Result<(), ValueError> {
+    if name.is_empty() {
+        Err(ValueError::EmptyName)
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(ValueError::NameTooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Nesting levels of the deepest value in `item` (1 for scalars only; 0 if empty).
+pub fn item_depth(item: &Item) -> usize {
+    // Iterative, so even a value built past the limit is measured without recursion.
+    let mut deepest = 0;
+    let mut todo: Vec<(&AttributeValue, usize)> = item.values().map(|v| (v, 1)).collect();
+    while let Some((v, level)) = todo.pop() {
+        deepest = deepest.max(level);
+        match v {
+            AttributeValue::M(m) => todo.extend(m.values().map(|x| (x, level + 1))),
+            AttributeValue::L(l) => todo.extend(l.iter().map(|x| (x, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Encodes an item.
@@ -269,6 +342,42 @@ mod tests {
         });
         let item = item_from_json(&wire).unwrap();
         assert_eq!(item_to_json(&item), wire);
+    }
+
+    fn deep_map(wraps: usize) -> Value {
+        let mut v = json!({"S": "leaf"});
+        for _ in 0..wraps {
+            v = json!({"M": {"n": v}});
+        }
+        v
+    }
+
+    #[test]
+    fn nesting_is_limited_to_32_levels() {
+        // The leaf inside 31 maps is at level 32: accepted; one more is refused.
+        let ok = item_from_json(&json!({"a": deep_map(31)})).unwrap();
+        assert_eq!(item_depth(&ok), 32);
+        assert_eq!(
+            item_from_json(&json!({"a": deep_map(32)})),
+            Err(ItemError::Value("a".into(), ValueError::TooDeep))
+        );
+        assert_eq!(
+            AttributeValue::from_json(&deep_map(32)),
+            Err(ValueError::TooDeep)
+        );
+        // Stored items are read back whatever their depth.
+        assert!(stored_item_from_json(&json!({"a": deep_map(40)})).is_ok());
+    }
+
+    #[test]
+    fn attribute_names_are_1_to_65535_bytes() {
+        assert_eq!(
+            item_from_json(&json!({"": {"S": "x"}})),
+            Err(ItemError::Value(String::new(), ValueError::EmptyName))
+        );
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        assert!(item_from_json(&json!({ long.clone(): {"S": "x"} })).is_err());
+        assert!(item_from_json(&json!({ long[1..].to_owned(): {"S": "x"} })).is_ok());
     }
 
     #[test]

@@ -8,11 +8,14 @@ use serde_json::{Value, json};
 use super::DynamoError;
 use crate::storage::{KeyAttributeEntry, SyncMode};
 use crate::table::expr::{self, Cond, Parser, Path};
-use crate::table::value::{AttributeValue, Item, item_from_json, item_to_json};
+use crate::table::value::{
+    self, AttributeValue, Item, ItemError, ValueError, item_from_json, item_to_json,
+};
 use crate::table::{TableError, TableState, Tables};
 
 type R = Result<Value, DynamoError>;
 
+/// Runs one action on a decoded request.
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     match action {
         "CreateTable" => create_table(t, req),
@@ -66,10 +69,37 @@ fn table_name(req: &Value) -> Result<String, DynamoError> {
     }
 }
 
+/// DynamoDB's answer to an item or value nested past 32 levels, inside the
+/// "1 validation error detected" envelope single-item actions use.
+fn too_deep() -> DynamoError {
+    validation(format!(
+        "1 validation error detected: {}",
+        ValueError::TooDeep
+    ))
+}
+
+/// The nesting refusal without the envelope, as batches and transactions send it.
+fn bare(e: DynamoError) -> DynamoError {
+    match e {
+        DynamoError::Validation(m) => DynamoError::Validation(
+            m.strip_prefix("1 validation error detected: ")
+                .map(str::to_owned)
+                .unwrap_or(m),
+        ),
+        other => other,
+    }
+}
+
 fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
     match v {
-        Some(v) => item_from_json(v)
-            .map_err(|e| validation(format!("One or more parameter values were invalid: {e}"))),
+        Some(v) => item_from_json(v).map_err(|e| match e {
+            ItemError::Value(_, ValueError::TooDeep) => too_deep(),
+            // The name itself is the problem; no need to repeat it.
+            ItemError::Value(_, e @ (ValueError::EmptyName | ValueError::NameTooLong)) => {
+                validation(format!("One or more parameter values were invalid: {e}"))
+            }
+            e => validation(format!("One or more parameter values were invalid: {e}")),
+        }),
         None => Err(validation(format!(
             "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
         ))),
@@ -86,7 +116,13 @@ fn maps(req: &Value) -> Result<Maps, DynamoError> {
     let mut names = HashMap::new();
     if let Some(Value::Object(m)) = req.get("ExpressionAttributeNames") {
         for (k, v) in m {
-            names.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+            let name = v.as_str().unwrap_or_default();
+            if name.is_empty() {
+                return Err(validation(format!(
+                    "ExpressionAttributeNames contains invalid value: Empty attribute name for key {k}"
+                )));
+            }
+            names.insert(k.clone(), name.to_owned());
         }
     }
     let mut values = HashMap::new();
@@ -94,10 +130,11 @@ fn maps(req: &Value) -> Result<Maps, DynamoError> {
         for (k, v) in m {
             values.insert(
                 k.clone(),
-                AttributeValue::from_json(v).map_err(|e| {
-                    validation(format!(
+                AttributeValue::from_json(v).map_err(|e| match e {
+                    ValueError::TooDeep => too_deep(),
+                    e => validation(format!(
                         "ExpressionAttributeValues contains invalid value: {e} for key {k}"
-                    ))
+                    )),
                 })?,
             );
         }
@@ -521,12 +558,13 @@ fn write_answer(req: &Value, table: &str, attributes: Option<Item>) -> Value {
 fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
-    let state = t.get(&name)?;
-    key_only(&state, &key)?;
+    // The request is checked whole before the table is looked up, as DynamoDB does.
     let m = maps(req)?;
     let mut used = Parsed::new();
     let proj = projection(req, &m, &mut used)?;
     used.check_unused(&m)?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
     let mut out = json!({});
     if let Some(item) = t.get_item(&name, &key)? {
         out["Item"] = project(&item, &proj);
@@ -537,6 +575,7 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
 
 /// A Key must name exactly the key attributes.
 fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
+    t.check_key_sizes(key)?;
     let expected = 1 + usize::from(t.range_key.is_some());
     if key.len() != expected {
         return Err(validation(
@@ -551,12 +590,12 @@ fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
 fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
-    key_only(&*t.get(&name)?, &key)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let cond = condition(req, "ConditionExpression", &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
+    key_only(&*t.get(&name)?, &key)?;
     let (old, _) = t.modify(&name, &key, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(None)
@@ -571,8 +610,6 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
-    let state = t.get(&name)?;
-    key_only(&state, &key)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let cond = condition(req, "ConditionExpression", &m, &mut used)?;
@@ -585,6 +622,8 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
         None => Vec::new(),
     };
     used.check_unused(&m)?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
     let key_names: Vec<&str> = std::iter::once(state.hash_key.name.as_str())
         .chain(state.range_key.as_ref().map(|r| r.name.as_str()))
         .collect();
@@ -609,6 +648,12 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
         check(&cond, old, req)?;
         let mut item = old.cloned().unwrap_or_else(|| key.clone());
         expr::apply(&mut item, &actions).map_err(|e| TableError::Validation(e.0))?;
+        if value::item_depth(&item) > value::MAX_NESTING_LEVELS {
+            return Err(TableError::Validation(format!(
+                "1 validation error detected: {}",
+                ValueError::TooDeep
+            )));
+        }
         Ok(Some(item))
     })?;
     let new = new.unwrap_or_default();
@@ -673,9 +718,22 @@ fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<C
 
 fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let name = table_name(req)?;
-    let state = t.get(&name)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
+    // Every expression is parsed before the table is looked up, as DynamoDB does.
+    let key_expr = if is_query {
+        Some(
+            condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
+                validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+            })?,
+        )
+    } else {
+        None
+    };
+    let filter = condition(req, "FilterExpression", &m, &mut used)?;
+    let proj = projection(req, &m, &mut used)?;
+    used.check_unused(&m)?;
+    let state = t.get(&name)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
         Some(n) => Some(
             state
@@ -689,10 +747,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         ),
         None => None,
     };
-    let key_cond = if is_query {
-        let c = condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
-            validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-        })?;
+    let key_cond = if let Some(c) = key_expr {
         let hash_name = match &index {
             Some(ix) => ix.hash_key.name.clone(),
             None => state.hash_key.name.clone(),
@@ -703,9 +758,6 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     } else {
         None
     };
-    let filter = condition(req, "FilterExpression", &m, &mut used)?;
-    let proj = projection(req, &m, &mut used)?;
-    used.check_unused(&m)?;
     let limit = match req.get("Limit") {
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => n as usize,
@@ -831,7 +883,7 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
         let state = t.get(table)?;
         for r in list.as_array().into_iter().flatten() {
             let (op, key) = if let Some(p) = r.get("PutRequest") {
-                let item = item_of(p.get("Item"), "item")?;
+                let item = item_of(p.get("Item"), "item").map_err(bare)?;
                 let op = state.prepare_put(&item)?;
                 (op, state.encode_key(&item)?)
             } else if let Some(d) = r.get("DeleteRequest") {
@@ -933,7 +985,7 @@ fn transact_write(t: &Arc<Tables>, req: &Value) -> R {
         };
         let step = match kind {
             "Put" => {
-                let item = item_of(spec.get("Item"), "item")?;
+                let item = item_of(spec.get("Item"), "item").map_err(bare)?;
                 used.check_unused(&m)?;
                 crate::table::TxStep {
                     table,
@@ -974,6 +1026,11 @@ fn transact_write(t: &Arc<Tables>, req: &Value) -> R {
                         let mut item = old.cloned().unwrap_or(base);
                         expr::apply(&mut item, &actions)
                             .map_err(|e| TableError::Validation(e.0))?;
+                        if value::item_depth(&item) > value::MAX_NESTING_LEVELS {
+                            return Err(TableError::Validation(
+                                "Nesting Levels have exceeded supported limits".into(),
+                            ));
+                        }
                         Ok(crate::table::TxOutcome::Put(item))
                     }),
                 }

@@ -8,6 +8,10 @@
 
 mod actions;
 
+/// The actions without the HTTP and thread-pool layers, for the fuzz targets.
+#[doc(hidden)]
+pub use actions::dispatch;
+
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
