@@ -47,12 +47,9 @@ pub struct KinesisBatchInfo {
     pub stream_arn: String,
 }
 
-/// Epoch milliseconds as ISO 8601 UTC with milliseconds: `2019-11-14T00:38:06.021Z`.
-pub fn iso8601(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+/// The civil date (year, month, day) of a count of days since 1970-01-01 (proleptic
+/// Gregorian). Shared by every place that prints a UTC date.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -61,7 +58,15 @@ pub fn iso8601(ms: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Epoch milliseconds as ISO 8601 UTC with milliseconds: `2019-11-14T00:38:06.021Z`.
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
