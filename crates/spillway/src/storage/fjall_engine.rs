@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::keys;
 use bytes::Bytes;
@@ -49,6 +49,8 @@ const CACHE_BYTES: u64 = 32 << 20;
 const MEMTABLE_BYTES: u64 = 16 << 20;
 /// The mappings keyspace holds a few keys rewritten often (checkpoints): small memtable.
 const MAPPING_MEMTABLE_BYTES: u64 = 4 << 20;
+/// How often the engine checks whether flushed memtables are still held in memory.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// Journal kept before memtables are forced to disk.
 const JOURNAL_BYTES: u64 = 256 << 20;
 /// Least time between two attempts to reopen a failed engine.
@@ -65,6 +67,9 @@ struct Engine {
     streams: Keyspace,
     tables: Keyspace,
     mappings: Keyspace,
+    /// A full memtable was rotated since fjall last dropped its old versions (see
+    /// [`Engine::bound_memtable`]).
+    stale_versions: AtomicBool,
 }
 
 impl Engine {
@@ -76,9 +81,11 @@ impl Engine {
             // size (below), and the journal kept before a forced flush.
             .cache_size(CACHE_BYTES)
             .max_journaling_size(JOURNAL_BYTES)
-            // One background worker (flush, compaction): the machine has few cores and
-            // the request path needs them.
-            .worker_threads(1)
+            // Two background workers: with more than one, fjall keeps the first for
+            // flushes, so a long compaction never holds up the flush that writers wait
+            // for once 4 memtables are sealed (see `bound_memtable`). One worker halved
+            // the throughput of a spike of 100 KB POSTs.
+            .worker_threads(2)
             .open()
             .map_err(io)?;
         let streams = db
@@ -101,6 +108,7 @@ impl Engine {
             streams,
             tables,
             mappings,
+            stale_versions: AtomicBool::new(false),
         })
     }
 
@@ -110,6 +118,47 @@ impl Engine {
             SyncMode::Os => PersistMode::Buffer,
         };
         self.db.persist(mode).map_err(io)
+    }
+
+    /// Rotates `ks`'s memtable once it is full, here on the writer's thread.
+    ///
+    /// fjall only *requests* a rotation from its background worker, which is busy with
+    /// flushes and compactions under a spike: meanwhile the active memtable keeps
+    /// growing (hundreds of MB under 100 KB POSTs at full speed), and fjall's write halt
+    /// (4 sealed memtables) never triggers. Rotating here keeps a keyspace's memtables
+    /// within 1 active + 4 sealed of `limit` bytes; the writes past that wait for
+    /// flushes, as fjall intends.
+    fn bound_memtable(&self, ks: &Keyspace, limit: u64) -> StoreResult<()> {
+        if ks.tree.active_memtable().size() > limit && ks.rotate_memtable().map_err(io)? {
+            self.stale_versions.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Lets fjall free memtables it has already flushed.
+    ///
+    /// fjall keeps old versions of each tree (for snapshots) and only drops them when
+    /// a memtable rotates; a flushed memtable stays in memory as long as an old version
+    /// refers to it. After a spike the last flushed memtables (up to 4 x 16 MiB) would
+    /// be held until the next spike; once the flushes are done, one more rotation (of
+    /// whatever small memtable is active) drops those versions.
+    fn release_flushed_memtables(&self) -> StoreResult<()> {
+        if !self.stale_versions.load(Ordering::Acquire) || self.db.outstanding_flushes() > 0 {
+            return Ok(());
+        }
+        let keyspaces = [&self.streams, &self.tables, &self.mappings];
+        if keyspaces.iter().any(|ks| ks.sealed_memtable_count() > 0) {
+            return Ok(());
+        }
+        // A rotation of any keyspace drops the old versions of all of them; an empty
+        // memtable does not rotate, so try each until one does.
+        for ks in keyspaces {
+            if ks.rotate_memtable().map_err(io)? {
+                self.stale_versions.store(false, Ordering::Release);
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Writes every memtable out to table files and makes the journal durable: after a
@@ -165,6 +214,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Runs [`Engine::release_flushed_memtables`] every [`HOUSEKEEPING_INTERVAL`] until
+/// the engine is dropped (it holds the engine only for the check, so a reopen can
+/// still take it).
+fn start_housekeeping(engine: &Arc<Engine>) {
+    let engine = Arc::downgrade(engine);
+    let spawned = std::thread::Builder::new()
+        .name("spillway-storage".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(HOUSEKEEPING_INTERVAL);
+                let Some(e) = engine.upgrade() else { return };
+                if let Err(err) = e.release_flushed_memtables() {
+                    tracing::debug!(error = %err, "memtable release failed");
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "no storage housekeeping thread");
+    }
+}
+
 /// Bytes free for unprivileged writers on the file system holding `dir`.
 fn free_bytes(dir: &Path) -> Option<u64> {
     let st = rustix::fs::statvfs(dir).ok()?;
@@ -175,10 +245,11 @@ impl FjallStore {
     /// Opens (or creates) the engine in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Io(e.to_string()))?;
-        let engine = Engine::open(dir)?;
+        let engine = Arc::new(Engine::open(dir)?);
+        start_housekeeping(&engine);
         Ok(Self {
             dir: dir.to_owned(),
-            engine: RwLock::new(Some(Arc::new(engine))),
+            engine: RwLock::new(Some(engine)),
             failed: AtomicBool::new(false),
             last_error: Mutex::new(None),
             last_attempt: Mutex::new(None),
@@ -290,8 +361,8 @@ impl FjallStore {
                 }
             }
         }
-        let engine = Engine::open(&self.dir)?;
-        let engine = Arc::new(engine);
+        let engine = Arc::new(Engine::open(&self.dir)?);
+        start_housekeeping(&engine);
         *slot = Some(Arc::clone(&engine));
         drop(slot);
         engine.rewrite_memtables()
@@ -410,7 +481,8 @@ impl StreamStore for FjallStore {
                 batch.insert(&e.streams, keys::tip_key(*shard), keys::encode_tip(*tip));
             }
             batch.commit().map_err(io)?;
-            e.persist(sync)
+            e.persist(sync)?;
+            e.bound_memtable(&e.streams, MEMTABLE_BYTES)
         })
     }
 
@@ -725,7 +797,9 @@ impl BatchWriter for FjallStore {
                 }
             }
             batch.commit().map_err(io)?;
-            e.persist(sync)
+            e.persist(sync)?;
+            e.bound_memtable(&e.tables, MEMTABLE_BYTES)?;
+            e.bound_memtable(&e.mappings, MAPPING_MEMTABLE_BYTES)
         })
     }
 }
