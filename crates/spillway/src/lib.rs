@@ -8,6 +8,7 @@ pub mod demo;
 pub mod function;
 pub mod load;
 pub mod mapping;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod stream;

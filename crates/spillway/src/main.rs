@@ -67,7 +67,10 @@ fn main() -> ExitCode {
         Command::Serve { .. } => "info",
         _ => "warn",
     };
-    spillway::cli::init_logging(cli.log_level.as_deref().unwrap_or(default_level));
+    spillway::cli::init_logging(
+        cli.log_level.as_deref().unwrap_or(default_level),
+        cli.log_format,
+    );
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -91,11 +94,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             data_dir,
             listen,
+            access_log,
         } => {
-            let config = match config {
+            let mut config = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
+            config.server.access_log |= access_log;
             spillway::server::serve(
                 config,
                 spillway::server::ServeOverrides { data_dir, listen },

@@ -17,6 +17,7 @@ use crate::storage::{Store, StreamStore};
 use crate::stream::{Streams, retention};
 use crate::table::Tables;
 
+pub mod access;
 pub mod conn;
 pub mod guard;
 
@@ -131,7 +132,17 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         request_guard.clone(),
         guard::guard,
     ))
-    .layer(axum::Extension(listener_health));
+    .layer(axum::Extension(listener_health))
+    .layer(axum::middleware::from_fn_with_state(
+        access::AccessLog::new(
+            config
+                .routes
+                .iter()
+                .map(|r| (r.method.as_str(), r.path.as_str())),
+            config.server.access_log,
+        ),
+        access::access,
+    ));
     let limits = conn::ConnectionLimits::from_config(&config.server, fd_limit);
     tracing::info!(
         %addr,

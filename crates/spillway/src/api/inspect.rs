@@ -397,7 +397,7 @@ async fn list_mappings(
                 function_errors: m.stats.function_errors.load(Relaxed),
                 records_processed: m.stats.records_processed.load(Relaxed),
                 records_dead_lettered: m.stats.records_dead_lettered.load(Relaxed),
-                iterator_age_ms: m.stats.iterator_age_ms.load(Relaxed),
+                iterator_age_ms: m.stats.iterator_age_ms(),
                 shards,
             });
         }

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
+pub mod prometheus;
 pub mod sigv4;
 
 use std::sync::Arc;
@@ -104,6 +105,14 @@ pub fn router(config: &Config, services: Services) -> Router {
         &config.security.api_keys,
         &services,
     ));
+    // Prometheus' conventional path, unless a configured route took it.
+    if !config.routes.iter().any(|r| r.path == "/metrics") {
+        let s = services.clone();
+        app = app.route(
+            "/metrics",
+            axum::routing::get(move || prometheus::metrics(s.clone())),
+        );
+    }
     if !config.routes.iter().any(|r| r.path == "/") {
         let aws = services.clone();
         let verifier = sigv4::Verifier::from_config(&config.region, &config.security).map(Arc::new);

@@ -18,6 +18,9 @@ pub struct Cli {
     /// Default: info for `serve`, warn for the other commands.
     #[arg(long, global = true)]
     pub log_level: Option<String>,
+    /// Log lines as text (for people) or json (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,6 +38,10 @@ pub enum Command {
         /// Address to listen on (overrides server.listen); port 0 picks a free port.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// One log line per request: api, action, status, duration, request id (as
+        /// `[server] access_log = true`).
+        #[arg(long)]
+        access_log: bool,
     },
     /// Print the full default config, with a comment on every key.
     Config,
@@ -169,17 +176,28 @@ pub enum Command {
 }
 
 /// Sets up `tracing` from RUST_LOG, or from `--log-level` when RUST_LOG is unset.
-pub fn init_logging(level: &str) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // The storage engine's own info lines are noise to a spillway user.
         tracing_subscriber::EnvFilter::new(format!("{level},fjall=warn,lsm_tree=warn"))
     });
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| LossyStderr)
+        .with_writer(|| LossyStderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
         // Colour codes only where a person reads them; log files stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 /// Log lines that could not be written (stderr on a full disk, a closed pipe).

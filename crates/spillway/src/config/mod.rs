@@ -357,6 +357,10 @@ pub struct ServerConfig {
     /// request is answered 503 with Retry-After before its body is read.
     #[serde(default = "default_request_body_budget_bytes")]
     pub request_body_budget_bytes: usize,
+    /// One log line per request (api, action, status, duration, request id), at info
+    /// level under the `spillway::access` target. `--access-log` turns it on too.
+    #[serde(default)]
+    pub access_log: bool,
 }
 
 fn default_max_connections() -> usize {

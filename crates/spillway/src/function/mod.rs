@@ -84,6 +84,8 @@ pub struct FunctionHandle {
     concurrency: Arc<Semaphore>,
     function: Arc<dyn Function>,
     pub stats: FunctionStats,
+    /// This function's `spillway_function_duration_seconds` series.
+    duration: prometheus::Histogram,
 }
 
 /// Counters of one function, over every caller (mappings and direct routes).
@@ -120,6 +122,9 @@ impl FunctionHandle {
             concurrency: Arc::new(Semaphore::new(reserved_concurrency as usize)),
             function,
             stats: FunctionStats::default(),
+            duration: crate::metrics::instruments()
+                .function_duration_seconds
+                .with_label_values(&[name]),
         }
     }
 
@@ -159,6 +164,7 @@ impl FunctionHandle {
     ) -> Result<Bytes, FunctionError> {
         use std::sync::atomic::Ordering::Relaxed;
         self.stats.invocations.fetch_add(1, Relaxed);
+        let started = std::time::Instant::now();
         let result = if self.function.times_itself() {
             self.function.invoke(payload, writes).await
         } else {
@@ -171,6 +177,7 @@ impl FunctionHandle {
                 }
             }
         };
+        self.duration.observe(started.elapsed().as_secs_f64());
         if result.is_err() {
             self.stats.errors.fetch_add(1, Relaxed);
         }
@@ -255,6 +262,33 @@ fn runtime_spec(
     }
 }
 
+/// Why a process or runtime function's command cannot start, if it visibly cannot: no
+/// command, or a program that is neither an executable path nor found on `PATH`.
+fn command_problem(fc: &crate::config::FunctionConfig) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if matches!(fc.kind, FunctionKind::KinesisToDynamo) {
+        return None;
+    }
+    let Some(program) = fc.command.first() else {
+        return Some("no command is configured".into());
+    };
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        let path = std::path::Path::new(program);
+        match (&fc.working_dir, path.is_relative()) {
+            (Some(dir), true) => executable(&dir.join(path)) || executable(path),
+            _ => executable(path),
+        }
+    } else {
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
+        })
+    };
+    (!found).then(|| format!("command `{program}` is not an executable file nor on PATH"))
+}
+
 /// Every configured function, by name.
 #[derive(Debug, Default)]
 pub struct Functions {
@@ -267,6 +301,15 @@ impl Functions {
     pub fn from_config(config: &Config, tables: &Arc<Tables>, endpoint: SocketAddr) -> Self {
         let mut by_name = BTreeMap::new();
         for fc in &config.functions {
+            if let Some(problem) = command_problem(fc) {
+                // Said at start, not first at the first invocation: every batch of a
+                // mapping to this function will fail until the command is fixed.
+                tracing::error!(
+                    function = %fc.name,
+                    command = ?fc.command,
+                    "{problem}; every invocation of this function will fail"
+                );
+            }
             let function: Arc<dyn Function> = match fc.kind {
                 FunctionKind::KinesisToDynamo => {
                     Arc::new(builtin::KinesisToDynamo::new(Arc::clone(tables), fc))

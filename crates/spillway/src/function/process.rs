@@ -54,7 +54,7 @@ impl ProcessFunction {
             .await
             .map_err(|e| FunctionError::Start(e.to_string()))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        for line in stderr.lines() {
+        for line in super::runtime_api::split_output_lines(&stderr) {
             tracing::info!(function = %self.name, "{line}");
         }
         if out.status.success() {

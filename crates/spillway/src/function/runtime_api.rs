@@ -586,12 +586,22 @@ async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\n', '\r']);
                 let request_id = lock(&api.current).clone();
-                tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{text}");
+                // awslambdaric separates a traceback's lines with `\r` (so that Lambda
+                // keeps it one log event): one log line each here, or a terminal would
+                // overwrite them all but the last.
+                for part in split_output_lines(&text) {
+                    tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{part}");
+                }
             }
         }
     }
+}
+
+/// A chunk of function output as log lines: split on `\n` and on a lone `\r`, empty
+/// lines dropped.
+pub fn split_output_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\n', '\r']).filter(|l| !l.trim().is_empty())
 }
 
 /// The process behind an instance, as its Runtime API's [`Gate`] knows it.
@@ -897,4 +907,23 @@ async fn init_error(
     // the init error (see `RuntimeFunction::lost`).
     api.kill();
     accepted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_output_lines;
+
+    #[test]
+    fn a_python_traceback_with_carriage_returns_becomes_one_line_each() {
+        let chunk = "[ERROR] KeyError: 'ID'\rTraceback (most recent call last):\r  File \"/var/task/app.py\", line 9, in handler\r\n";
+        let lines: Vec<&str> = split_output_lines(chunk).collect();
+        assert_eq!(
+            lines,
+            [
+                "[ERROR] KeyError: 'ID'",
+                "Traceback (most recent call last):",
+                "  File \"/var/task/app.py\", line 9, in handler"
+            ]
+        );
+    }
 }

@@ -64,9 +64,61 @@ pub struct MappingStats {
     pub function_errors: AtomicU64,
     pub records_processed: AtomicU64,
     pub records_dead_lettered: AtomicU64,
-    /// Age of the newest record handed to the function, when the poller last read
-    /// (Lambda's IteratorAge), milliseconds.
-    pub iterator_age_ms: AtomicU64,
+    /// Per shard id: the arrival time (ms) of the oldest record not yet processed, 0
+    /// when the shard is caught up. Lambda's IteratorAge is now minus it, so the age
+    /// grows with the clock while a batch is retried, and is 0 once caught up.
+    oldest_pending: std::sync::Mutex<std::collections::BTreeMap<String, Arc<AtomicU64>>>,
+    /// When the last function failure was logged (ms), to log at most one a second.
+    last_failure_log_ms: AtomicU64,
+    /// Failures not logged since then.
+    unlogged_failures: AtomicU64,
+}
+
+impl MappingStats {
+    /// The slot of one shard's oldest pending arrival (created at 0, caught up).
+    fn oldest_pending(&self, shard_id: &str) -> Arc<AtomicU64> {
+        let mut m = self
+            .oldest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Arc::clone(m.entry(shard_id.to_owned()).or_default())
+    }
+
+    /// A shard done for good (closed and processed to its end) leaves the metrics.
+    fn forget_shard(&self, shard_id: &str) {
+        self.oldest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(shard_id);
+    }
+
+    /// IteratorAge per shard id at `now_ms`: how old the oldest record not yet
+    /// processed is (0 when caught up).
+    pub fn iterator_ages_ms(&self, now_ms: u64) -> Vec<(String, u64)> {
+        self.oldest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(shard, oldest)| {
+                let oldest = oldest.load(Ordering::Relaxed);
+                let age = if oldest == 0 {
+                    0
+                } else {
+                    now_ms.saturating_sub(oldest)
+                };
+                (shard.clone(), age)
+            })
+            .collect()
+    }
+
+    /// The mapping's IteratorAge: the largest over its shards.
+    pub fn iterator_age_ms(&self) -> u64 {
+        self.iterator_ages_ms(now_ms())
+            .into_iter()
+            .map(|(_, age)| age)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// One mapping at run time.
@@ -227,6 +279,13 @@ impl Mappings {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(supervisor);
+            } else {
+                tracing::warn!(
+                    uuid = %mapping.uuid,
+                    stream = %stream.name,
+                    function = %mapping.function.name,
+                    "event source mapping is disabled (Enabled = false): its records are not processed"
+                );
             }
             out.mappings.push(mapping);
         }
@@ -404,6 +463,7 @@ impl Mapping {
             if let Some(end) = shard.ending()
                 && matches!(self.checkpoint(&shard), Ok(c) if c >= end)
             {
+                self.stats.forget_shard(&shard.shard_id);
                 return;
             }
             match self.poll_once(&shard, &mut tip).await {
@@ -426,8 +486,10 @@ impl Mapping {
         tip: &mut tokio::sync::watch::Receiver<u64>,
     ) -> Result<(), MappingError> {
         let checkpoint = self.checkpoint(shard)?;
+        let oldest_pending = self.stats.oldest_pending(&shard.shard_id);
         if shard.tip().next_counter <= checkpoint {
-            // Nothing new: wait for the committer to publish more.
+            // Caught up. Nothing new: wait for the committer to publish more.
+            oldest_pending.store(0, Ordering::Relaxed);
             tip.mark_unchanged();
             if shard.tip().next_counter <= checkpoint {
                 let _ = tokio::time::timeout(Duration::from_secs(1), tip.changed()).await;
@@ -460,12 +522,11 @@ impl Mapping {
             }
         }
         let read = self.streams.read_shard(shard, checkpoint, want)?;
-        let Some(last) = read.records.last() else {
+        let (Some(first), Some(last)) = (read.records.first(), read.records.last()) else {
             return Ok(());
         };
-        self.stats
-            .iterator_age_ms
-            .store(now_ms().saturating_sub(last.arrival_ms), Ordering::Relaxed);
+        // Until this round is processed, its first record is the oldest pending one.
+        oldest_pending.store(first.arrival_ms.max(1), Ordering::Relaxed);
         let round_end = last.counter + 1;
         if pf == 1 {
             self.handle_batch(shard, read.records, true).await?;
@@ -552,7 +613,7 @@ impl Mapping {
                     }
                     (Outcome::Failure(e), _) => {
                         self.stats.function_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, shard = %shard.shard_id, records = batch.len(), "function error");
+                        self.log_failure(&e, shard, &batch, attempts);
                         if self.config.bisect_batch_on_function_error && batch.len() > 1 {
                             let second = batch.split_off(batch.len() / 2);
                             queue.push_front((second, attempts));
@@ -572,6 +633,41 @@ impl Mapping {
             }
         }
         Ok(())
+    }
+
+    /// Logs a failed invocation at warn level, at most one line a second per mapping
+    /// (a shard stuck on a poison record fails many times a second); the line counts
+    /// the failures it stands for.
+    fn log_failure(&self, e: &FunctionError, shard: &ShardState, batch: &[Record], attempts: u32) {
+        let now = now_ms();
+        let last = self.stats.last_failure_log_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1000
+            || self
+                .stats
+                .last_failure_log_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.stats.unlogged_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, shard = %shard.shard_id, records = batch.len(), "function error");
+            return;
+        }
+        let also = self.stats.unlogged_failures.swap(0, Ordering::Relaxed);
+        let oldest = batch
+            .first()
+            .map_or(0, |r| now.saturating_sub(r.arrival_ms));
+        tracing::warn!(
+            mapping = %self.uuid,
+            function = %self.function.name,
+            shard = %shard.shard_id,
+            error = %e,
+            records = batch.len(),
+            first_sequence_number = batch.first().map_or("", |r| r.sequence_number.as_str()),
+            retry = attempts,
+            iterator_age_ms = oldest,
+            failures_since_last_line = also,
+            "function invocation failed; the batch will be retried"
+        );
     }
 
     /// Invokes the function with one batch and judges the answer.

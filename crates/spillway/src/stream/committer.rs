@@ -224,8 +224,15 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
         committed.push(c);
     }
     let tip_list: Vec<(ShardKey, ShardTip)> = tips.iter().map(|(k, (_, t))| (*k, *t)).collect();
-    match store.append(&records, &tip_list, sync) {
+    let started = std::time::Instant::now();
+    let written = store.append(&records, &tip_list, sync);
+    let instruments = crate::metrics::instruments();
+    instruments
+        .commit_fsync_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match written {
         Ok(()) => {
+            instruments.commit_records.observe(records.len() as f64);
             if stats.failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("commits succeed again");
             }

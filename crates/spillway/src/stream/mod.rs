@@ -141,6 +141,22 @@ pub struct ShardState {
     ending: AtomicU64,
     /// Indices of the shards this one came from.
     pub parents: Vec<u32>,
+    /// CloudWatch's per-shard counters, read by `/metrics`.
+    pub counters: ShardCounters,
+}
+
+/// Kinesis' shard-level CloudWatch metrics, as counters since this process started
+/// (or since a reshard rebuilt the shard's state).
+#[derive(Debug, Default)]
+pub struct ShardCounters {
+    /// Records acknowledged (IncomingRecords).
+    pub incoming_records: AtomicU64,
+    /// Data and partition key bytes acknowledged (IncomingBytes).
+    pub incoming_bytes: AtomicU64,
+    /// Appends refused by the shard's write limits (WriteProvisionedThroughputExceeded).
+    pub write_throttled: AtomicU64,
+    /// GetRecords calls refused by its read limits (ReadProvisionedThroughputExceeded).
+    pub read_throttled: AtomicU64,
 }
 
 impl ShardState {
@@ -160,11 +176,15 @@ impl ShardState {
     /// For a stream with `enforce_limits`: takes one GetRecords call from the shard's
     /// read budget, or refuses it.
     pub fn try_begin_read(&self) -> bool {
-        self.read_limiter.as_ref().is_none_or(|l| {
+        let allowed = self.read_limiter.as_ref().is_none_or(|l| {
             l.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .try_begin(std::time::Instant::now())
-        })
+        });
+        if !allowed {
+            self.counters.read_throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        allowed
     }
 
     /// Charges a GetRecords' returned bytes to the shard's read budget.
@@ -503,6 +523,7 @@ impl Streams {
                 } else {
                     u64::MAX
                 }),
+                counters: ShardCounters::default(),
                 parents: s.parents.clone(),
             }));
         }
@@ -608,6 +629,10 @@ impl Streams {
                     .unwrap_or_else(|p| p.into_inner())
                     .try_take(size, std::time::Instant::now());
                 if !ok {
+                    shard
+                        .counters
+                        .write_throttled
+                        .fetch_add(1, Ordering::Relaxed);
                     return Err(StreamError::ThroughputExceeded {
                         shard_id: shard.shard_id.clone(),
                         stream: stream.name.clone(),
@@ -621,6 +646,14 @@ impl Streams {
             break (shard, answer);
         };
         let c = answer.await.unwrap_or(Err(StreamError::ShuttingDown))?;
+        shard
+            .counters
+            .incoming_records
+            .fetch_add(1, Ordering::Relaxed);
+        shard
+            .counters
+            .incoming_bytes
+            .fetch_add(size as u64, Ordering::Relaxed);
         Ok(Appended {
             shard_id: shard.shard_id.clone(),
             sequence_number: shard.sequence_number(c.counter).to_string(),

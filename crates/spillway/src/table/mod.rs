@@ -427,6 +427,11 @@ impl Tables {
         Ok(self.modify(table, key, SyncMode::SyncData, |_| Ok(None))?.0)
     }
 
+    /// Item writes (puts and deletes) made durable since start, by table id.
+    pub fn writes_by_table(&self) -> std::collections::HashMap<u32, u64> {
+        self.writer.written()
+    }
+
     /// Number of items (counted, so exact).
     pub fn count(&self, table: &str) -> Result<u64, TableError> {
         let t = self.get(table)?;

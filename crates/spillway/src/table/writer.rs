@@ -31,6 +31,8 @@ pub struct TableWriter {
     pending: Arc<Mutex<Pending>>,
     next_version: std::sync::atomic::AtomicU64,
     stop: Arc<AtomicBool>,
+    /// Item writes (puts and deletes) made durable, by table id (`/metrics`).
+    written: Arc<Mutex<HashMap<u32, u64>>>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -48,17 +50,31 @@ impl TableWriter {
         let (tx, rx) = mpsc::channel::<Job>();
         let pending: Arc<Mutex<Pending>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (Arc::clone(&pending), Arc::clone(&stop));
+        let written: Arc<Mutex<HashMap<u32, u64>>> = Arc::default();
+        let (p, s, w) = (
+            Arc::clone(&pending),
+            Arc::clone(&stop),
+            Arc::clone(&written),
+        );
         std::thread::Builder::new()
             .name("spillway-table-writer".into())
-            .spawn(move || run(&*store, &rx, &p, fsync, &s))
+            .spawn(move || run(&*store, &rx, &p, fsync, &s, &w))
             .expect("spawn table writer");
         Self {
             tx: Mutex::new(tx),
             pending,
             next_version: std::sync::atomic::AtomicU64::new(1),
             stop,
+            written,
         }
+    }
+
+    /// Item writes made durable so far, by table id.
+    pub fn written(&self) -> HashMap<u32, u64> {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The queued write of an item, if any: Some(Some(bytes)) put, Some(None) deleted.
@@ -120,6 +136,7 @@ fn run(
     pending: &Mutex<Pending>,
     fsync: bool,
     stop: &AtomicBool,
+    written: &Mutex<HashMap<u32, u64>>,
 ) {
     while !stop.load(Ordering::Acquire) {
         let first = match rx.recv_timeout(Duration::from_millis(100)) {
@@ -158,6 +175,15 @@ fn run(
                     if p.get(&key).is_some_and(|(v, _)| *v == job.version) {
                         p.remove(&key);
                     }
+                }
+            }
+        }
+        if result.is_ok() {
+            let mut w = written.lock().unwrap_or_else(|e| e.into_inner());
+            for op in &ops {
+                if let WriteOp::PutItem { table_id, .. } | WriteOp::DeleteItem { table_id, .. } = op
+                {
+                    *w.entry(*table_id).or_default() += 1;
                 }
             }
         }

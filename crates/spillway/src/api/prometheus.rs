@@ -1,0 +1,288 @@
+//! `GET /metrics`: Prometheus' text format 0.0.4, named after the CloudWatch metrics a
+//! user of this pattern watches on AWS (IncomingRecords, IteratorAge, Throttles, ...).
+//!
+//! Two sources: the hot-path instruments of [`crate::metrics`] (histograms, HTTP
+//! requests), and, read at scrape time, the counters the domain keeps anyway (records
+//! per shard, invocations, errors, dead letters, throttles) and the gauges only a scrape
+//! can compute (iterator age now, concurrency now, items per table). Nothing here runs on
+//! the request path of the pipeline.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus::proto::MetricFamily;
+use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, TextEncoder};
+
+use super::Services;
+use crate::stream::now_ms;
+
+/// A counter family filled from values read now.
+fn counters(
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    rows: &[(Vec<&str>, u64)],
+) -> Vec<MetricFamily> {
+    let Ok(vec) = IntCounterVec::new(Opts::new(name, help), labels) else {
+        return Vec::new();
+    };
+    for (values, v) in rows {
+        vec.with_label_values(values).inc_by(*v);
+    }
+    prometheus::core::Collector::collect(&vec)
+}
+
+/// A gauge family filled from values read now.
+fn gauges(name: &str, help: &str, labels: &[&str], rows: &[(Vec<&str>, i64)]) -> Vec<MetricFamily> {
+    let Ok(vec) = IntGaugeVec::new(Opts::new(name, help), labels) else {
+        return Vec::new();
+    };
+    for (values, v) in rows {
+        vec.with_label_values(values).set(*v);
+    }
+    prometheus::core::Collector::collect(&vec)
+}
+
+/// Item counts are a full pass over a table: counted again only when the table was
+/// written since, and at most this often.
+const ITEM_COUNT_TTL: Duration = Duration::from_secs(10);
+
+/// Per table name: (writes when counted, items, when counted).
+type ItemCounts = HashMap<String, (u64, u64, Instant)>;
+static ITEM_COUNTS: LazyLock<Mutex<ItemCounts>> = LazyLock::new(Mutex::default);
+
+/// Items per table, from the cache when it is fresh enough (blocking: a table scan).
+fn table_items(services: &Services, writes: &HashMap<u32, u64>) -> Vec<(String, u64)> {
+    let mut cache = ITEM_COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = Vec::new();
+    for t in services.tables.all() {
+        let w = writes.get(&t.table_id).copied().unwrap_or(0);
+        let fresh = cache
+            .get(&t.name)
+            .is_some_and(|(cw, _, at)| *cw == w || at.elapsed() < ITEM_COUNT_TTL);
+        if !fresh && let Ok(n) = services.tables.count(&t.name) {
+            cache.insert(t.name.clone(), (w, n, Instant::now()));
+        }
+        if let Some((_, n, _)) = cache.get(&t.name) {
+            out.push((t.name.clone(), *n));
+        }
+    }
+    out
+}
+
+/// Every family of a scrape.
+fn gather(services: &Services) -> Vec<MetricFamily> {
+    let mut families = crate::metrics::instruments().registry.gather();
+
+    // Streams, per shard.
+    let streams = services.streams.all();
+    let mut per_shard: [Vec<(Vec<&str>, u64)>; 4] = Default::default();
+    for s in &streams {
+        for shard in &s.shards {
+            let c = &shard.counters;
+            let labels = vec![s.name.as_str(), shard.shard_id.as_str()];
+            for (rows, v) in per_shard.iter_mut().zip([
+                c.incoming_records.load(Relaxed),
+                c.incoming_bytes.load(Relaxed),
+                c.write_throttled.load(Relaxed),
+                c.read_throttled.load(Relaxed),
+            ]) {
+                rows.push((labels.clone(), v));
+            }
+        }
+    }
+    let shard_labels = ["stream", "shard"];
+    for ((name, help), rows) in [
+        (
+            "spillway_stream_incoming_records_total",
+            "Records acknowledged by the shard (Kinesis IncomingRecords).",
+        ),
+        (
+            "spillway_stream_incoming_bytes_total",
+            "Data and partition key bytes acknowledged by the shard (IncomingBytes).",
+        ),
+        (
+            "spillway_stream_write_throttled_total",
+            "Appends refused by the shard's write limits (WriteProvisionedThroughputExceeded).",
+        ),
+        (
+            "spillway_stream_read_throttled_total",
+            "GetRecords calls refused by the shard's read limits (ReadProvisionedThroughputExceeded).",
+        ),
+    ]
+    .into_iter()
+    .zip(&per_shard)
+    {
+        families.extend(counters(name, help, &shard_labels, rows));
+    }
+
+    // Mappings.
+    let now = now_ms();
+    let mut ages = Vec::new();
+    let (mut invocations, mut errors, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+    let mappings = &services.mappings.mappings;
+    let per_mapping: Vec<_> = mappings
+        .iter()
+        .map(|m| (m, m.stats.iterator_ages_ms(now)))
+        .collect();
+    for (m, shard_ages) in &per_mapping {
+        let (uuid, function, stream) = (
+            m.uuid.as_str(),
+            m.function.name.as_str(),
+            m.stream.name.as_str(),
+        );
+        for (shard, age) in shard_ages {
+            ages.push((
+                vec![uuid, stream, shard.as_str()],
+                i64::try_from(*age).unwrap_or(i64::MAX),
+            ));
+        }
+        invocations.push((vec![uuid, function], m.stats.invocations.load(Relaxed)));
+        errors.push((vec![uuid, function], m.stats.function_errors.load(Relaxed)));
+        dead.push((vec![uuid], m.stats.records_dead_lettered.load(Relaxed)));
+    }
+    families.extend(gauges(
+        "spillway_mapping_iterator_age_milliseconds",
+        "Age of the oldest record the mapping has not processed yet, per shard (Lambda IteratorAge); 0 when caught up.",
+        &["mapping", "stream", "shard"],
+        &ages,
+    ));
+    families.extend(counters(
+        "spillway_mapping_invocations_total",
+        "Function invocations made by the mapping.",
+        &["mapping", "function"],
+        &invocations,
+    ));
+    families.extend(counters(
+        "spillway_mapping_errors_total",
+        "Invocations by the mapping that failed (function error, timeout, crash).",
+        &["mapping", "function"],
+        &errors,
+    ));
+    families.extend(counters(
+        "spillway_mapping_dead_letters_total",
+        "Records the mapping gave up on and sent to its on-failure destination.",
+        &["mapping"],
+        &dead,
+    ));
+
+    // Functions.
+    let (mut running, mut throttles, mut f_invocations, mut f_errors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for f in services.functions.all() {
+        let name = vec![f.name.as_str()];
+        running.push((name.clone(), i64::from(f.in_flight())));
+        throttles.push((name.clone(), f.stats.throttles.load(Relaxed)));
+        f_invocations.push((name.clone(), f.stats.invocations.load(Relaxed)));
+        f_errors.push((name, f.stats.errors.load(Relaxed)));
+    }
+    families.extend(gauges(
+        "spillway_function_concurrent_executions",
+        "Invocations of the function running now (Lambda ConcurrentExecutions).",
+        &["function"],
+        &running,
+    ));
+    families.extend(counters(
+        "spillway_function_throttles_total",
+        "Direct invocations refused because every concurrency slot was busy (Lambda Throttles).",
+        &["function"],
+        &throttles,
+    ));
+    families.extend(counters(
+        "spillway_function_invocations_total",
+        "Invocations of the function, from mappings and direct routes (Lambda Invocations).",
+        &["function"],
+        &f_invocations,
+    ));
+    families.extend(counters(
+        "spillway_function_errors_total",
+        "Invocations of the function that failed (Lambda Errors).",
+        &["function"],
+        &f_errors,
+    ));
+
+    // Tables.
+    let writes = services.tables.writes_by_table();
+    let names: HashMap<u32, String> = services
+        .tables
+        .all()
+        .iter()
+        .map(|t| (t.table_id, t.name.clone()))
+        .collect();
+    let items = table_items(services, &writes);
+    families.extend(gauges(
+        "spillway_table_items",
+        "Items in the table (counted at most every 10 s while it is written).",
+        &["table"],
+        &items
+            .iter()
+            .map(|(n, c)| (vec![n.as_str()], i64::try_from(*c).unwrap_or(i64::MAX)))
+            .collect::<Vec<_>>(),
+    ));
+    families.extend(counters(
+        "spillway_table_writes_total",
+        "Item writes (puts and deletes) made durable in the table.",
+        &["table"],
+        &names
+            .iter()
+            .map(|(id, n)| (vec![n.as_str()], writes.get(id).copied().unwrap_or(0)))
+            .collect::<Vec<_>>(),
+    ));
+
+    // Storage and the process.
+    let commits = services.streams.commit_stats();
+    families.extend(counters(
+        "spillway_commits_total",
+        "Stream commits (each one durability point, one fsync with durability = fsync).",
+        &[],
+        &[(vec![], commits.commits.load(Relaxed))],
+    ));
+    families.extend(counters(
+        "spillway_commit_failures_total",
+        "Stream commits that storage refused (a full disk, an I/O error); their appends were answered 503.",
+        &[],
+        &[(vec![], commits.failed_commits.load(Relaxed))],
+    ));
+    families.extend(gauges(
+        "spillway_storage_writable",
+        "1 while storage takes writes, 0 while writes fail (see /_spillway/health).",
+        &[],
+        &[(
+            vec![],
+            i64::from(services.streams.storage_health().writable),
+        )],
+    ));
+    families.extend(counters(
+        "spillway_log_lines_lost_total",
+        "Log lines that could not be written (stderr full or closed).",
+        &[],
+        &[(vec![], crate::cli::LOST_LOG_WRITES.load(Relaxed))],
+    ));
+    families
+}
+
+/// The `GET /metrics` handler.
+pub async fn metrics(services: Services) -> Response {
+    let gathered = tokio::task::spawn_blocking(move || {
+        let families = gather(&services);
+        let mut out = Vec::with_capacity(16 * 1024);
+        TextEncoder::new().encode(&families, &mut out).map(|()| out)
+    })
+    .await;
+    match gathered {
+        Ok(Ok(body)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
