@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod merge;
+
 /// The commented default configuration, embedded in the binary.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
@@ -467,17 +469,56 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses and validates config text; `path` only names the source in errors.
+    /// Parses config text merged over the built-in default, and validates it; `path`
+    /// only names the source in errors.
+    ///
+    /// Forgiving by design: any key may be omitted (the default's value is used); a
+    /// list given replaces the default's list (`mappings = []` runs no mapping), and
+    /// each entry of a list takes the keys it omits from the default's entry, except
+    /// the keys that name things (see [`merge::IDENTITY_KEYS`]). The built-in
+    /// function needs no declaration. Reference errors name the file's line and the
+    /// closest declared name.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
+        };
+        let user: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let default: toml::Table = toml::from_str(DEFAULT_TOML).map_err(parse_error)?;
+        let merged = merge::over_default(default, user);
+        let mut config: Config = merged.try_into().map_err(parse_error)?;
+        config.add_implicit_builtin();
         config.validate().map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
-            message,
+            message: merge::locate(text, &message),
         })?;
         Ok(config)
+    }
+
+    /// Declares the built-in function (and its table) when something refers to it and
+    /// the config does not declare it.
+    fn add_implicit_builtin(&mut self) {
+        let builtin = "kinesis-to-dynamo";
+        let referred = self.mappings.iter().any(|m| m.function_name == builtin)
+            || self
+                .routes
+                .iter()
+                .any(|r| r.function.as_deref() == Some(builtin));
+        if !referred || self.functions.iter().any(|f| f.name == builtin) {
+            return;
+        }
+        let Ok(default) = toml::from_str::<Config>(DEFAULT_TOML) else {
+            return;
+        };
+        if let Some(f) = default.functions.into_iter().find(|f| f.name == builtin) {
+            if let Some(table) = &f.table
+                && !self.tables.iter().any(|t| &t.name == table)
+                && let Some(t) = default.tables.into_iter().find(|t| &t.name == table)
+            {
+                self.tables.push(t);
+            }
+            self.functions.push(f);
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -530,8 +571,9 @@ impl Config {
                     Some(t) if table_names.contains(t.as_str()) => {}
                     Some(t) => {
                         return Err(format!(
-                            "function `{}`: table `{t}` is not declared in [[tables]]",
-                            f.name
+                            "function `{}`: table `{t}` is not declared in [[tables]]{}",
+                            f.name,
+                            merge::did_you_mean(t, self.tables.iter().map(|t| t.name.as_str()))
                         ));
                     }
                     None => return Err(format!("function `{}`: `table` is required", f.name)),
@@ -557,16 +599,20 @@ impl Config {
                 (Some(stream), None) => {
                     if !names.contains(stream.as_str()) {
                         return Err(format!(
-                            "route {} {}: stream `{stream}` is not declared in [[streams]]",
-                            r.method, r.path
+                            "route {} {}: stream `{stream}` is not declared in [[streams]]{}",
+                            r.method,
+                            r.path,
+                            merge::did_you_mean(stream, names.iter().copied())
                         ));
                     }
                 }
                 (None, Some(function)) => {
                     if !function_names.contains(function.as_str()) {
                         return Err(format!(
-                            "route {} {}: function `{function}` is not declared in [[functions]]",
-                            r.method, r.path
+                            "route {} {}: function `{function}` is not declared in [[functions]]{}",
+                            r.method,
+                            r.path,
+                            merge::did_you_mean(function, function_names.iter().copied())
                         ));
                     }
                 }
@@ -596,14 +642,16 @@ impl Config {
             let what = format!("mapping {} -> {}", m.event_source_arn, m.function_name);
             if !names.contains(m.stream_name()) {
                 return Err(format!(
-                    "{what}: stream `{}` is not declared",
-                    m.stream_name()
+                    "{what}: stream `{}` is not declared in [[streams]]{}",
+                    m.stream_name(),
+                    merge::did_you_mean(m.stream_name(), names.iter().copied())
                 ));
             }
             if !function_names.contains(m.function_name.as_str()) {
                 return Err(format!(
-                    "{what}: function `{}` is not declared",
-                    m.function_name
+                    "{what}: function `{}` is not declared in [[functions]]{}",
+                    m.function_name,
+                    merge::did_you_mean(&m.function_name, function_names.iter().copied())
                 ));
             }
             if !(1..=10_000).contains(&m.batch_size) {
