@@ -190,7 +190,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 print!("{}", report.render_text());
             }
-            Ok(())
+            match report.failure() {
+                Some(why) => Err(anyhow::anyhow!(why)),
+                None => Ok(()),
+            }
         }
         Command::Table {
             name,

@@ -6,19 +6,26 @@ mod common;
 
 use common::*;
 
-fn load(args: &[&str]) -> serde_json::Value {
+/// Runs `spillway load ... --json`: its report, whether it exited 0, and its stderr.
+fn run_load(args: &[&str]) -> (serde_json::Value, bool, String) {
     let out = std::process::Command::new(BIN)
         .arg("load")
         .args(args)
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
+    let report = serde_json::from_slice(&out.stdout).expect("--json prints one JSON document");
+    (
+        report,
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints one JSON document")
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn load(args: &[&str]) -> serde_json::Value {
+    let (report, ok, stderr) = run_load(args);
+    assert!(ok, "{stderr}");
+    report
 }
 
 #[test]
@@ -82,7 +89,7 @@ fn verify_notices_records_that_never_land() {
         t + "\n[[streams]]\nname = \"side\"\nshard_count = 1\n\n[[routes]]\nmethod = \"POST\"\npath = \"/side\"\nstream = \"side\"\n"
     });
     let s = Server::start(&dir.path().join("d"), Some(&config));
-    let r = load(&[
+    let (r, ok, stderr) = run_load(&[
         "--url",
         &s.url("/side"),
         "-n",
@@ -96,6 +103,22 @@ fn verify_notices_records_that_never_land() {
     assert_eq!(r["verify"]["acknowledged"], 200);
     assert_eq!(r["verify"]["missing"], 200);
     assert_eq!(r["verify"]["landed"], 0);
+    // A loss fails the command, so a script notices.
+    assert!(!ok);
+    assert!(
+        stderr.contains("200 acknowledged records missing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_run_where_no_request_succeeds_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let (r, ok, stderr) = run_load(&["--url", &s.url("/nope"), "-n", "3"]);
+    assert_eq!(r["status"]["404"], 3);
+    assert!(!ok);
+    assert!(stderr.contains("no request succeeded"), "{stderr}");
 }
 
 #[test]

@@ -279,9 +279,16 @@ fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} requests ({per_sec}, eta {eta})",
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} requests ({rate}, eta {eta})",
         )
-        .expect("valid template"),
+        .expect("valid template")
+        // indicatif's own {per_sec} prints four decimals (`2,493.2929/s`).
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        ),
     );
     bar
 }
@@ -374,6 +381,30 @@ async fn send_one(
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
         Err(_) => Err("timeout"),
+    }
+}
+
+impl LoadReport {
+    /// Why the run failed, if it did: no request answered 2xx, or verification found
+    /// acknowledged records missing from (or duplicated in) the table. `spillway load`
+    /// exits non-zero then, so a script or CI job notices.
+    pub fn failure(&self) -> Option<String> {
+        let ok: u64 = self
+            .status
+            .iter()
+            .filter(|(s, _)| (200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum();
+        if ok == 0 {
+            return Some(format!("no request succeeded ({} sent)", self.requests));
+        }
+        match &self.verify {
+            Some(v) if v.missing > 0 || v.duplicates > 0 => Some(format!(
+                "verification failed: {} acknowledged records missing, {} duplicated",
+                v.missing, v.duplicates
+            )),
+            _ => None,
+        }
     }
 }
 
