@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::DynamoError;
+use super::legacy;
 use crate::storage::{KeyAttributeEntry, SyncMode};
 use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
@@ -139,20 +140,6 @@ fn maps(req: &Value) -> Result<Maps, DynamoError> {
             );
         }
     }
-    for legacy in [
-        "Expected",
-        "AttributesToGet",
-        "KeyConditions",
-        "ScanFilter",
-        "QueryFilter",
-        "AttributeUpdates",
-    ] {
-        if req.get(legacy).is_some() {
-            return Err(validation(format!(
-                "The legacy parameter {legacy} is not supported by spillway; use the expression parameters instead"
-            )));
-        }
-    }
     Ok(Maps { names, values })
 }
 
@@ -230,6 +217,30 @@ fn projection(req: &Value, m: &Maps, used: &mut Parsed) -> Result<Option<Vec<Pat
             Ok(Some(paths))
         }
         None => Ok(None),
+    }
+}
+
+/// ConditionExpression, or the legacy Expected.
+fn condition_or_expected(
+    req: &Value,
+    m: &Maps,
+    used: &mut Parsed,
+) -> Result<Option<Cond>, DynamoError> {
+    match condition(req, "ConditionExpression", m, used)? {
+        Some(c) => Ok(Some(c)),
+        None => legacy::expected(req),
+    }
+}
+
+/// ProjectionExpression, or the legacy AttributesToGet.
+fn projection_or_attributes(
+    req: &Value,
+    m: &Maps,
+    used: &mut Parsed,
+) -> Result<Option<Vec<Path>>, DynamoError> {
+    match projection(req, m, used)? {
+        Some(p) => Ok(Some(p)),
+        None => legacy::attributes_to_get(req),
     }
 }
 
@@ -523,9 +534,10 @@ fn check(cond: &Option<Cond>, old: Option<&Item>, req: &Value) -> Result<(), Tab
 fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let item = item_of(req.get("Item"), "item")?;
+    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
     // A put with no condition and no returned item does not need the item it replaces.
@@ -559,9 +571,10 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
     // The request is checked whole before the table is looked up, as DynamoDB does.
+    legacy::check_mix(req, &["ProjectionExpression"], &["AttributesToGet"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let proj = projection(req, &m, &mut used)?;
+    let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
@@ -590,9 +603,10 @@ fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
 fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
+    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
     key_only(&*t.get(&name)?, &key)?;
@@ -610,17 +624,22 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
+    legacy::check_mix(
+        req,
+        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "Expected"],
+    )?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
     let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => {
             let (a, p) = Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
             used.absorb(&p);
             a
         }
-        None => Vec::new(),
+        None => legacy::attribute_updates(req)?.unwrap_or_default(),
     };
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
@@ -718,20 +737,52 @@ fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<C
 
 fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let name = table_name(req)?;
+    if is_query {
+        legacy::check_mix(
+            req,
+            &[
+                "ProjectionExpression",
+                "FilterExpression",
+                "KeyConditionExpression",
+            ],
+            &[
+                "AttributesToGet",
+                "QueryFilter",
+                "ConditionalOperator",
+                "KeyConditions",
+            ],
+        )?;
+    } else {
+        legacy::check_mix(
+            req,
+            &["ProjectionExpression", "FilterExpression"],
+            &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+        )?;
+    }
     let m = maps(req)?;
     let mut used = Parsed::new();
     // Every expression is parsed before the table is looked up, as DynamoDB does.
+    let legacy_filter = if is_query {
+        "QueryFilter"
+    } else {
+        "ScanFilter"
+    };
+    let filter = match condition(req, "FilterExpression", &m, &mut used)? {
+        Some(c) => Some(c),
+        None => legacy::filter(req, legacy_filter)?,
+    };
     let key_expr = if is_query {
-        Some(
-            condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
-                validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-            })?,
-        )
+        let c = condition(req, "KeyConditionExpression", &m, &mut used)?;
+        if c.is_none() && req.get("KeyConditions").is_none_or(Value::is_null) {
+            return Err(validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
+        c
     } else {
         None
     };
-    let filter = condition(req, "FilterExpression", &m, &mut used)?;
-    let proj = projection(req, &m, &mut used)?;
+    let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
@@ -747,11 +798,33 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         ),
         None => None,
     };
+    let (hash_key, range_key) = match &index {
+        Some(ix) => (&ix.hash_key, ix.range_key.as_ref()),
+        None => (&state.hash_key, state.range_key.as_ref()),
+    };
+    let key_expr = match key_expr {
+        None if is_query => legacy::key_conditions(
+            req,
+            &(hash_key.name.clone(), hash_key.kind.as_str()),
+            range_key
+                .map(|r| (r.name.clone(), r.kind.as_str()))
+                .as_ref(),
+        )?,
+        other => other,
+    };
+    if is_query
+        && let Some(f) = req.get(legacy_filter).and_then(Value::as_object)
+        && let Some(k) = std::iter::once(hash_key)
+            .chain(range_key)
+            .find(|k| f.contains_key(&k.name))
+    {
+        return Err(validation(format!(
+            "{legacy_filter} can only contain non-primary key attributes: Primary key attribute: {}",
+            k.name
+        )));
+    }
     let key_cond = if let Some(c) = key_expr {
-        let hash_name = match &index {
-            Some(ix) => ix.hash_key.name.clone(),
-            None => state.hash_key.name.clone(),
-        };
+        let hash_name = hash_key.name.clone();
         Some(split_key_condition(&c, &hash_name).ok_or_else(|| {
             validation("Query condition missed key schema element: ".to_owned() + &hash_name)
         })?)
@@ -928,9 +1001,10 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
     let mut responses = serde_json::Map::new();
     for (table, spec) in requests {
         let state = t.get(table)?;
+        legacy::check_mix(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
         let m = maps(spec)?;
         let mut used = Parsed::new();
-        let proj = projection(spec, &m, &mut used)?;
+        let proj = projection_or_attributes(spec, &m, &mut used)?;
         used.check_unused(&m)?;
         let mut found = Vec::new();
         for k in spec["Keys"].as_array().into_iter().flatten() {

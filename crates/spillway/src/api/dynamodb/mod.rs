@@ -7,6 +7,7 @@
 //! its body, which botocore checks.
 
 mod actions;
+mod legacy;
 
 /// The actions without the HTTP and thread-pool layers, for the fuzz targets.
 #[doc(hidden)]
