@@ -521,6 +521,7 @@ impl Tables {
         forward: bool,
         start_after: Option<&Item>,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         let ix = t
@@ -546,7 +547,10 @@ impl Tables {
         let mut rows: Vec<(Vec<u8>, Item)> = Vec::new();
         self.for_each_stored(&t, |v| {
             let item = decode_item(v)?;
-            if ix.holds(&item) && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h)) {
+            if ix.holds(&item)
+                && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h))
+                && keep(&item)
+            {
                 rows.push((sort_key(&item), item));
             }
             Ok(())
@@ -674,6 +678,7 @@ impl Tables {
         forward: bool,
         start_after: Option<&Item>,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         if !t.hash_key.kind.matches(hash) {
@@ -684,7 +689,7 @@ impl Tables {
         let mut prefix = Vec::new();
         key::encode_part(hash, &mut prefix);
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &prefix, after.as_deref(), !forward, limit)
+        self.page(&t, &prefix, after.as_deref(), !forward, limit, keep)
     }
 
     /// Items of the whole table in key order, after `start_after`.
@@ -696,9 +701,13 @@ impl Tables {
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &[], after.as_deref(), false, limit)
+        self.page(&t, &[], after.as_deref(), false, limit, &|_| true)
     }
 
+    /// One page: items after `after` that `keep` accepts (the key condition: items it
+    /// refuses are neither returned, counted nor charged, as DynamoDB reads only the
+    /// key range), at most `limit` of them or about 1 MB.
+    #[allow(clippy::too_many_arguments)]
     fn page(
         &self,
         t: &TableState,
@@ -706,33 +715,59 @@ impl Tables {
         after: Option<&[u8]>,
         reverse: bool,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         const PAGE_BYTES: usize = 1024 * 1024;
-        // Read no more than this many stored bytes for one page. Stored values (DynamoDB
+        // Read no more than this many stored bytes at once. Stored values (DynamoDB
         // JSON) are never smaller than the DynamoDB size of their items, and their JSON
         // syntax rarely doubles it, so this nearly always fills a 1 MB page; when it
         // does not, the page is shorter and carries a LastEvaluatedKey, as DynamoDB's
         // pages may.
         const READ_BYTES: usize = 2 * PAGE_BYTES;
         let limit = limit.max(1);
-        let rows = self
-            .store
-            .scan_items(t.table_id, prefix, after, reverse, limit, READ_BYTES)?;
-        let read_all =
-            rows.len() < limit && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
-        let mut items = Vec::with_capacity(rows.len());
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        let mut items = Vec::new();
         let mut bytes = 0;
-        let mut cut = false;
-        for (_, v) in &rows {
-            let item = decode_item(v)?;
-            bytes += value::item_size(&item);
-            items.push(item);
-            if bytes >= PAGE_BYTES {
-                cut = true;
-                break;
+        let mut read = 0usize;
+        let more = loop {
+            let want = limit - items.len();
+            let rows = self.store.scan_items(
+                t.table_id,
+                prefix,
+                cursor.as_deref(),
+                reverse,
+                want,
+                READ_BYTES,
+            )?;
+            let read_all =
+                rows.len() < want && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
+            let mut cut = false;
+            let mut batch_read = 0usize;
+            for (k, v) in &rows {
+                cursor = Some(k.to_vec());
+                read += v.len();
+                batch_read += 1;
+                let item = decode_item(v)?;
+                if !keep(&item) {
+                    continue;
+                }
+                bytes += value::item_size(&item);
+                items.push(item);
+                if bytes >= PAGE_BYTES {
+                    cut = true;
+                    break;
+                }
             }
-        }
-        let more = cut || !read_all;
+            if cut {
+                break true;
+            }
+            if read_all && batch_read == rows.len() {
+                break false;
+            }
+            if items.len() >= limit || read >= READ_BYTES || rows.is_empty() {
+                break true;
+            }
+        };
         Ok(Page {
             scanned: items.len(),
             last_evaluated_key: if more {

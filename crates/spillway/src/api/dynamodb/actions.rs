@@ -502,12 +502,70 @@ fn return_values(req: &Value, allowed: &[&str]) -> Result<String, DynamoError> {
     Ok(rv)
 }
 
-fn consumed(req: &Value, table: &str, out: &mut Value) {
-    if matches!(
+/// Whether the request asks for ConsumedCapacity (TOTAL or INDEXES).
+fn wants_capacity(req: &Value) -> bool {
+    matches!(
         req.get("ReturnConsumedCapacity").and_then(Value::as_str),
         Some("TOTAL" | "INDEXES")
-    ) {
-        out["ConsumedCapacity"] = json!({"TableName": table, "CapacityUnits": 1.0});
+    )
+}
+
+/// Read capacity of `bytes` read at once, as DynamoDB counts it: one unit per 4 KB
+/// (rounded up) strongly consistent, half that eventually consistent.
+fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// Write capacity of an item of `bytes`: one unit per 1 KB, rounded up, at least one.
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// Read capacity of one item read by key (a missing item costs as a 1-byte one).
+fn item_read_units(item: Option<&Item>, consistent: bool) -> f64 {
+    read_units(item.map_or(1, value::item_size).max(1), consistent)
+}
+
+/// Write capacity of one item write: the larger of the item before and after.
+fn item_write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
+    write_units(
+        old.map_or(0, value::item_size)
+            .max(new.map_or(0, value::item_size)),
+    )
+}
+
+fn consistent(req: &Value) -> bool {
+    req.get("ConsistentRead").and_then(Value::as_bool) == Some(true)
+}
+
+/// One ConsumedCapacity entry: the total, and with INDEXES the table's and each index's
+/// part (`index`: name, local, units).
+fn capacity_json(
+    req: &Value,
+    table: &str,
+    table_units: f64,
+    index: Option<(&str, bool, f64)>,
+) -> Value {
+    let total = table_units + index.map_or(0.0, |i| i.2);
+    let mut c = json!({"TableName": table, "CapacityUnits": total});
+    if req.get("ReturnConsumedCapacity").and_then(Value::as_str) == Some("INDEXES") {
+        c["Table"] = json!({"CapacityUnits": table_units});
+        if let Some((name, local, units)) = index {
+            let field = if local {
+                "LocalSecondaryIndexes"
+            } else {
+                "GlobalSecondaryIndexes"
+            };
+            c[field] = json!({ name: {"CapacityUnits": units} });
+        }
+    }
+    c
+}
+
+fn consumed(req: &Value, table: &str, units: f64, out: &mut Value) {
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = capacity_json(req, table, units, None);
     }
 }
 
@@ -541,29 +599,32 @@ fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
     // A put with no condition and no returned item does not need the item it replaces.
-    if cond.is_none() && rv == "NONE" {
+    // (Capacity, as DynamoDB counts it, needs the old item's size too.)
+    if cond.is_none() && rv == "NONE" && !wants_capacity(req) {
         let op = t.get(&name)?.prepare_put(&item)?;
         t.commit(&[op], SyncMode::SyncData)?;
-        return Ok(write_answer(req, &name, None));
+        return Ok(write_answer(req, &name, None, 0.0));
     }
     let (old, _) = t.modify(&name, &item, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(Some(item.clone()))
     })?;
+    let units = item_write_units(old.as_ref(), Some(&item));
     Ok(write_answer(
         req,
         &name,
         (rv == "ALL_OLD").then_some(old).flatten(),
+        units,
     ))
 }
 
 /// The answer to a PutItem or DeleteItem: the old item when asked for, and capacity.
-fn write_answer(req: &Value, table: &str, attributes: Option<Item>) -> Value {
+fn write_answer(req: &Value, table: &str, attributes: Option<Item>, units: f64) -> Value {
     let mut out = json!({});
     if let Some(o) = attributes {
         out["Attributes"] = item_to_json(&o);
     }
-    consumed(req, table, &mut out);
+    consumed(req, table, units, &mut out);
     out
 }
 
@@ -579,10 +640,16 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     let state = t.get(&name)?;
     key_only(&state, &key)?;
     let mut out = json!({});
-    if let Some(item) = t.get_item(&name, &key)? {
-        out["Item"] = project(&item, &proj);
+    let found = t.get_item(&name, &key)?;
+    if let Some(item) = &found {
+        out["Item"] = project(item, &proj);
     }
-    consumed(req, &name, &mut out);
+    consumed(
+        req,
+        &name,
+        item_read_units(found.as_ref(), consistent(req)),
+        &mut out,
+    );
     Ok(out)
 }
 
@@ -614,10 +681,12 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
         check(&cond, old, req)?;
         Ok(None)
     })?;
+    let units = item_write_units(old.as_ref(), None);
     Ok(write_answer(
         req,
         &name,
         (rv == "ALL_OLD").then_some(old).flatten(),
+        units,
     ))
 }
 
@@ -707,7 +776,12 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     if let Some(a) = attrs.filter(|a| !a.is_empty()) {
         out["Attributes"] = item_to_json(&a);
     }
-    consumed(req, &name, &mut out);
+    consumed(
+        req,
+        &name,
+        item_write_units(Some(&old), Some(&new)),
+        &mut out,
+    );
     Ok(out)
 }
 
@@ -868,6 +942,8 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         }
     };
     let limit = limit.min(100_000);
+    let range_cond = key_cond.as_ref().and_then(|(_, r)| r.as_ref());
+    let keep = |item: &Item| range_cond.is_none_or(|c| expr::eval(item, c));
     let page = match (&index, &key_cond) {
         (Some(ix), kc) => t.index_page(
             &name,
@@ -876,16 +952,15 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             forward,
             start.as_ref(),
             limit,
+            &keep,
         )?,
-        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit)?,
+        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit, &keep)?,
         (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
-    let range_cond = key_cond.and_then(|(_, r)| r);
+    let read_bytes: usize = page.items.iter().map(value::item_size).sum();
+    let units = read_units(read_bytes, consistent(req));
     let mut items = Vec::new();
     for item in &page.items {
-        if range_cond.as_ref().is_some_and(|c| !expr::eval(item, c)) {
-            continue;
-        }
         if let Some((s, n)) = segment {
             let key = state.encode_key(item).unwrap_or_default();
             if u64::from(crc32fast::hash(&key)) % n != s {
@@ -928,7 +1003,12 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     if let Some(k) = &page.last_evaluated_key {
         out["LastEvaluatedKey"] = item_to_json(k);
     }
-    consumed(req, &name, &mut out);
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = match &index {
+            Some(ix) => capacity_json(req, &name, 0.0, Some((&ix.name, ix.local, units))),
+            None => capacity_json(req, &name, units, None),
+        };
+    }
     Ok(out)
 }
 
@@ -952,16 +1032,27 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
     }
     let mut ops = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let with_capacity = wants_capacity(req);
+    let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, list) in requests {
         let state = t.get(table)?;
+        let mut units = 0.0;
         for r in list.as_array().into_iter().flatten() {
             let (op, key) = if let Some(p) = r.get("PutRequest") {
                 let item = item_of(p.get("Item"), "item").map_err(bare)?;
                 let op = state.prepare_put(&item)?;
+                if with_capacity {
+                    let old = t.get_item(table, &state.key_of(&item))?;
+                    units += item_write_units(old.as_ref(), Some(&item));
+                }
                 (op, state.encode_key(&item)?)
             } else if let Some(d) = r.get("DeleteRequest") {
                 let key = item_of(d.get("Key"), "key")?;
                 key_only(&state, &key)?;
+                if with_capacity {
+                    let old = t.get_item(table, &key)?;
+                    units += item_write_units(old.as_ref(), None);
+                }
                 let k = state.encode_key(&key)?;
                 (
                     crate::storage::WriteOp::DeleteItem {
@@ -980,9 +1071,17 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
             }
             ops.push(op);
         }
+        capacity.push((table.clone(), units));
     }
     t.commit(&ops, SyncMode::SyncData)?;
-    Ok(json!({"UnprocessedItems": {}}))
+    let mut out = json!({"UnprocessedItems": {}});
+    if with_capacity {
+        out["ConsumedCapacity"] = capacity
+            .iter()
+            .map(|(table, units)| capacity_json(req, table, *units, None))
+            .collect();
+    }
+    Ok(out)
 }
 
 fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
@@ -999,6 +1098,7 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         ));
     }
     let mut responses = serde_json::Map::new();
+    let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, spec) in requests {
         let state = t.get(table)?;
         legacy::check_mix(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
@@ -1007,16 +1107,28 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         let proj = projection_or_attributes(spec, &m, &mut used)?;
         used.check_unused(&m)?;
         let mut found = Vec::new();
+        let strong = consistent(spec);
+        let mut units = 0.0;
         for k in spec["Keys"].as_array().into_iter().flatten() {
             let key = item_of(Some(k), "keys")?;
             key_only(&state, &key)?;
-            if let Some(item) = t.get_item(table, &key)? {
+            let item = t.get_item(table, &key)?;
+            units += item_read_units(item.as_ref(), strong);
+            if let Some(item) = item {
                 found.push(project(&item, &proj));
             }
         }
         responses.insert(table.clone(), Value::Array(found));
+        capacity.push((table.clone(), units));
     }
-    Ok(json!({"Responses": responses, "UnprocessedKeys": {}}))
+    let mut out = json!({"Responses": responses, "UnprocessedKeys": {}});
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = capacity
+            .iter()
+            .map(|(table, units)| capacity_json(req, table, *units, None))
+            .collect();
+    }
+    Ok(out)
 }
 
 fn transact_write(t: &Arc<Tables>, req: &Value) -> R {

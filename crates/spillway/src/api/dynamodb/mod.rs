@@ -141,6 +141,14 @@ impl IntoResponse for DynamoError {
     }
 }
 
+/// A DynamoDB request id: 52 characters of [0-9A-Z], as DynamoDB's are.
+pub fn request_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    id.truncate(52);
+    id.to_uppercase()
+}
+
 /// An AWS JSON 1.0 response with DynamoDB's headers.
 fn respond(status: StatusCode, body: &Value) -> Response {
     let text = body.to_string();
@@ -152,8 +160,7 @@ fn respond(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
     h.insert("x-amz-crc32", HeaderValue::from(crc));
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string().to_uppercase())
-    {
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
         h.insert("x-amzn-requestid", v);
     }
     r
