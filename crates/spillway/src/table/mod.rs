@@ -513,6 +513,7 @@ impl Tables {
     /// A Query or Scan of a secondary index: the items holding the index's keys (with
     /// hash `hash` for a Query), ordered by the index's range key then the table's key.
     /// Computed by a pass over the table: indexes are not materialised on one machine.
+    #[allow(clippy::too_many_arguments)]
     pub fn index_page(
         &self,
         table: &str,
@@ -707,7 +708,6 @@ impl Tables {
     /// One page: items after `after` that `keep` accepts (the key condition: items it
     /// refuses are neither returned, counted nor charged, as DynamoDB reads only the
     /// key range), at most `limit` of them or about 1 MB.
-    #[allow(clippy::too_many_arguments)]
     fn page(
         &self,
         t: &TableState,
