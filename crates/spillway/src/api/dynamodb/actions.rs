@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::DynamoError;
-use super::legacy;
-use crate::storage::{KeyAttributeEntry, SyncMode};
+use super::{control, legacy};
+use crate::storage::SyncMode;
 use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
     self, AttributeValue, Item, ItemError, ValueError, item_from_json, item_to_json,
@@ -19,11 +19,19 @@ type R = Result<Value, DynamoError>;
 /// Runs one action on a decoded request.
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     match action {
-        "CreateTable" => create_table(t, req),
-        "DeleteTable" => delete_table(t, req),
-        "DescribeTable" => describe_table(t, req),
+        "CreateTable" => control::create_table(t, req),
+        "DeleteTable" => control::delete_table(t, req),
+        "DescribeTable" => control::describe_table(t, req),
         "ListTables" => list_tables(t, req),
-        "UpdateTable" => update_table(t, req),
+        "UpdateTable" => control::update_table(t, req),
+        "DescribeTimeToLive" => control::describe_ttl(t, req),
+        "UpdateTimeToLive" => control::update_ttl(t, req),
+        "TagResource" => control::tag_resource(t, req),
+        "UntagResource" => control::untag_resource(t, req),
+        "ListTagsOfResource" => control::list_tags(t, req),
+        "DescribeContinuousBackups" => control::describe_backups(t, req),
+        "DescribeLimits" => Ok(control::describe_limits(t)),
+        "DescribeEndpoints" => Ok(control::describe_endpoints(t)),
         "PutItem" => put_item(t, req),
         "GetItem" => get_item(t, req),
         "DeleteItem" => delete_item(t, req),
@@ -38,11 +46,11 @@ pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     }
 }
 
-fn validation(m: impl Into<String>) -> DynamoError {
+pub(super) fn validation(m: impl Into<String>) -> DynamoError {
     DynamoError::Validation(m.into())
 }
 
-fn table_name(req: &Value) -> Result<String, DynamoError> {
+pub(super) fn table_name(req: &Value) -> Result<String, DynamoError> {
     match req.get("TableName") {
         Some(Value::String(s)) => {
             let pattern = s
@@ -91,7 +99,7 @@ fn bare(e: DynamoError) -> DynamoError {
     }
 }
 
-fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
+pub(super) fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
     match v {
         Some(v) => item_from_json(v).map_err(|e| match e {
             ItemError::Value(_, ValueError::TooDeep) => too_deep(),
@@ -249,212 +257,6 @@ fn project(item: &Item, paths: &Option<Vec<Path>>) -> Value {
         Some(p) => item_to_json(&expr::project(item, p)),
         None => item_to_json(item),
     }
-}
-
-fn key_schema(t: &TableState) -> Value {
-    let mut ks = vec![json!({"AttributeName": t.hash_key.name, "KeyType": "HASH"})];
-    let mut defs =
-        vec![json!({"AttributeName": t.hash_key.name, "AttributeType": t.hash_key.kind.as_str()})];
-    if let Some(r) = &t.range_key {
-        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-        defs.push(json!({"AttributeName": r.name, "AttributeType": r.kind.as_str()}));
-    }
-    json!({"KeySchema": ks, "AttributeDefinitions": defs})
-}
-
-fn description(
-    tables: &Tables,
-    t: &TableState,
-    status: &str,
-    counts: bool,
-) -> Result<Value, DynamoError> {
-    let (count, bytes) = if counts {
-        tables.stats(&t.name)?
-    } else {
-        (0, 0)
-    };
-    let schema = key_schema(t);
-    Ok(json!({
-        "TableName": t.name,
-        "TableArn": t.arn,
-        "TableId": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, t.arn.as_bytes()).to_string(),
-        "TableStatus": status,
-        "KeySchema": schema["KeySchema"],
-        "AttributeDefinitions": schema["AttributeDefinitions"],
-        "CreationDateTime": t.created_ms as f64 / 1000.0,
-        "ItemCount": count,
-        "TableSizeBytes": bytes,
-        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-        "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0},
-    }))
-    .map(|mut d| {
-        if let Value::Object(m) = &mut d {
-            m.extend(index_descriptions(t));
-        }
-        d
-    })
-}
-
-/// GlobalSecondaryIndexes and LocalSecondaryIndexes of a CreateTable.
-fn index_entries(
-    req: &Value,
-    defs: &HashMap<String, String>,
-    table_hash: &KeyAttributeEntry,
-) -> Result<Vec<crate::storage::IndexEntry>, DynamoError> {
-    let mut indexes = Vec::new();
-    for (field, local) in [
-        ("GlobalSecondaryIndexes", false),
-        ("LocalSecondaryIndexes", true),
-    ] {
-        for ix in req
-            .get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let iname = ix["IndexName"]
-                .as_str()
-                .ok_or_else(|| validation(format!("{field}: IndexName is required")))?;
-            let (mut ih, mut ir) = (None, None);
-            for k in ix["KeySchema"].as_array().into_iter().flatten() {
-                let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
-                let kind = defs.get(&attr).cloned().ok_or_else(|| {
-                    validation(format!("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{attr}]"))
-                })?;
-                let entry = KeyAttributeEntry { name: attr, kind };
-                match k["KeyType"].as_str() {
-                    Some("HASH") => ih = Some(entry),
-                    Some("RANGE") => ir = Some(entry),
-                    _ => return Err(validation("Invalid KeySchema in an index")),
-                }
-            }
-            let ih = ih.ok_or_else(|| {
-                validation(format!("{field}: the index {iname} needs a HASH key"))
-            })?;
-            if local && &ih != table_hash {
-                return Err(validation(format!(
-                    "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {iname}"
-                )));
-            }
-            indexes.push(crate::storage::IndexEntry {
-                name: iname.to_owned(),
-                hash_key: ih,
-                range_key: ir,
-                local,
-                projection: ix["Projection"]["ProjectionType"]
-                    .as_str()
-                    .unwrap_or("ALL")
-                    .to_owned(),
-                non_key_attributes: ix["Projection"]["NonKeyAttributes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-            });
-        }
-    }
-    Ok(indexes)
-}
-
-/// The index part of a table description.
-fn index_descriptions(t: &TableState) -> serde_json::Map<String, Value> {
-    let index_json = |local: bool| -> Vec<Value> {
-        t.indexes
-            .iter()
-            .filter(|i| i.local == local)
-            .map(|i| {
-                let mut ks = vec![json!({"AttributeName": i.hash_key.name, "KeyType": "HASH"})];
-                if let Some(r) = &i.range_key {
-                    ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-                }
-                let mut projection = json!({"ProjectionType": i.projection});
-                if !i.non_key_attributes.is_empty() {
-                    projection["NonKeyAttributes"] = json!(i.non_key_attributes);
-                }
-                json!({
-                    "IndexName": i.name,
-                    "KeySchema": ks,
-                    "Projection": projection,
-                    "IndexStatus": "ACTIVE",
-                    "IndexArn": format!("{}/index/{}", t.arn, i.name),
-                })
-            })
-            .collect()
-    };
-    let mut extra = serde_json::Map::new();
-    let (g, l) = (index_json(false), index_json(true));
-    if !g.is_empty() {
-        extra.insert("GlobalSecondaryIndexes".into(), Value::Array(g));
-    }
-    if !l.is_empty() {
-        extra.insert("LocalSecondaryIndexes".into(), Value::Array(l));
-    }
-    extra
-}
-
-fn create_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let schema = req.get("KeySchema").and_then(Value::as_array).ok_or_else(|| {
-        validation("1 validation error detected: Value null at 'keySchema' failed to satisfy constraint: Member must not be null")
-    })?;
-    let defs: HashMap<String, String> = req
-        .get("AttributeDefinitions")
-        .and_then(Value::as_array)
-        .ok_or_else(|| validation("1 validation error detected: Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null"))?
-        .iter()
-        .filter_map(|d| Some((d["AttributeName"].as_str()?.to_owned(), d["AttributeType"].as_str()?.to_owned())))
-        .collect();
-    let mut hash = None;
-    let mut range = None;
-    for k in schema {
-        let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
-        let kind = defs.get(&attr).cloned().ok_or_else(|| {
-            validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [".to_owned() + &attr + "], AttributeDefinitions: [" + &defs.keys().cloned().collect::<Vec<_>>().join(", ") + "]")
-        })?;
-        if !matches!(kind.as_str(), "S" | "N" | "B") {
-            return Err(validation(format!(
-                "Member must satisfy enum value set: [B, N, S] ({attr})"
-            )));
-        }
-        let entry = KeyAttributeEntry { name: attr, kind };
-        match k["KeyType"].as_str() {
-            Some("HASH") if hash.is_none() => hash = Some(entry),
-            Some("RANGE") if range.is_none() => range = Some(entry),
-            _ => {
-                return Err(validation(
-                    "Invalid KeySchema: Some index key attribute have no definition",
-                ));
-            }
-        }
-    }
-    let hash = hash.ok_or_else(|| {
-        validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    })?;
-    let indexes = index_entries(req, &defs, &hash)?;
-    let state = t.create_table(&name, hash, range, indexes)?;
-    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
-}
-
-fn delete_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    let desc = description(t, &state, "DELETING", false)?;
-    t.delete_table(&name)?;
-    Ok(json!({"TableDescription": desc}))
-}
-
-fn describe_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    Ok(json!({"Table": description(t, &state, "ACTIVE", true)?}))
-}
-
-fn update_table(t: &Arc<Tables>, req: &Value) -> R {
-    // Throughput and billing mode are accepted and have no effect on one machine.
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
 }
 
 fn list_tables(t: &Arc<Tables>, req: &Value) -> R {
@@ -1084,6 +886,10 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
     Ok(out)
 }
 
+/// Item bytes one BatchGetItem answers at most (DynamoDB: about 1 MB, the item that
+/// crosses it included).
+const BATCH_GET_BYTES: usize = 1024 * 1024 + crate::table::MAX_ITEM_BYTES - 3;
+
 fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
     let requests = req.get("RequestItems").and_then(Value::as_object).ok_or_else(|| {
         validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
@@ -1098,6 +904,8 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         ));
     }
     let mut responses = serde_json::Map::new();
+    let mut unprocessed_keys = serde_json::Map::new();
+    let mut total_size = 0;
     let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, spec) in requests {
         let state = t.get(table)?;
@@ -1109,19 +917,46 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         let mut found = Vec::new();
         let strong = consistent(spec);
         let mut units = 0.0;
+        let mut unprocessed = Vec::new();
         for k in spec["Keys"].as_array().into_iter().flatten() {
             let key = item_of(Some(k), "keys")?;
             key_only(&state, &key)?;
             let item = t.get_item(table, &key)?;
+            if let Some(i) = &item {
+                // A response holds about 1 MB (plus one item): the rest are left
+                // unprocessed for the caller to ask again, each charged one unit.
+                let size = value::item_size(i);
+                if total_size + size > BATCH_GET_BYTES {
+                    unprocessed.push(k.clone());
+                    units += 1.0;
+                    continue;
+                }
+                total_size += size;
+            }
             units += item_read_units(item.as_ref(), strong);
             if let Some(item) = item {
                 found.push(project(&item, &proj));
             }
         }
+        if !unprocessed.is_empty() {
+            let mut again = serde_json::Map::new();
+            for f in [
+                "ConsistentRead",
+                "ProjectionExpression",
+                "ExpressionAttributeNames",
+                "AttributesToGet",
+            ] {
+                if let Some(v) = spec.get(f) {
+                    again.insert(f.to_owned(), v.clone());
+                }
+            }
+            again.insert("Keys".to_owned(), Value::Array(unprocessed));
+            unprocessed_keys.insert(table.clone(), Value::Object(again));
+        }
         responses.insert(table.clone(), Value::Array(found));
         capacity.push((table.clone(), units));
     }
-    let mut out = json!({"Responses": responses, "UnprocessedKeys": {}});
+    let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed_keys});
     if wants_capacity(req) {
         out["ConsumedCapacity"] = capacity
             .iter()

@@ -7,6 +7,7 @@
 //! its body, which botocore checks.
 
 mod actions;
+mod control;
 mod legacy;
 
 /// The actions without the HTTP and thread-pool layers, for the fuzz targets.
@@ -28,6 +29,16 @@ pub enum DynamoError {
     Validation(String),
     #[error("Requested resource not found")]
     ResourceNotFound,
+    /// Not found, naming the table (DescribeTable, DeleteTable, UpdateTable, TTL).
+    #[error("Requested resource not found: Table: {0} not found")]
+    TableNotFound(String),
+    /// Not found, with its own message.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    TableNotFoundException(String),
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     ResourceInUse(String),
     #[error("{0}")]
@@ -54,7 +65,13 @@ impl DynamoError {
     fn type_name(&self) -> &'static str {
         match self {
             Self::Validation(_) => "com.amazon.coral.validate#ValidationException",
-            Self::ResourceNotFound => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            Self::ResourceNotFound | Self::TableNotFound(_) | Self::NotFound(_) => {
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+            }
+            Self::TableNotFoundException(_) => {
+                "com.amazonaws.dynamodb.v20120810#TableNotFoundException"
+            }
+            Self::AccessDenied(_) => "com.amazon.coral.service#AccessDeniedException",
             Self::ResourceInUse(_) => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
             Self::LimitExceeded(_) => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
             Self::ConditionalCheckFailed(_) => {
@@ -86,6 +103,7 @@ impl From<TableError> for DynamoError {
                 Self::ConditionalCheckFailed(old.map(|i| crate::table::value::item_to_json(&i)))
             }
             TableError::LimitExceeded(m) => Self::LimitExceeded(m),
+            TableError::InUse(m) => Self::ResourceInUse(m),
             TableError::Storage(
                 e @ (crate::storage::StorageError::Full(_) | crate::storage::StorageError::Io(_)),
             ) => Self::ServiceUnavailable(e.to_string()),
@@ -109,8 +127,13 @@ impl IntoResponse for DynamoError {
             _ => StatusCode::BAD_REQUEST,
         };
         let mut body = json!({"__type": self.type_name()});
-        if !matches!(self, Self::UnknownOperation) {
-            body["message"] = json!(self.to_string());
+        match self {
+            Self::UnknownOperation => {}
+            // Coral's own exceptions spell it with a capital M.
+            Self::Serialization(_) | Self::AccessDenied(_) => {
+                body["Message"] = json!(self.to_string());
+            }
+            _ => body["message"] = json!(self.to_string()),
         }
         if let Self::ConditionalCheckFailed(Some(item)) = &self {
             body["Item"] = item.clone();
@@ -151,7 +174,12 @@ pub fn request_id() -> String {
 
 /// An AWS JSON 1.0 response with DynamoDB's headers.
 fn respond(status: StatusCode, body: &Value) -> Response {
-    let text = body.to_string();
+    // A void operation (TagResource, UntagResource) answers an empty body.
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     let crc = crc32fast::hash(text.as_bytes());
     let mut r = (status, text).into_response();
     let h = r.headers_mut();
