@@ -18,6 +18,9 @@ type R = Result<Value, DynamoError>;
 
 /// Runs one action on a decoded request.
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
+    // AWS's model first: types, then every constraint, before the action looks at
+    // anything (an operation the model has and spillway lacks is unknown below).
+    crate::api::model::dynamodb().check(action, req)?;
     match action {
         "CreateTable" => control::create_table(t, req),
         "DeleteTable" => control::delete_table(t, req),

@@ -113,6 +113,17 @@ impl From<TableError> for DynamoError {
     }
 }
 
+impl From<crate::api::model::RequestError> for DynamoError {
+    fn from(e: crate::api::model::RequestError) -> Self {
+        use crate::api::model::RequestError;
+        match e {
+            RequestError::UnknownOperation => Self::UnknownOperation,
+            RequestError::Serialization(m) => Self::Serialization(m),
+            e @ RequestError::Validation(_) => Self::Validation(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::table::expr::ExprError> for DynamoError {
     fn from(e: crate::table::expr::ExprError) -> Self {
         Self::Validation(e.0)

@@ -111,11 +111,23 @@ struct Shape {
     enumeration: Option<Vec<String>>,
 }
 
+/// Which generation of AWS's request decoders a service answers with: their
+/// `SerializationException` messages differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The newer decoder (Kinesis): "class java.lang.String can not be converted to ...".
+    Current,
+    /// DynamoDB's Jackson-based decoder: "NUMBER_VALUE cannot be converted to String",
+    /// "Unexpected field type", "Unrecognized collection type ...".
+    Jackson,
+}
+
 /// One AWS service's model: operations and the shapes of their inputs.
 #[derive(Debug)]
 pub struct Model {
     /// Java package of the service's classes, as AWS's messages show structures.
     namespace: String,
+    dialect: Dialect,
     operations: HashMap<String, Option<ShapeId>>,
     shapes: Vec<Shape>,
 }
@@ -245,9 +257,16 @@ impl Model {
             .collect::<Result<_, ModelError>>()?;
         Ok(Self {
             namespace: raw.namespace,
+            dialect: Dialect::Current,
             operations,
             shapes,
         })
+    }
+
+    /// The same model answering with another decoder's messages.
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
     }
 
     /// Whether the service has this operation.
@@ -289,7 +308,9 @@ pub fn kinesis() -> &'static Model {
 /// The DynamoDB model (`DynamoDB_20120810`).
 pub fn dynamodb() -> &'static Model {
     static MODEL: LazyLock<Model> = LazyLock::new(|| {
-        Model::parse(include_str!("dynamodb.json")).expect("the embedded DynamoDB model parses")
+        Model::parse(include_str!("dynamodb.json"))
+            .expect("the embedded DynamoDB model parses")
+            .with_dialect(Dialect::Jackson)
     });
     &MODEL
 }
@@ -457,7 +478,7 @@ impl Walk<'_> {
                         self.push(None, &child, "Member must not be null".into());
                     }
                 }
-                Some(value) => self.value(m.shape, value, &child, depth + 1)?,
+                Some(value) => self.value(m.shape, value, &child, depth + 1, false)?,
             }
         }
         Ok(())
@@ -470,8 +491,14 @@ impl Walk<'_> {
         v: &Value,
         path: &str,
         depth: usize,
+        in_collection: bool,
     ) -> Result<(), RequestError> {
         let model = self.model;
+        if model.dialect == Dialect::Jackson
+            && let Some(e) = self.jackson_type_error(id, v, in_collection)
+        {
+            return Err(e);
+        }
         let shape = &model.shapes[id];
         match &shape.kind {
             Kind::Structure { .. } => self.structure_members(id, v, path, depth),
@@ -498,7 +525,7 @@ impl Walk<'_> {
                         member_failed |= !self.scalar_ok(*member, item)?;
                     } else {
                         let child = format!("{path}.{}.member", i + 1);
-                        self.value(*member, item, &child, depth + 1)?;
+                        self.value(*member, item, &child, depth + 1, true)?;
                     }
                 }
                 if member_failed {
@@ -533,7 +560,7 @@ impl Walk<'_> {
                         value_failed |= !self.scalar_ok(*value, item)?;
                     } else {
                         let child = format!("{path}.{k}.member");
-                        self.value(*value, item, &child, depth + 1)?;
+                        self.value(*value, item, &child, depth + 1, true)?;
                     }
                 }
                 if key_failed {
@@ -564,8 +591,123 @@ impl Walk<'_> {
         }
     }
 
+    /// Java's name of a shape's class, as the Jackson decoder's messages show it.
+    fn java_type(&self, id: ShapeId) -> String {
+        let shape = self.shape(id);
+        match &shape.kind {
+            Kind::String => "java.lang.String".into(),
+            Kind::Boolean => "java.lang.Boolean".into(),
+            Kind::Integer => "java.lang.Integer".into(),
+            Kind::Long => "java.lang.Long".into(),
+            Kind::Double => "java.lang.Double".into(),
+            Kind::Blob => "java.nio.ByteBuffer".into(),
+            Kind::Timestamp => "java.util.Date".into(),
+            Kind::Structure { .. } => format!("{}.{}", self.model.namespace, shape.name),
+            Kind::List { member } => format!("java.util.List<{}>", self.java_type(*member)),
+            Kind::Map { value, .. } => {
+                format!(
+                    "java.util.Map<java.lang.String, {}>",
+                    self.java_type(*value)
+                )
+            }
+        }
+    }
+
+    /// The Jackson decoder's refusal of `v` as shape `id` (a structure is a "field" of
+    /// a structure, or a "value" of a list or map).
+    fn jackson_type_error(
+        &self,
+        id: ShapeId,
+        v: &Value,
+        in_collection: bool,
+    ) -> Option<RequestError> {
+        let err = |m: String| Some(RequestError::Serialization(m));
+        let start = || err("Start of structure or map found where not expected".into());
+        let number = |n: &serde_json::Number| {
+            if n.is_f64() {
+                "DECIMAL_VALUE"
+            } else {
+                "NUMBER_VALUE"
+            }
+        };
+        let kind = &self.shape(id).kind;
+        let simple = match kind {
+            Kind::Boolean => "Boolean",
+            Kind::Integer => "Integer",
+            Kind::Long => "Long",
+            Kind::Double => "Double",
+            _ => "String",
+        };
+        match (kind, v) {
+            (_, Value::Null) => None,
+            (Kind::Structure { .. }, Value::Object(_)) => None,
+            (Kind::Structure { .. }, Value::Array(_)) => err(format!(
+                "Unrecognized collection type class {}",
+                self.java_type(id)
+            )),
+            (Kind::Structure { .. }, _) => err(if in_collection {
+                "Unexpected value type in payload".into()
+            } else {
+                "Unexpected field type".into()
+            }),
+            (Kind::List { .. }, Value::Array(_)) | (Kind::Map { .. }, Value::Object(_)) => None,
+            (Kind::List { .. }, Value::Object(_)) => start(),
+            (Kind::Map { .. }, Value::Array(_)) => err(format!(
+                "Unrecognized collection type {}",
+                self.java_type(id)
+            )),
+            (Kind::List { .. } | Kind::Map { .. }, _) => err("Unexpected field type".into()),
+            (_, Value::Object(_)) => start(),
+            (Kind::Blob, Value::Array(_)) => {
+                err("Unrecognized collection type class java.nio.ByteBuffer".into())
+            }
+            (Kind::Blob, Value::String(s)) => {
+                if !s.len().is_multiple_of(4) {
+                    err(format!(
+                        "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
+                        s.len()
+                    ))
+                } else if blob_len(s).is_err() {
+                    err("Invalid last non-pad Base64 character dectected".into())
+                } else {
+                    None
+                }
+            }
+            (Kind::Blob, _) => err("only base-64-encoded strings are convertible to bytes".into()),
+            (Kind::Timestamp, _) => None,
+            (_, Value::Array(_)) => err(format!(
+                "Unrecognized collection type class java.lang.{simple}"
+            )),
+            (Kind::String, Value::String(_)) => None,
+            (Kind::String | Kind::Boolean, Value::Number(n)) => {
+                err(format!("{} cannot be converted to {simple}", number(n)))
+            }
+            (Kind::Boolean, Value::Bool(_)) => None,
+            (Kind::Boolean, Value::String(s)) => {
+                let u = s.to_ascii_uppercase();
+                if ["TRUE", "1", "YES", "FALSE", "0", "NO"].contains(&u.as_str()) {
+                    None
+                } else {
+                    err("Unexpected token received from parser".into())
+                }
+            }
+            (_, Value::Bool(b)) => err(format!(
+                "{}_VALUE cannot be converted to {simple}",
+                if *b { "TRUE" } else { "FALSE" }
+            )),
+            (_, Value::String(_)) => err(format!("STRING_VALUE cannot be converted to {simple}")),
+            _ => None,
+        }
+    }
+
     /// A scalar's typed decode.
     fn scalar_type(&self, id: ShapeId, v: &Value) -> Result<(), RequestError> {
+        if self.model.dialect == Dialect::Jackson {
+            return match self.jackson_type_error(id, v, true) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+        }
         if let Some(e) = structural_mismatch(v) {
             return Err(e);
         }
