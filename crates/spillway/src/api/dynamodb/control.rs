@@ -315,10 +315,9 @@ pub fn delete_table(t: &Arc<Tables>, req: &Value) -> R {
     let state = t.delete_table(&name).map_err(named_not_found)?;
     let mut desc = description(t, &state, false, None)?;
     desc["TableStatus"] = json!("DELETING");
-    if let Some(Value::Array(g)) = desc.get_mut("GlobalSecondaryIndexes") {
-        for i in g {
-            i["IndexStatus"] = json!("DELETING");
-        }
+    // A deleting table's description no longer lists its global indexes.
+    if let Value::Object(m) = &mut desc {
+        m.remove("GlobalSecondaryIndexes");
     }
     Ok(json!({"TableDescription": desc}))
 }
