@@ -106,6 +106,10 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         Arc::clone(&streams),
         Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
     ));
+    let ttl_sweep = tokio::spawn(crate::table::run_ttl_sweep(
+        Arc::clone(&tables),
+        Duration::from_millis(config.dynamodb.ttl_check_interval_ms.max(10)),
+    ));
 
     let request_guard = guard::RequestGuard::new(
         config.server.request_body_budget_bytes,
@@ -158,6 +162,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             let _ = stopped.await;
         })
         .await;
+        ttl_sweep.abort();
         finish(streams, mappings, retention, store).await
     });
     Ok(Running { addr, stop, task })

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
+pub mod model;
 pub mod prometheus;
 pub mod sigv4;
 

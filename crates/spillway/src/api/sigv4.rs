@@ -118,7 +118,7 @@ impl AuthError {
                     HeaderValue::from_static("application/x-amz-json-1.0"),
                 );
                 h.insert("x-amz-crc32", HeaderValue::from(crc));
-                let id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+                let id = crate::api::dynamodb::request_id();
                 if let Ok(v) = HeaderValue::from_str(&id) {
                     h.insert("x-amzn-requestid", v);
                 }

@@ -131,17 +131,31 @@ impl ApiKeyConfig {
     }
 }
 
-/// The DynamoDB API's account limits.
+/// The DynamoDB API's lifecycle timing, account limits and TTL sweep.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DynamoDbConfig {
     /// Tables allowed in the account.
     pub table_limit: usize,
+    /// How long a new table (and a global index added by UpdateTable) stays CREATING.
+    pub create_delay_ms: u64,
+    /// How long a deleted table stays DELETING before it is gone.
+    pub delete_delay_ms: u64,
+    /// How long UpdateTable keeps a table UPDATING.
+    pub update_delay_ms: u64,
+    /// How often the Time to Live sweep deletes expired items.
+    pub ttl_check_interval_ms: u64,
 }
 
 impl Default for DynamoDbConfig {
     fn default() -> Self {
-        Self { table_limit: 2500 }
+        Self {
+            table_limit: 2500,
+            create_delay_ms: 0,
+            delete_delay_ms: 0,
+            update_delay_ms: 0,
+            ttl_check_interval_ms: 30000,
+        }
     }
 }
 

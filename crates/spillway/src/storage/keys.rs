@@ -20,7 +20,7 @@
 //! | kind | key | value |
 //! |---|---|---|
 //! | next table id | `0x10` | u32 BE |
-//! | table catalog | `0x11` table_id:u32 | JSON [`TableCatalogEntry`](super::TableCatalogEntry) |
+//! | table catalog | `0x11` table_id:u32 | JSON [`TableCatalogEntry`](super::TableCatalogEntry); fields added later (TableId `uuid`, `throughput`, `tags`, `ttl_attribute`, index `throughput`) are optional, so older entries still load |
 //! | item | `0x12` table_id:u32 item_key | the item in DynamoDB's JSON wire form |
 //!
 //! `item_key` is the order-preserving encoding of the hash key, then the range key,

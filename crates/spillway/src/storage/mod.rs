@@ -107,6 +107,33 @@ pub struct TableCatalogEntry {
     /// Secondary indexes (global and local), for Query and Scan with IndexName.
     #[serde(default)]
     pub indexes: Vec<IndexEntry>,
+    /// DynamoDB's TableId, a random UUID. Absent in entries written before it was kept
+    /// (those show a UUID derived from the ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Provisioned throughput (billing mode PROVISIONED); absent: PAY_PER_REQUEST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
+    /// Tags (TagResource), in the order first set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// The TTL attribute, while Time to Live is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_attribute: Option<String>,
+}
+
+/// Provisioned throughput of a table or global index, with its change history as
+/// DescribeTable reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub read: u64,
+    pub write: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_increase_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decrease_ms: Option<u64>,
+    #[serde(default)]
+    pub decreases_today: u64,
 }
 
 /// A secondary index of a table.
@@ -122,6 +149,9 @@ pub struct IndexEntry {
     pub projection: String,
     #[serde(default)]
     pub non_key_attributes: Vec<String>,
+    /// A global index's provisioned throughput (absent: on demand, or a local index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
 }
 
 /// A key attribute of a table: its name and type ("S", "N" or "B").

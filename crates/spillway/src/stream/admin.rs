@@ -433,7 +433,7 @@ impl Streams {
 }
 
 /// Runs `f` after `delay` (at once when the delay is zero or there is no runtime).
-fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
+pub(crate) fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
     if delay.is_zero() {
         f();
         return;

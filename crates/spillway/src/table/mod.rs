@@ -5,6 +5,7 @@
 //! B, encoded into order-preserving item keys ([`key`]). Put, get, delete and an ordered
 //! scan with a resumable cursor. Knows nothing of HTTP.
 
+mod admin;
 pub mod expr;
 pub mod key;
 pub mod number;
@@ -15,6 +16,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use self::admin::{Lifecycle, NewTable, run_ttl_sweep};
 pub use self::number::Number;
 pub use self::value::{AttributeValue, Item};
 use crate::config::Config;
@@ -43,6 +45,9 @@ pub enum TableError {
     Config(String),
     #[error("Table already exists: {0}")]
     ResourceInUse(String),
+    /// A ResourceInUseException with its own message.
+    #[error("{0}")]
+    InUse(String),
     #[error("{0}")]
     LimitExceeded(String),
     #[error("The conditional request failed")]
@@ -105,6 +110,11 @@ pub struct TableState {
     pub hash_key: KeyAttribute,
     pub range_key: Option<KeyAttribute>,
     pub indexes: Vec<Index>,
+    /// The catalog entry as stored (TableId, throughput, tags, TTL).
+    pub entry: TableCatalogEntry,
+    /// CREATING, ACTIVE, UPDATING or DELETING, and each index's status; shared by the
+    /// states that replace this one when the table changes.
+    pub status: Arc<Lifecycle>,
 }
 
 /// A secondary index at run time.
@@ -132,8 +142,11 @@ fn build_state(
     region: &str,
     account: &str,
     e: &TableCatalogEntry,
+    status: Arc<Lifecycle>,
 ) -> Result<TableState, TableError> {
     Ok(TableState {
+        entry: e.clone(),
+        status,
         arn: format!("arn:aws:dynamodb:{region}:{account}:table/{}", e.name),
         hash_key: key_attribute(&e.hash_key)?,
         range_key: e.range_key.as_ref().map(key_attribute).transpose()?,
@@ -155,6 +168,32 @@ fn build_state(
             })
             .collect::<Result<_, TableError>>()?,
     })
+}
+
+/// Where DynamoDB puts an item among items of equal index keys: the first three bytes
+/// of MD5("Outliers", hash key, range key) (string and binary keys; a number key sorts
+/// by its own encoding).
+fn tie_order(t: &TableState, item: &Item) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let raw = |v: Option<&AttributeValue>| -> Option<Vec<u8>> {
+        match v {
+            Some(AttributeValue::S(s)) => Some(s.as_bytes().to_vec()),
+            Some(AttributeValue::B(b)) => Some(b.to_vec()),
+            None => Some(Vec::new()),
+            _ => None,
+        }
+    };
+    let (Some(h), Some(r)) = (
+        raw(item.get(&t.hash_key.name)),
+        raw(t.range_key.as_ref().and_then(|r| item.get(&r.name))),
+    ) else {
+        return Vec::new();
+    };
+    let mut md = Md5::new();
+    md.update(b"Outliers");
+    md.update(&h);
+    md.update(&r);
+    md.finalize()[..3].to_vec()
 }
 
 /// DynamoDB's key size limits for S and B (numbers are bounded by their own rules).
@@ -271,6 +310,8 @@ pub struct Tables {
     writer: writer::TableWriter,
     /// Tables allowed in the account.
     table_limit: usize,
+    /// Lifecycle delays and the TTL sweep's interval.
+    config: crate::config::DynamoDbConfig,
 }
 
 impl std::fmt::Debug for Tables {
@@ -313,6 +354,10 @@ impl Tables {
                 hash_key: tc.hash_key.clone(),
                 range_key: tc.range_key.clone(),
                 indexes: Vec::new(),
+                uuid: Some(uuid::Uuid::new_v4().to_string()),
+                throughput: None,
+                tags: Vec::new(),
+                ttl_attribute: None,
             };
             match catalog.get(&tc.name) {
                 Some(existing) => {
@@ -335,7 +380,12 @@ impl Tables {
         }
         let mut by_name = BTreeMap::new();
         for e in catalog.into_values() {
-            let state = build_state(&config.region, &config.account_id, &e)?;
+            let state = build_state(
+                &config.region,
+                &config.account_id,
+                &e,
+                Arc::new(Lifecycle::active()),
+            )?;
             by_name.insert(state.name.clone(), Arc::new(state));
         }
         Ok(Self {
@@ -344,6 +394,7 @@ impl Tables {
             by_name: RwLock::new(by_name),
             write_lock: Mutex::new(()),
             table_limit: config.dynamodb.table_limit,
+            config: config.dynamodb.clone(),
             writer: writer::TableWriter::start(
                 Arc::clone(&store),
                 config.storage.durability == crate::config::Durability::Fsync,
@@ -369,7 +420,18 @@ impl Tables {
             .collect()
     }
 
+    /// A table that takes item requests (not CREATING or DELETING, which DynamoDB
+    /// answers as not found).
     pub fn get(&self, name: &str) -> Result<Arc<TableState>, TableError> {
+        let t = self.describe(name)?;
+        if matches!(t.status.table(), "CREATING" | "DELETING") {
+            return Err(TableError::TableNotFound(name.to_owned()));
+        }
+        Ok(t)
+    }
+
+    /// A table in any state (DescribeTable, DeleteTable, UpdateTable, tags, TTL).
+    pub fn describe(&self, name: &str) -> Result<Arc<TableState>, TableError> {
         self.by_name
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -465,59 +527,18 @@ pub struct Page {
 }
 
 impl Tables {
-    /// Creates a table at run time (CreateTable).
-    pub fn create_table(
+    fn state_of(
         &self,
-        name: &str,
-        hash_key: KeyAttributeEntry,
-        range_key: Option<KeyAttributeEntry>,
-        indexes: Vec<crate::storage::IndexEntry>,
-    ) -> Result<Arc<TableState>, TableError> {
-        if self.get(name).is_ok() {
-            return Err(TableError::ResourceInUse(name.to_owned()));
-        }
-        if self.all().len() >= self.table_limit {
-            return Err(TableError::LimitExceeded(format!(
-                "Subscriber limit exceeded: You have exceeded the maximum number of tables allowed ({}) for this account",
-                self.table_limit
-            )));
-        }
-        let entry = TableCatalogEntry {
-            table_id: self.store.allocate_table_id()?,
-            name: name.to_owned(),
-            created_ms: now_ms(),
-            hash_key,
-            range_key,
-            indexes,
-        };
-        let state = Arc::new(self.state_of(&entry)?);
-        self.store.put_table(&entry)?;
-        self.by_name
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), Arc::clone(&state));
-        Ok(state)
-    }
-
-    /// Deletes a table and its items (DeleteTable).
-    pub fn delete_table(&self, name: &str) -> Result<Arc<TableState>, TableError> {
-        let t = self
-            .by_name
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
-            .ok_or_else(|| TableError::TableNotFound(name.to_owned()))?;
-        self.store.delete_table(t.table_id)?;
-        Ok(t)
-    }
-
-    fn state_of(&self, e: &TableCatalogEntry) -> Result<TableState, TableError> {
-        build_state(&self.region, &self.account_id, e)
+        e: &TableCatalogEntry,
+        status: Arc<admin::Lifecycle>,
+    ) -> Result<TableState, TableError> {
+        build_state(&self.region, &self.account_id, e, status)
     }
 
     /// A Query or Scan of a secondary index: the items holding the index's keys (with
     /// hash `hash` for a Query), ordered by the index's range key then the table's key.
     /// Computed by a pass over the table: indexes are not materialised on one machine.
+    #[allow(clippy::too_many_arguments)]
     pub fn index_page(
         &self,
         table: &str,
@@ -526,6 +547,7 @@ impl Tables {
         forward: bool,
         start_after: Option<&Item>,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         let ix = t
@@ -545,13 +567,19 @@ impl Tables {
                     key::encode_part(v, &mut k);
                 }
             }
+            // Items with equal index keys come in the order DynamoDB gives them: by a
+            // hash of their table key, then the key itself.
+            k.extend(tie_order(&t, item));
             k.extend(t.encode_key(item).unwrap_or_default());
             k
         };
         let mut rows: Vec<(Vec<u8>, Item)> = Vec::new();
         self.for_each_stored(&t, |v| {
             let item = decode_item(v)?;
-            if ix.holds(&item) && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h)) {
+            if ix.holds(&item)
+                && hash.is_none_or(|h| item.get(&ix.hash_key.name) == Some(h))
+                && keep(&item)
+            {
                 rows.push((sort_key(&item), item));
             }
             Ok(())
@@ -571,8 +599,17 @@ impl Tables {
         };
         let limit = limit.max(1);
         let rest = &rows[start..];
-        let items: Vec<Item> = rest.iter().take(limit).map(|(_, i)| i.clone()).collect();
-        let more = rest.len() > limit;
+        let range_key = t.range_key.as_ref().map(|r| r.name.as_str());
+        let mut items: Vec<Item> = Vec::new();
+        let mut bytes = 0;
+        for (_, i) in rest.iter().take(limit) {
+            bytes += value::page_size(i, range_key);
+            items.push(i.clone());
+            if bytes >= 1024 * 1024 {
+                break;
+            }
+        }
+        let more = rest.len() > items.len() || items.len() == limit || bytes >= 1024 * 1024;
         let last_evaluated_key = if more {
             items.last().map(|i| {
                 let mut k = t.key_of(i);
@@ -595,7 +632,7 @@ impl Tables {
 
     /// Item count and total stored size, by a full pass (DescribeTable).
     pub fn stats(&self, table: &str) -> Result<(u64, u64), TableError> {
-        let t = self.get(table)?;
+        let t = self.describe(table)?;
         let (mut count, mut bytes) = (0u64, 0u64);
         self.for_each_stored(&t, |v| {
             count += 1;
@@ -679,6 +716,7 @@ impl Tables {
         forward: bool,
         start_after: Option<&Item>,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         if !t.hash_key.kind.matches(hash) {
@@ -689,7 +727,7 @@ impl Tables {
         let mut prefix = Vec::new();
         key::encode_part(hash, &mut prefix);
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &prefix, after.as_deref(), !forward, limit)
+        self.page(&t, &prefix, after.as_deref(), !forward, limit, keep)
     }
 
     /// Items of the whole table in key order, after `start_after`.
@@ -701,9 +739,12 @@ impl Tables {
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &[], after.as_deref(), false, limit)
+        self.page(&t, &[], after.as_deref(), false, limit, &|_| true)
     }
 
+    /// One page: items after `after` that `keep` accepts (the key condition: items it
+    /// refuses are neither returned, counted nor charged, as DynamoDB reads only the
+    /// key range), at most `limit` of them or about 1 MB.
     fn page(
         &self,
         t: &TableState,
@@ -711,33 +752,60 @@ impl Tables {
         after: Option<&[u8]>,
         reverse: bool,
         limit: usize,
+        keep: &dyn Fn(&Item) -> bool,
     ) -> Result<Page, TableError> {
         const PAGE_BYTES: usize = 1024 * 1024;
-        // Read no more than this many stored bytes for one page. Stored values (DynamoDB
+        // Read no more than this many stored bytes at once. Stored values (DynamoDB
         // JSON) are never smaller than the DynamoDB size of their items, and their JSON
         // syntax rarely doubles it, so this nearly always fills a 1 MB page; when it
         // does not, the page is shorter and carries a LastEvaluatedKey, as DynamoDB's
         // pages may.
         const READ_BYTES: usize = 2 * PAGE_BYTES;
         let limit = limit.max(1);
-        let rows = self
-            .store
-            .scan_items(t.table_id, prefix, after, reverse, limit, READ_BYTES)?;
-        let read_all =
-            rows.len() < limit && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
-        let mut items = Vec::with_capacity(rows.len());
+        let range_key = t.range_key.as_ref().map(|r| r.name.as_str());
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        let mut items = Vec::new();
         let mut bytes = 0;
-        let mut cut = false;
-        for (_, v) in &rows {
-            let item = decode_item(v)?;
-            bytes += value::item_size(&item);
-            items.push(item);
-            if bytes >= PAGE_BYTES {
-                cut = true;
-                break;
+        let mut read = 0usize;
+        let more = loop {
+            let want = limit - items.len();
+            let rows = self.store.scan_items(
+                t.table_id,
+                prefix,
+                cursor.as_deref(),
+                reverse,
+                want,
+                READ_BYTES,
+            )?;
+            let read_all =
+                rows.len() < want && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
+            let mut cut = false;
+            let mut batch_read = 0usize;
+            for (k, v) in &rows {
+                cursor = Some(k.to_vec());
+                read += v.len();
+                batch_read += 1;
+                let item = decode_item(v)?;
+                if !keep(&item) {
+                    continue;
+                }
+                bytes += value::page_size(&item, range_key);
+                items.push(item);
+                if bytes >= PAGE_BYTES {
+                    cut = true;
+                    break;
+                }
             }
-        }
-        let more = cut || !read_all;
+            if cut {
+                break true;
+            }
+            if read_all && batch_read == rows.len() {
+                break false;
+            }
+            if items.len() >= limit || read >= READ_BYTES || rows.is_empty() {
+                break true;
+            }
+        };
         Ok(Page {
             scanned: items.len(),
             last_evaluated_key: if more {

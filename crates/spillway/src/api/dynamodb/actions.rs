@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::DynamoError;
-use crate::storage::{KeyAttributeEntry, SyncMode};
+use super::{control, legacy};
+use crate::storage::SyncMode;
 use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
     self, AttributeValue, Item, ItemError, ValueError, item_from_json, item_to_json,
@@ -17,12 +18,23 @@ type R = Result<Value, DynamoError>;
 
 /// Runs one action on a decoded request.
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
+    // AWS's model first: types, then every constraint, before the action looks at
+    // anything (an operation the model has and spillway lacks is unknown below).
+    crate::api::model::dynamodb().check(action, req)?;
     match action {
-        "CreateTable" => create_table(t, req),
-        "DeleteTable" => delete_table(t, req),
-        "DescribeTable" => describe_table(t, req),
+        "CreateTable" => control::create_table(t, req),
+        "DeleteTable" => control::delete_table(t, req),
+        "DescribeTable" => control::describe_table(t, req),
         "ListTables" => list_tables(t, req),
-        "UpdateTable" => update_table(t, req),
+        "UpdateTable" => control::update_table(t, req),
+        "DescribeTimeToLive" => control::describe_ttl(t, req),
+        "UpdateTimeToLive" => control::update_ttl(t, req),
+        "TagResource" => control::tag_resource(t, req),
+        "UntagResource" => control::untag_resource(t, req),
+        "ListTagsOfResource" => control::list_tags(t, req),
+        "DescribeContinuousBackups" => control::describe_backups(t, req),
+        "DescribeLimits" => Ok(control::describe_limits(t)),
+        "DescribeEndpoints" => Ok(control::describe_endpoints(t)),
         "PutItem" => put_item(t, req),
         "GetItem" => get_item(t, req),
         "DeleteItem" => delete_item(t, req),
@@ -37,11 +49,11 @@ pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     }
 }
 
-fn validation(m: impl Into<String>) -> DynamoError {
+pub(super) fn validation(m: impl Into<String>) -> DynamoError {
     DynamoError::Validation(m.into())
 }
 
-fn table_name(req: &Value) -> Result<String, DynamoError> {
+pub(super) fn table_name(req: &Value) -> Result<String, DynamoError> {
     match req.get("TableName") {
         Some(Value::String(s)) => {
             let pattern = s
@@ -90,7 +102,7 @@ fn bare(e: DynamoError) -> DynamoError {
     }
 }
 
-fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
+pub(super) fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
     match v {
         Some(v) => item_from_json(v).map_err(|e| match e {
             ItemError::Value(_, ValueError::TooDeep) => too_deep(),
@@ -137,20 +149,6 @@ fn maps(req: &Value) -> Result<Maps, DynamoError> {
                     )),
                 })?,
             );
-        }
-    }
-    for legacy in [
-        "Expected",
-        "AttributesToGet",
-        "KeyConditions",
-        "ScanFilter",
-        "QueryFilter",
-        "AttributeUpdates",
-    ] {
-        if req.get(legacy).is_some() {
-            return Err(validation(format!(
-                "The legacy parameter {legacy} is not supported by spillway; use the expression parameters instead"
-            )));
         }
     }
     Ok(Maps { names, values })
@@ -233,217 +231,35 @@ fn projection(req: &Value, m: &Maps, used: &mut Parsed) -> Result<Option<Vec<Pat
     }
 }
 
+/// ConditionExpression, or the legacy Expected.
+fn condition_or_expected(
+    req: &Value,
+    m: &Maps,
+    used: &mut Parsed,
+) -> Result<Option<Cond>, DynamoError> {
+    match condition(req, "ConditionExpression", m, used)? {
+        Some(c) => Ok(Some(c)),
+        None => legacy::expected(req),
+    }
+}
+
+/// ProjectionExpression, or the legacy AttributesToGet.
+fn projection_or_attributes(
+    req: &Value,
+    m: &Maps,
+    used: &mut Parsed,
+) -> Result<Option<Vec<Path>>, DynamoError> {
+    match projection(req, m, used)? {
+        Some(p) => Ok(Some(p)),
+        None => legacy::attributes_to_get(req),
+    }
+}
+
 fn project(item: &Item, paths: &Option<Vec<Path>>) -> Value {
     match paths {
         Some(p) => item_to_json(&expr::project(item, p)),
         None => item_to_json(item),
     }
-}
-
-fn key_schema(t: &TableState) -> Value {
-    let mut ks = vec![json!({"AttributeName": t.hash_key.name, "KeyType": "HASH"})];
-    let mut defs =
-        vec![json!({"AttributeName": t.hash_key.name, "AttributeType": t.hash_key.kind.as_str()})];
-    if let Some(r) = &t.range_key {
-        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-        defs.push(json!({"AttributeName": r.name, "AttributeType": r.kind.as_str()}));
-    }
-    json!({"KeySchema": ks, "AttributeDefinitions": defs})
-}
-
-fn description(
-    tables: &Tables,
-    t: &TableState,
-    status: &str,
-    counts: bool,
-) -> Result<Value, DynamoError> {
-    let (count, bytes) = if counts {
-        tables.stats(&t.name)?
-    } else {
-        (0, 0)
-    };
-    let schema = key_schema(t);
-    Ok(json!({
-        "TableName": t.name,
-        "TableArn": t.arn,
-        "TableId": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, t.arn.as_bytes()).to_string(),
-        "TableStatus": status,
-        "KeySchema": schema["KeySchema"],
-        "AttributeDefinitions": schema["AttributeDefinitions"],
-        "CreationDateTime": t.created_ms as f64 / 1000.0,
-        "ItemCount": count,
-        "TableSizeBytes": bytes,
-        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-        "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0},
-    }))
-    .map(|mut d| {
-        if let Value::Object(m) = &mut d {
-            m.extend(index_descriptions(t));
-        }
-        d
-    })
-}
-
-/// GlobalSecondaryIndexes and LocalSecondaryIndexes of a CreateTable.
-fn index_entries(
-    req: &Value,
-    defs: &HashMap<String, String>,
-    table_hash: &KeyAttributeEntry,
-) -> Result<Vec<crate::storage::IndexEntry>, DynamoError> {
-    let mut indexes = Vec::new();
-    for (field, local) in [
-        ("GlobalSecondaryIndexes", false),
-        ("LocalSecondaryIndexes", true),
-    ] {
-        for ix in req
-            .get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let iname = ix["IndexName"]
-                .as_str()
-                .ok_or_else(|| validation(format!("{field}: IndexName is required")))?;
-            let (mut ih, mut ir) = (None, None);
-            for k in ix["KeySchema"].as_array().into_iter().flatten() {
-                let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
-                let kind = defs.get(&attr).cloned().ok_or_else(|| {
-                    validation(format!("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{attr}]"))
-                })?;
-                let entry = KeyAttributeEntry { name: attr, kind };
-                match k["KeyType"].as_str() {
-                    Some("HASH") => ih = Some(entry),
-                    Some("RANGE") => ir = Some(entry),
-                    _ => return Err(validation("Invalid KeySchema in an index")),
-                }
-            }
-            let ih = ih.ok_or_else(|| {
-                validation(format!("{field}: the index {iname} needs a HASH key"))
-            })?;
-            if local && &ih != table_hash {
-                return Err(validation(format!(
-                    "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {iname}"
-                )));
-            }
-            indexes.push(crate::storage::IndexEntry {
-                name: iname.to_owned(),
-                hash_key: ih,
-                range_key: ir,
-                local,
-                projection: ix["Projection"]["ProjectionType"]
-                    .as_str()
-                    .unwrap_or("ALL")
-                    .to_owned(),
-                non_key_attributes: ix["Projection"]["NonKeyAttributes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-            });
-        }
-    }
-    Ok(indexes)
-}
-
-/// The index part of a table description.
-fn index_descriptions(t: &TableState) -> serde_json::Map<String, Value> {
-    let index_json = |local: bool| -> Vec<Value> {
-        t.indexes
-            .iter()
-            .filter(|i| i.local == local)
-            .map(|i| {
-                let mut ks = vec![json!({"AttributeName": i.hash_key.name, "KeyType": "HASH"})];
-                if let Some(r) = &i.range_key {
-                    ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-                }
-                let mut projection = json!({"ProjectionType": i.projection});
-                if !i.non_key_attributes.is_empty() {
-                    projection["NonKeyAttributes"] = json!(i.non_key_attributes);
-                }
-                json!({
-                    "IndexName": i.name,
-                    "KeySchema": ks,
-                    "Projection": projection,
-                    "IndexStatus": "ACTIVE",
-                    "IndexArn": format!("{}/index/{}", t.arn, i.name),
-                })
-            })
-            .collect()
-    };
-    let mut extra = serde_json::Map::new();
-    let (g, l) = (index_json(false), index_json(true));
-    if !g.is_empty() {
-        extra.insert("GlobalSecondaryIndexes".into(), Value::Array(g));
-    }
-    if !l.is_empty() {
-        extra.insert("LocalSecondaryIndexes".into(), Value::Array(l));
-    }
-    extra
-}
-
-fn create_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let schema = req.get("KeySchema").and_then(Value::as_array).ok_or_else(|| {
-        validation("1 validation error detected: Value null at 'keySchema' failed to satisfy constraint: Member must not be null")
-    })?;
-    let defs: HashMap<String, String> = req
-        .get("AttributeDefinitions")
-        .and_then(Value::as_array)
-        .ok_or_else(|| validation("1 validation error detected: Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null"))?
-        .iter()
-        .filter_map(|d| Some((d["AttributeName"].as_str()?.to_owned(), d["AttributeType"].as_str()?.to_owned())))
-        .collect();
-    let mut hash = None;
-    let mut range = None;
-    for k in schema {
-        let attr = k["AttributeName"].as_str().unwrap_or_default().to_owned();
-        let kind = defs.get(&attr).cloned().ok_or_else(|| {
-            validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [".to_owned() + &attr + "], AttributeDefinitions: [" + &defs.keys().cloned().collect::<Vec<_>>().join(", ") + "]")
-        })?;
-        if !matches!(kind.as_str(), "S" | "N" | "B") {
-            return Err(validation(format!(
-                "Member must satisfy enum value set: [B, N, S] ({attr})"
-            )));
-        }
-        let entry = KeyAttributeEntry { name: attr, kind };
-        match k["KeyType"].as_str() {
-            Some("HASH") if hash.is_none() => hash = Some(entry),
-            Some("RANGE") if range.is_none() => range = Some(entry),
-            _ => {
-                return Err(validation(
-                    "Invalid KeySchema: Some index key attribute have no definition",
-                ));
-            }
-        }
-    }
-    let hash = hash.ok_or_else(|| {
-        validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    })?;
-    let indexes = index_entries(req, &defs, &hash)?;
-    let state = t.create_table(&name, hash, range, indexes)?;
-    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
-}
-
-fn delete_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    let desc = description(t, &state, "DELETING", false)?;
-    t.delete_table(&name)?;
-    Ok(json!({"TableDescription": desc}))
-}
-
-fn describe_table(t: &Arc<Tables>, req: &Value) -> R {
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    Ok(json!({"Table": description(t, &state, "ACTIVE", true)?}))
-}
-
-fn update_table(t: &Arc<Tables>, req: &Value) -> R {
-    // Throughput and billing mode are accepted and have no effect on one machine.
-    let name = table_name(req)?;
-    let state = t.get(&name)?;
-    Ok(json!({"TableDescription": description(t, &state, "ACTIVE", false)?}))
 }
 
 fn list_tables(t: &Arc<Tables>, req: &Value) -> R {
@@ -491,12 +307,70 @@ fn return_values(req: &Value, allowed: &[&str]) -> Result<String, DynamoError> {
     Ok(rv)
 }
 
-fn consumed(req: &Value, table: &str, out: &mut Value) {
-    if matches!(
+/// Whether the request asks for ConsumedCapacity (TOTAL or INDEXES).
+fn wants_capacity(req: &Value) -> bool {
+    matches!(
         req.get("ReturnConsumedCapacity").and_then(Value::as_str),
         Some("TOTAL" | "INDEXES")
-    ) {
-        out["ConsumedCapacity"] = json!({"TableName": table, "CapacityUnits": 1.0});
+    )
+}
+
+/// Read capacity of `bytes` read at once, as DynamoDB counts it: one unit per 4 KB
+/// (rounded up) strongly consistent, half that eventually consistent.
+fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// Write capacity of an item of `bytes`: one unit per 1 KB, rounded up, at least one.
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// Read capacity of one item read by key (a missing item costs as a 1-byte one).
+fn item_read_units(item: Option<&Item>, consistent: bool) -> f64 {
+    read_units(item.map_or(1, value::item_size).max(1), consistent)
+}
+
+/// Write capacity of one item write: the larger of the item before and after.
+fn item_write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
+    write_units(
+        old.map_or(0, value::item_size)
+            .max(new.map_or(0, value::item_size)),
+    )
+}
+
+fn consistent(req: &Value) -> bool {
+    req.get("ConsistentRead").and_then(Value::as_bool) == Some(true)
+}
+
+/// One ConsumedCapacity entry: the total, and with INDEXES the table's and each index's
+/// part (`index`: name, local, units).
+fn capacity_json(
+    req: &Value,
+    table: &str,
+    table_units: f64,
+    index: Option<(&str, bool, f64)>,
+) -> Value {
+    let total = table_units + index.map_or(0.0, |i| i.2);
+    let mut c = json!({"TableName": table, "CapacityUnits": total});
+    if req.get("ReturnConsumedCapacity").and_then(Value::as_str) == Some("INDEXES") {
+        c["Table"] = json!({"CapacityUnits": table_units});
+        if let Some((name, local, units)) = index {
+            let field = if local {
+                "LocalSecondaryIndexes"
+            } else {
+                "GlobalSecondaryIndexes"
+            };
+            c[field] = json!({ name: {"CapacityUnits": units} });
+        }
+    }
+    c
+}
+
+fn consumed(req: &Value, table: &str, units: f64, out: &mut Value) {
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = capacity_json(req, table, units, None);
     }
 }
 
@@ -523,35 +397,39 @@ fn check(cond: &Option<Cond>, old: Option<&Item>, req: &Value) -> Result<(), Tab
 fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let item = item_of(req.get("Item"), "item")?;
+    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
     // A put with no condition and no returned item does not need the item it replaces.
-    if cond.is_none() && rv == "NONE" {
+    // (Capacity, as DynamoDB counts it, needs the old item's size too.)
+    if cond.is_none() && rv == "NONE" && !wants_capacity(req) {
         let op = t.get(&name)?.prepare_put(&item)?;
         t.commit(&[op], SyncMode::SyncData)?;
-        return Ok(write_answer(req, &name, None));
+        return Ok(write_answer(req, &name, None, 0.0));
     }
     let (old, _) = t.modify(&name, &item, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(Some(item.clone()))
     })?;
+    let units = item_write_units(old.as_ref(), Some(&item));
     Ok(write_answer(
         req,
         &name,
         (rv == "ALL_OLD").then_some(old).flatten(),
+        units,
     ))
 }
 
 /// The answer to a PutItem or DeleteItem: the old item when asked for, and capacity.
-fn write_answer(req: &Value, table: &str, attributes: Option<Item>) -> Value {
+fn write_answer(req: &Value, table: &str, attributes: Option<Item>, units: f64) -> Value {
     let mut out = json!({});
     if let Some(o) = attributes {
         out["Attributes"] = item_to_json(&o);
     }
-    consumed(req, table, &mut out);
+    consumed(req, table, units, &mut out);
     out
 }
 
@@ -559,17 +437,24 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
     // The request is checked whole before the table is looked up, as DynamoDB does.
+    legacy::check_mix(req, &["ProjectionExpression"], &["AttributesToGet"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let proj = projection(req, &m, &mut used)?;
+    let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
     let mut out = json!({});
-    if let Some(item) = t.get_item(&name, &key)? {
-        out["Item"] = project(&item, &proj);
+    let found = t.get_item(&name, &key)?;
+    if let Some(item) = &found {
+        out["Item"] = project(item, &proj);
     }
-    consumed(req, &name, &mut out);
+    consumed(
+        req,
+        &name,
+        item_read_units(found.as_ref(), consistent(req)),
+        &mut out,
+    );
     Ok(out)
 }
 
@@ -590,9 +475,10 @@ fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
 fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
+    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
     key_only(&*t.get(&name)?, &key)?;
@@ -600,27 +486,34 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
         check(&cond, old, req)?;
         Ok(None)
     })?;
+    let units = item_write_units(old.as_ref(), None);
     Ok(write_answer(
         req,
         &name,
         (rv == "ALL_OLD").then_some(old).flatten(),
+        units,
     ))
 }
 
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
     let key = item_of(req.get("Key"), "key")?;
+    legacy::check_mix(
+        req,
+        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "Expected"],
+    )?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    let cond = condition(req, "ConditionExpression", &m, &mut used)?;
     let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => {
             let (a, p) = Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
             used.absorb(&p);
             a
         }
-        None => Vec::new(),
+        None => legacy::attribute_updates(req)?.unwrap_or_default(),
     };
+    let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
@@ -688,7 +581,12 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     if let Some(a) = attrs.filter(|a| !a.is_empty()) {
         out["Attributes"] = item_to_json(&a);
     }
-    consumed(req, &name, &mut out);
+    consumed(
+        req,
+        &name,
+        item_write_units(Some(&old), Some(&new)),
+        &mut out,
+    );
     Ok(out)
 }
 
@@ -718,20 +616,52 @@ fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<C
 
 fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let name = table_name(req)?;
+    if is_query {
+        legacy::check_mix(
+            req,
+            &[
+                "ProjectionExpression",
+                "FilterExpression",
+                "KeyConditionExpression",
+            ],
+            &[
+                "AttributesToGet",
+                "QueryFilter",
+                "ConditionalOperator",
+                "KeyConditions",
+            ],
+        )?;
+    } else {
+        legacy::check_mix(
+            req,
+            &["ProjectionExpression", "FilterExpression"],
+            &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+        )?;
+    }
     let m = maps(req)?;
     let mut used = Parsed::new();
     // Every expression is parsed before the table is looked up, as DynamoDB does.
+    let legacy_filter = if is_query {
+        "QueryFilter"
+    } else {
+        "ScanFilter"
+    };
+    let filter = match condition(req, "FilterExpression", &m, &mut used)? {
+        Some(c) => Some(c),
+        None => legacy::filter(req, legacy_filter)?,
+    };
     let key_expr = if is_query {
-        Some(
-            condition(req, "KeyConditionExpression", &m, &mut used)?.ok_or_else(|| {
-                validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-            })?,
-        )
+        let c = condition(req, "KeyConditionExpression", &m, &mut used)?;
+        if c.is_none() && req.get("KeyConditions").is_none_or(Value::is_null) {
+            return Err(validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
+        c
     } else {
         None
     };
-    let filter = condition(req, "FilterExpression", &m, &mut used)?;
-    let proj = projection(req, &m, &mut used)?;
+    let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
@@ -747,11 +677,33 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         ),
         None => None,
     };
+    let (hash_key, range_key) = match &index {
+        Some(ix) => (&ix.hash_key, ix.range_key.as_ref()),
+        None => (&state.hash_key, state.range_key.as_ref()),
+    };
+    let key_expr = match key_expr {
+        None if is_query => legacy::key_conditions(
+            req,
+            &(hash_key.name.clone(), hash_key.kind.as_str()),
+            range_key
+                .map(|r| (r.name.clone(), r.kind.as_str()))
+                .as_ref(),
+        )?,
+        other => other,
+    };
+    if is_query
+        && let Some(f) = req.get(legacy_filter).and_then(Value::as_object)
+        && let Some(k) = std::iter::once(hash_key)
+            .chain(range_key)
+            .find(|k| f.contains_key(&k.name))
+    {
+        return Err(validation(format!(
+            "{legacy_filter} can only contain non-primary key attributes: Primary key attribute: {}",
+            k.name
+        )));
+    }
     let key_cond = if let Some(c) = key_expr {
-        let hash_name = match &index {
-            Some(ix) => ix.hash_key.name.clone(),
-            None => state.hash_key.name.clone(),
-        };
+        let hash_name = hash_key.name.clone();
         Some(split_key_condition(&c, &hash_name).ok_or_else(|| {
             validation("Query condition missed key schema element: ".to_owned() + &hash_name)
         })?)
@@ -795,6 +747,8 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         }
     };
     let limit = limit.min(100_000);
+    let range_cond = key_cond.as_ref().and_then(|(_, r)| r.as_ref());
+    let keep = |item: &Item| range_cond.is_none_or(|c| expr::eval(item, c));
     let page = match (&index, &key_cond) {
         (Some(ix), kc) => t.index_page(
             &name,
@@ -803,16 +757,15 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             forward,
             start.as_ref(),
             limit,
+            &keep,
         )?,
-        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit)?,
+        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit, &keep)?,
         (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
-    let range_cond = key_cond.and_then(|(_, r)| r);
+    let read_bytes: usize = page.items.iter().map(value::item_size).sum();
+    let units = read_units(read_bytes, consistent(req));
     let mut items = Vec::new();
     for item in &page.items {
-        if range_cond.as_ref().is_some_and(|c| !expr::eval(item, c)) {
-            continue;
-        }
         if let Some((s, n)) = segment {
             let key = state.encode_key(item).unwrap_or_default();
             if u64::from(crc32fast::hash(&key)) % n != s {
@@ -855,7 +808,12 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     if let Some(k) = &page.last_evaluated_key {
         out["LastEvaluatedKey"] = item_to_json(k);
     }
-    consumed(req, &name, &mut out);
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = match &index {
+            Some(ix) => capacity_json(req, &name, 0.0, Some((&ix.name, ix.local, units))),
+            None => capacity_json(req, &name, units, None),
+        };
+    }
     Ok(out)
 }
 
@@ -879,16 +837,27 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
     }
     let mut ops = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let with_capacity = wants_capacity(req);
+    let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, list) in requests {
         let state = t.get(table)?;
+        let mut units = 0.0;
         for r in list.as_array().into_iter().flatten() {
             let (op, key) = if let Some(p) = r.get("PutRequest") {
                 let item = item_of(p.get("Item"), "item").map_err(bare)?;
                 let op = state.prepare_put(&item)?;
+                if with_capacity {
+                    let old = t.get_item(table, &state.key_of(&item))?;
+                    units += item_write_units(old.as_ref(), Some(&item));
+                }
                 (op, state.encode_key(&item)?)
             } else if let Some(d) = r.get("DeleteRequest") {
                 let key = item_of(d.get("Key"), "key")?;
                 key_only(&state, &key)?;
+                if with_capacity {
+                    let old = t.get_item(table, &key)?;
+                    units += item_write_units(old.as_ref(), None);
+                }
                 let k = state.encode_key(&key)?;
                 (
                     crate::storage::WriteOp::DeleteItem {
@@ -907,10 +876,22 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
             }
             ops.push(op);
         }
+        capacity.push((table.clone(), units));
     }
     t.commit(&ops, SyncMode::SyncData)?;
-    Ok(json!({"UnprocessedItems": {}}))
+    let mut out = json!({"UnprocessedItems": {}});
+    if with_capacity {
+        out["ConsumedCapacity"] = capacity
+            .iter()
+            .map(|(table, units)| capacity_json(req, table, *units, None))
+            .collect();
+    }
+    Ok(out)
 }
+
+/// Item bytes one BatchGetItem answers at most (DynamoDB: about 1 MB, the item that
+/// crosses it included).
+const BATCH_GET_BYTES: usize = 1024 * 1024 + crate::table::MAX_ITEM_BYTES - 3;
 
 fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
     let requests = req.get("RequestItems").and_then(Value::as_object).ok_or_else(|| {
@@ -926,23 +907,66 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         ));
     }
     let mut responses = serde_json::Map::new();
+    let mut unprocessed_keys = serde_json::Map::new();
+    let mut total_size = 0;
+    let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, spec) in requests {
         let state = t.get(table)?;
+        legacy::check_mix(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
         let m = maps(spec)?;
         let mut used = Parsed::new();
-        let proj = projection(spec, &m, &mut used)?;
+        let proj = projection_or_attributes(spec, &m, &mut used)?;
         used.check_unused(&m)?;
         let mut found = Vec::new();
+        let strong = consistent(spec);
+        let mut units = 0.0;
+        let mut unprocessed = Vec::new();
         for k in spec["Keys"].as_array().into_iter().flatten() {
             let key = item_of(Some(k), "keys")?;
             key_only(&state, &key)?;
-            if let Some(item) = t.get_item(table, &key)? {
+            let item = t.get_item(table, &key)?;
+            if let Some(i) = &item {
+                // A response holds about 1 MB (plus one item): the rest are left
+                // unprocessed for the caller to ask again, each charged one unit.
+                let size = value::item_size(i);
+                if total_size + size > BATCH_GET_BYTES {
+                    unprocessed.push(k.clone());
+                    units += 1.0;
+                    continue;
+                }
+                total_size += size;
+            }
+            units += item_read_units(item.as_ref(), strong);
+            if let Some(item) = item {
                 found.push(project(&item, &proj));
             }
         }
+        if !unprocessed.is_empty() {
+            let mut again = serde_json::Map::new();
+            for f in [
+                "ConsistentRead",
+                "ProjectionExpression",
+                "ExpressionAttributeNames",
+                "AttributesToGet",
+            ] {
+                if let Some(v) = spec.get(f) {
+                    again.insert(f.to_owned(), v.clone());
+                }
+            }
+            again.insert("Keys".to_owned(), Value::Array(unprocessed));
+            unprocessed_keys.insert(table.clone(), Value::Object(again));
+        }
         responses.insert(table.clone(), Value::Array(found));
+        capacity.push((table.clone(), units));
     }
-    Ok(json!({"Responses": responses, "UnprocessedKeys": {}}))
+    let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed_keys});
+    if wants_capacity(req) {
+        out["ConsumedCapacity"] = capacity
+            .iter()
+            .map(|(table, units)| capacity_json(req, table, *units, None))
+            .collect();
+    }
+    Ok(out)
 }
 
 fn transact_write(t: &Arc<Tables>, req: &Value) -> R {

@@ -7,6 +7,8 @@
 //! its body, which botocore checks.
 
 mod actions;
+mod control;
+mod legacy;
 
 /// The actions without the HTTP and thread-pool layers, for the fuzz targets.
 #[doc(hidden)]
@@ -27,6 +29,16 @@ pub enum DynamoError {
     Validation(String),
     #[error("Requested resource not found")]
     ResourceNotFound,
+    /// Not found, naming the table (DescribeTable, DeleteTable, UpdateTable, TTL).
+    #[error("Requested resource not found: Table: {0} not found")]
+    TableNotFound(String),
+    /// Not found, with its own message.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    TableNotFoundException(String),
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     ResourceInUse(String),
     #[error("{0}")]
@@ -53,7 +65,13 @@ impl DynamoError {
     fn type_name(&self) -> &'static str {
         match self {
             Self::Validation(_) => "com.amazon.coral.validate#ValidationException",
-            Self::ResourceNotFound => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            Self::ResourceNotFound | Self::TableNotFound(_) | Self::NotFound(_) => {
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+            }
+            Self::TableNotFoundException(_) => {
+                "com.amazonaws.dynamodb.v20120810#TableNotFoundException"
+            }
+            Self::AccessDenied(_) => "com.amazon.coral.service#AccessDeniedException",
             Self::ResourceInUse(_) => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
             Self::LimitExceeded(_) => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
             Self::ConditionalCheckFailed(_) => {
@@ -85,11 +103,23 @@ impl From<TableError> for DynamoError {
                 Self::ConditionalCheckFailed(old.map(|i| crate::table::value::item_to_json(&i)))
             }
             TableError::LimitExceeded(m) => Self::LimitExceeded(m),
+            TableError::InUse(m) => Self::ResourceInUse(m),
             TableError::Storage(
                 e @ (crate::storage::StorageError::Full(_) | crate::storage::StorageError::Io(_)),
             ) => Self::ServiceUnavailable(e.to_string()),
             TableError::Storage(e) => Self::InternalServerError(e.to_string()),
             TableError::Config(m) => Self::InternalServerError(m),
+        }
+    }
+}
+
+impl From<crate::api::model::RequestError> for DynamoError {
+    fn from(e: crate::api::model::RequestError) -> Self {
+        use crate::api::model::RequestError;
+        match e {
+            RequestError::UnknownOperation => Self::UnknownOperation,
+            RequestError::Serialization(m) => Self::Serialization(m),
+            e @ RequestError::Validation(_) => Self::Validation(e.to_string()),
         }
     }
 }
@@ -108,8 +138,13 @@ impl IntoResponse for DynamoError {
             _ => StatusCode::BAD_REQUEST,
         };
         let mut body = json!({"__type": self.type_name()});
-        if !matches!(self, Self::UnknownOperation) {
-            body["message"] = json!(self.to_string());
+        match self {
+            Self::UnknownOperation => {}
+            // Coral's own exceptions spell it with a capital M.
+            Self::Serialization(_) | Self::AccessDenied(_) => {
+                body["Message"] = json!(self.to_string());
+            }
+            _ => body["message"] = json!(self.to_string()),
         }
         if let Self::ConditionalCheckFailed(Some(item)) = &self {
             body["Item"] = item.clone();
@@ -140,9 +175,22 @@ impl IntoResponse for DynamoError {
     }
 }
 
+/// A DynamoDB request id: 52 characters of [0-9A-Z], as DynamoDB's are.
+pub fn request_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    id.truncate(52);
+    id.to_uppercase()
+}
+
 /// An AWS JSON 1.0 response with DynamoDB's headers.
 fn respond(status: StatusCode, body: &Value) -> Response {
-    let text = body.to_string();
+    // A void operation (TagResource, UntagResource) answers an empty body.
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     let crc = crc32fast::hash(text.as_bytes());
     let mut r = (status, text).into_response();
     let h = r.headers_mut();
@@ -151,8 +199,7 @@ fn respond(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
     h.insert("x-amz-crc32", HeaderValue::from(crc));
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string().to_uppercase())
-    {
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
         h.insert("x-amzn-requestid", v);
     }
     r

@@ -1,5 +1,7 @@
-//! The Kinesis actions: decode and check the request, call the stream domain, shape the
-//! answer as Kinesis does.
+//! The Kinesis actions: the request has already passed the model layer
+//! ([`crate::api::model`]: types and constraints), so each action reads its members
+//! directly, makes the checks the model cannot express, calls the stream domain and
+//! shapes the answer as Kinesis does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,16 +11,26 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::iterator::{IteratorError, IteratorPosition};
-use super::validate::{Checks, Pattern, is_hash_key, is_name, is_sequence_number};
 use super::{KinesisError, KinesisService};
-use crate::stream::{
-    MAX_RECORD_BYTES, ShardState, StartPosition, StreamError, StreamState, now_ms, shard_id,
-};
+use crate::stream::{ShardState, StartPosition, StreamError, StreamState, now_ms, shard_id};
 
 type R = Result<Value, KinesisError>;
 
-const NAME: Pattern = Some((is_name, "[a-zA-Z0-9_.-]+"));
-const ARN_PATTERN: &str = "arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+";
+/// A string member (the model layer has checked its type).
+fn text<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
+    req.get(key).and_then(Value::as_str)
+}
+
+/// An integer member, truncated and clamped as AWS's decoder reads it.
+fn integer(req: &Value, key: &str) -> Option<i64> {
+    let n = req.get(key)?.as_number()?;
+    Some(match n.as_i64() {
+        Some(i) => i.clamp(i32::MIN.into(), i32::MAX.into()),
+        None => n.as_f64().map_or(0, |f| {
+            f.trunc().clamp(i32::MIN as f64, i32::MAX as f64) as i64
+        }),
+    })
+}
 
 pub async fn dispatch(s: &KinesisService, action: &str, req: &Value) -> R {
     match action {
@@ -45,33 +57,20 @@ pub async fn dispatch(s: &KinesisService, action: &str, req: &Value) -> R {
     }
 }
 
-/// The stream a request names by StreamName or StreamARN.
-fn stream_name(c: &mut Checks, req: &Value) -> Result<Option<String>, KinesisError> {
-    let name = c.string(req, "StreamName", "streamName", false, (1, 128), NAME)?;
-    let arn = c.string(req, "StreamARN", "streamARN", false, (1, 2048), None)?;
-    Ok(match (name, arn) {
-        (Some(n), _) => Some(n),
-        (None, Some(a)) => match a.split_once(":stream/") {
-            Some((prefix, n)) if prefix.starts_with("arn:aws") && prefix.contains(":kinesis:") => {
-                Some(n.to_owned())
-            }
-            _ => {
-                c.constraint(
-                    &Value::String(a.clone()),
-                    "streamARN",
-                    &format!("Member must satisfy regular expression pattern: {ARN_PATTERN}"),
-                );
-                None
-            }
-        },
-        (None, None) => None,
-    })
-}
-
-fn require_stream(name: Option<String>) -> Result<String, KinesisError> {
-    name.ok_or_else(|| {
-        KinesisError::InvalidArgument("Either StreamName or StreamARN should be provided.".into())
-    })
+/// The stream a request names by StreamName or StreamARN (the model layer has made sure
+/// one of them is there and well-formed).
+fn stream_name(req: &Value) -> Result<String, KinesisError> {
+    if let Some(n) = text(req, "StreamName") {
+        return Ok(n.to_owned());
+    }
+    text(req, "StreamARN")
+        .and_then(|a| a.split_once(":stream/"))
+        .map(|(_, n)| n.to_owned())
+        .ok_or_else(|| {
+            KinesisError::InvalidArgument(
+                "Either StreamName or StreamARN should be provided.".into(),
+            )
+        })
 }
 
 fn seconds(ms: u64) -> Value {
@@ -126,22 +125,9 @@ fn mode() -> Value {
 }
 
 fn create_stream(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = c.string(req, "StreamName", "streamName", true, (1, 128), NAME)?;
-    let count = c.integer(req, "ShardCount", "shardCount", false, (1, 100_000))?;
-    if let Some(m) = req.pointer("/StreamModeDetails/StreamMode")
-        && m != "PROVISIONED"
-        && m != "ON_DEMAND"
-    {
-        c.constraint(
-            m,
-            "streamModeDetails.streamMode",
-            "Member must satisfy enum value set: [ON_DEMAND, PROVISIONED]",
-        );
-    }
-    let tags = tags_from(req.get("Tags"))?;
-    c.finish()?;
-    let name = name.expect("checked");
+    let name = text(req, "StreamName").unwrap_or_default();
+    let count = integer(req, "ShardCount");
+    let tags = tags_from(req.get("Tags"));
     // ON_DEMAND streams start with 4 shards, as Kinesis does.
     let on_demand = req.pointer("/StreamModeDetails/StreamMode") == Some(&json!("ON_DEMAND"));
     let count = match count {
@@ -153,58 +139,33 @@ fn create_stream(s: &KinesisService, req: &Value) -> R {
             ));
         }
     };
-    s.streams.create_stream(&name, count, tags)?;
+    s.streams.create_stream(name, count, tags)?;
     Ok(json!({}))
 }
 
-fn tags_from(v: Option<&Value>) -> Result<BTreeMap<String, String>, KinesisError> {
-    match v {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(KinesisError::Serialization(format!(
-                    "tag {k}: not a string"
-                ))),
-            })
-            .collect(),
-        Some(_) => Err(KinesisError::Serialization("Tags: expected a map".into())),
-    }
+fn tags_from(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn delete_stream(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    c.finish()?;
-    s.streams.delete_stream(&require_stream(name)?)?;
+    s.streams.delete_stream(&stream_name(req)?)?;
     Ok(json!({}))
 }
 
 fn describe_stream(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let limit = c
-        .integer(req, "Limit", "limit", false, (1, 10_000))?
-        .unwrap_or(100) as usize;
-    let start = c.string(
-        req,
-        "ExclusiveStartShardId",
-        "exclusiveStartShardId",
-        false,
-        (1, 128),
-        NAME,
-    )?;
-    c.finish()?;
-    let stream = s.streams.get(&require_stream(name)?)?;
+    let limit = integer(req, "Limit").unwrap_or(100).clamp(1, 10_000) as usize;
+    let start = text(req, "ExclusiveStartShardId");
+    let stream = s.streams.get(&stream_name(req)?)?;
     let shards: Vec<&Arc<ShardState>> = stream
         .shards
         .iter()
-        .filter(|sh| {
-            start
-                .as_ref()
-                .is_none_or(|st| sh.shard_id.as_str() > st.as_str())
-        })
+        .filter(|sh| start.is_none_or(|st| sh.shard_id.as_str() > st))
         .collect();
     let more = shards.len() > limit;
     Ok(json!({
@@ -224,10 +185,7 @@ fn describe_stream(s: &KinesisService, req: &Value) -> R {
 }
 
 fn describe_stream_summary(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    c.finish()?;
-    let stream = s.streams.get(&require_stream(name)?)?;
+    let stream = s.streams.get(&stream_name(req)?)?;
     Ok(json!({
         "StreamDescriptionSummary": {
             "StreamName": stream.name,
@@ -258,22 +216,10 @@ fn untoken(t: &str) -> Result<Value, KinesisError> {
 }
 
 fn list_streams(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let limit = c
-        .integer(req, "Limit", "limit", false, (1, 10_000))?
-        .unwrap_or(100) as usize;
-    let start = c.string(
-        req,
-        "ExclusiveStartStreamName",
-        "exclusiveStartStreamName",
-        false,
-        (1, 128),
-        NAME,
-    )?;
-    let next = c.string(req, "NextToken", "nextToken", false, (1, 1_048_576), None)?;
-    c.finish()?;
-    let after = match next {
-        Some(t) => untoken(&t)?["after"].as_str().map(str::to_owned),
+    let limit = integer(req, "Limit").unwrap_or(100).clamp(1, 10_000) as usize;
+    let start = text(req, "ExclusiveStartStreamName").map(str::to_owned);
+    let after = match text(req, "NextToken") {
+        Some(t) => untoken(t)?["after"].as_str().map(str::to_owned),
         None => start,
     };
     let all: Vec<Arc<StreamState>> = s
@@ -302,38 +248,11 @@ fn list_streams(s: &KinesisService, req: &Value) -> R {
 }
 
 fn list_shards(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let next = c.string(req, "NextToken", "nextToken", false, (1, 1_048_576), None)?;
-    let max = c
-        .integer(req, "MaxResults", "maxResults", false, (1, 10_000))?
-        .unwrap_or(1000) as usize;
-    let start = c.string(
-        req,
-        "ExclusiveStartShardId",
-        "exclusiveStartShardId",
-        false,
-        (1, 128),
-        NAME,
-    )?;
+    let name = text(req, "StreamName").map(str::to_owned);
+    let next = text(req, "NextToken");
+    let max = integer(req, "MaxResults").unwrap_or(1000).clamp(1, 10_000) as usize;
+    let start = text(req, "ExclusiveStartShardId").map(str::to_owned);
     let filter = req.get("ShardFilter").cloned();
-    if let Some(f) = &filter {
-        c.one_of(
-            f,
-            "Type",
-            "shardFilter.type",
-            true,
-            &[
-                "AFTER_SHARD_ID",
-                "AT_TRIM_HORIZON",
-                "FROM_TRIM_HORIZON",
-                "AT_LATEST",
-                "AT_TIMESTAMP",
-                "FROM_TIMESTAMP",
-            ],
-        )?;
-    }
-    c.finish()?;
     let (stream_name, after) = match next {
         Some(t) => {
             if name.is_some() {
@@ -341,7 +260,7 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
                     "NextToken and StreamName cannot be provided together.".into(),
                 ));
             }
-            let v = untoken(&t)?;
+            let v = untoken(t)?;
             (
                 v["stream"].as_str().map(str::to_owned).ok_or_else(|| {
                     KinesisError::InvalidArgument(format!("Invalid NextToken: {t}"))
@@ -370,7 +289,7 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
                 ),
                 _ => start,
             };
-            (require_stream(name)?, after)
+            (stream_name(req)?, after)
         }
     };
     let stream = s.streams.get(&stream_name)?;
@@ -398,124 +317,33 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
     Ok(out)
 }
 
-/// Checks one record's fields; returns (data, partition key, explicit hash key).
-fn record_fields(
-    c: &mut Checks,
-    r: &Value,
-    prefix: &str,
-) -> Result<Option<(Bytes, String, Option<String>)>, KinesisError> {
-    let pk = c.string(
-        r,
-        "PartitionKey",
-        &format!("{prefix}partitionKey"),
-        true,
-        (1, 256),
-        None,
-    )?;
-    let ehk = c.string(
-        r,
-        "ExplicitHashKey",
-        &format!("{prefix}explicitHashKey"),
-        false,
-        (0, usize::MAX),
-        Some((is_hash_key, "0|([1-9]\\d{0,38})")),
-    )?;
-    let data = match r.get("Data") {
-        Some(Value::String(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map(Bytes::from)
-            .map_err(|_| KinesisError::Serialization("Data: invalid base64".into()))?,
-        None | Some(Value::Null) => {
-            c.constraint(
-                &Value::Null,
-                &format!("{prefix}data"),
-                "Member must not be null",
-            );
-            return Ok(None);
-        }
-        Some(_) => {
-            return Err(KinesisError::Serialization(
-                "Data: expected a base64 string".into(),
-            ));
-        }
-    };
-    if data.len() > MAX_RECORD_BYTES {
-        c.constraint(
-            &Value::String(
-                "java.nio.HeapByteBuffer[pos=0 lim=".to_owned() + &data.len().to_string() + "]",
-            ),
-            &format!("{prefix}data"),
-            "Member must have length less than or equal to 1048576",
-        );
-    }
-    Ok(pk.map(|pk| (data, pk, ehk)))
+/// One record's members: (data, partition key, explicit hash key).
+fn record_fields(r: &Value) -> Result<(Bytes, String, Option<String>), KinesisError> {
+    let pk = text(r, "PartitionKey").unwrap_or_default().to_owned();
+    let ehk = text(r, "ExplicitHashKey").map(str::to_owned);
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(text(r, "Data").unwrap_or_default())
+        .map(Bytes::from)
+        .map_err(|_| KinesisError::Serialization("Data: invalid base64".into()))?;
+    Ok((data, pk, ehk))
 }
 
 async fn put_record(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let fields = record_fields(&mut c, req, "")?;
-    c.string(
-        req,
-        "SequenceNumberForOrdering",
-        "sequenceNumberForOrdering",
-        false,
-        (0, 128),
-        Some((is_sequence_number, "0|([1-9]\\d{0,128})")),
-    )?;
-    c.finish()?;
-    let name = require_stream(name)?;
-    let (data, pk, ehk) = fields.expect("checked");
+    let name = stream_name(req)?;
+    let (data, pk, ehk) = record_fields(req)?;
     let a = s.streams.append(&name, pk, ehk.as_deref(), data).await?;
     Ok(json!({"ShardId": a.shard_id, "SequenceNumber": a.sequence_number}))
 }
 
 async fn put_records(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let records = match req.get("Records") {
-        Some(Value::Array(a)) => a.clone(),
-        None | Some(Value::Null) => {
-            c.constraint(&Value::Null, "records", "Member must not be null");
-            Vec::new()
-        }
-        Some(_) => {
-            return Err(KinesisError::Serialization(
-                "Records: expected a list".into(),
-            ));
-        }
-    };
-    if req.get("Records").is_some_and(Value::is_array) {
-        if records.is_empty() {
-            c.constraint(
-                &json!("[]"),
-                "records",
-                "Member must have length greater than or equal to 1",
-            );
-        }
-        if records.len() > 500 {
-            c.constraint(
-                &json!("[...]"),
-                "records",
-                "Member must have length less than or equal to 500",
-            );
-        }
-    }
-    let mut parsed = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        parsed.push(record_fields(
-            &mut c,
-            r,
-            &format!("records.{}.member.", i + 1),
-        )?);
-    }
-    c.finish()?;
-    let name = require_stream(name)?;
-    let total: usize = parsed
-        .iter()
-        .flatten()
-        .map(|(d, pk, _)| d.len() + pk.len())
-        .sum();
+    let name = stream_name(req)?;
+    let parsed = req
+        .get("Records")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(record_fields).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    let total: usize = parsed.iter().map(|(d, pk, _)| d.len() + pk.len()).sum();
     if total > 5 * 1024 * 1024 {
         return Err(KinesisError::InvalidArgument(format!(
             "Records size exceeds 5 MB limit (request size {total} bytes)."
@@ -523,7 +351,7 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
     }
     // Fail the whole request for a missing stream, as Kinesis does, before any append.
     s.streams.get_readable(&name)?;
-    let appends = parsed.into_iter().flatten().map(|(data, pk, ehk)| {
+    let appends = parsed.into_iter().map(|(data, pk, ehk)| {
         let streams = Arc::clone(&s.streams);
         let name = name.clone();
         async move { streams.append(&name, pk, ehk.as_deref(), data).await }
@@ -549,14 +377,6 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
     Ok(json!({"FailedRecordCount": failed, "Records": out}))
 }
 
-const ITERATOR_TYPES: [&str; 5] = [
-    "AFTER_SEQUENCE_NUMBER",
-    "AT_SEQUENCE_NUMBER",
-    "AT_TIMESTAMP",
-    "TRIM_HORIZON",
-    "LATEST",
-];
-
 /// A timestamp as the SDKs send it: epoch seconds (number) or an ISO 8601 string.
 fn timestamp_ms(v: &Value) -> Option<u64> {
     match v {
@@ -570,27 +390,12 @@ fn timestamp_ms(v: &Value) -> Option<u64> {
 }
 
 fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let shard = c.string(req, "ShardId", "shardId", true, (1, 128), NAME)?;
-    let kind = c.one_of(
-        req,
-        "ShardIteratorType",
-        "shardIteratorType",
-        true,
-        &ITERATOR_TYPES,
-    )?;
-    let seq = c.string(
-        req,
-        "StartingSequenceNumber",
-        "startingSequenceNumber",
-        false,
-        (0, usize::MAX),
-        Some((is_sequence_number, "0|([1-9]\\d{0,128})")),
-    )?;
-    c.finish()?;
-    let name = require_stream(name)?;
-    let (shard_id_text, kind) = (shard.expect("checked"), kind.expect("checked"));
+    let name = stream_name(req)?;
+    let shard_id_text = text(req, "ShardId").unwrap_or_default().to_owned();
+    let kind = text(req, "ShardIteratorType")
+        .unwrap_or_default()
+        .to_owned();
+    let seq = text(req, "StartingSequenceNumber").map(str::to_owned);
     let position = match kind.as_str() {
         "TRIM_HORIZON" => StartPosition::TrimHorizon,
         "LATEST" => StartPosition::Latest,
@@ -630,14 +435,10 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
 }
 
 async fn get_records(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let it = c.string(req, "ShardIterator", "shardIterator", true, (1, 512), None)?;
-    let limit = c
-        .integer(req, "Limit", "limit", false, (1, 10_000))?
-        .unwrap_or(10_000) as usize;
-    c.finish()?;
+    let it = text(req, "ShardIterator").unwrap_or_default();
+    let limit = integer(req, "Limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
     let now = now_ms();
-    let p = s.iterators.decode(&it.expect("checked"), now).map_err(|e| match e {
+    let p = s.iterators.decode(it, now).map_err(|e| match e {
         IteratorError::Invalid => KinesisError::InvalidArgument("Invalid ShardIterator.".into()),
         IteratorError::Expired { issued_ms, now_ms } => KinesisError::ExpiredIterator(format!(
             "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of 300000 milliseconds.",
@@ -719,68 +520,25 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
 }
 
 async fn split_shard(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let shard = c.string(req, "ShardToSplit", "shardToSplit", true, (1, 128), NAME)?;
-    let key = c.string(
-        req,
-        "NewStartingHashKey",
-        "newStartingHashKey",
-        true,
-        (0, usize::MAX),
-        Some((is_hash_key, "0|([1-9]\\d{0,38})")),
-    )?;
-    c.finish()?;
-    let key = crate::stream::hash::parse_explicit_hash_key(&key.expect("checked"))?;
-    s.streams
-        .split_shard(&require_stream(name)?, &shard.expect("checked"), key)
-        .await?;
+    let name = stream_name(req)?;
+    let shard = text(req, "ShardToSplit").unwrap_or_default();
+    let key = text(req, "NewStartingHashKey").unwrap_or_default();
+    let key = crate::stream::hash::parse_explicit_hash_key(key)?;
+    s.streams.split_shard(&name, shard, key).await?;
     Ok(json!({}))
 }
 
 async fn merge_shards(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let a = c.string(req, "ShardToMerge", "shardToMerge", true, (1, 128), NAME)?;
-    let b = c.string(
-        req,
-        "AdjacentShardToMerge",
-        "adjacentShardToMerge",
-        true,
-        (1, 128),
-        NAME,
-    )?;
-    c.finish()?;
-    s.streams
-        .merge_shards(
-            &require_stream(name)?,
-            &a.expect("checked"),
-            &b.expect("checked"),
-        )
-        .await?;
+    let name = stream_name(req)?;
+    let a = text(req, "ShardToMerge").unwrap_or_default();
+    let b = text(req, "AdjacentShardToMerge").unwrap_or_default();
+    s.streams.merge_shards(&name, a, b).await?;
     Ok(json!({}))
 }
 
 async fn update_shard_count(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let target = c.integer(
-        req,
-        "TargetShardCount",
-        "targetShardCount",
-        true,
-        (1, 100_000),
-    )?;
-    c.one_of(
-        req,
-        "ScalingType",
-        "scalingType",
-        true,
-        &["UNIFORM_SCALING"],
-    )?;
-    c.finish()?;
-    let name = require_stream(name)?;
-    let target = target.expect("checked") as u32;
+    let name = stream_name(req)?;
+    let target = integer(req, "TargetShardCount").unwrap_or_default().max(1) as u32;
     let current = s.streams.update_shard_count(&name, target).await?;
     let stream = s.streams.get(&name)?;
     Ok(json!({
@@ -792,97 +550,35 @@ async fn update_shard_count(s: &KinesisService, req: &Value) -> R {
 }
 
 fn add_tags(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let tags = tags_from(req.get("Tags"))?;
-    if req.get("Tags").is_none() {
-        c.constraint(&Value::Null, "tags", "Member must not be null");
-    } else if tags.is_empty() || tags.len() > 10 {
-        c.constraint(
-            &json!("{...}"),
-            "tags",
-            if tags.is_empty() {
-                "Member must have length greater than or equal to 1"
-            } else {
-                "Member must have length less than or equal to 10"
-            },
-        );
-    }
-    for (k, v) in &tags {
-        if k.is_empty() || k.chars().count() > 128 {
-            c.constraint(
-                &json!(k),
-                "tags",
-                "Member must have length less than or equal to 128",
-            );
-        }
-        if v.chars().count() > 256 {
-            c.constraint(
-                &json!(v),
-                "tags",
-                "Member must have length less than or equal to 256",
-            );
-        }
-    }
-    c.finish()?;
-    s.streams.add_tags(&require_stream(name)?, tags)?;
+    let name = stream_name(req)?;
+    let tags = tags_from(req.get("Tags"));
+    s.streams.add_tags(&name, tags)?;
     Ok(json!({}))
 }
 
 fn remove_tags(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let keys: Vec<String> = match req.get("TagKeys") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect(),
-        None | Some(Value::Null) => {
-            c.constraint(&Value::Null, "tagKeys", "Member must not be null");
-            Vec::new()
-        }
-        Some(_) => {
-            return Err(KinesisError::Serialization(
-                "TagKeys: expected a list".into(),
-            ));
-        }
-    };
-    if req.get("TagKeys").is_some_and(Value::is_array) && (keys.is_empty() || keys.len() > 50) {
-        c.constraint(
-            &json!("[...]"),
-            "tagKeys",
-            if keys.is_empty() {
-                "Member must have length greater than or equal to 1"
-            } else {
-                "Member must have length less than or equal to 50"
-            },
-        );
-    }
-    c.finish()?;
-    s.streams.remove_tags(&require_stream(name)?, &keys)?;
+    let name = stream_name(req)?;
+    let keys: Vec<String> = req
+        .get("TagKeys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    s.streams.remove_tags(&name, &keys)?;
     Ok(json!({}))
 }
 
 fn list_tags(s: &KinesisService, req: &Value) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let start = c.string(
-        req,
-        "ExclusiveStartTagKey",
-        "exclusiveStartTagKey",
-        false,
-        (1, 128),
-        None,
-    )?;
-    let limit = c
-        .integer(req, "Limit", "limit", false, (1, 50))?
-        .unwrap_or(50) as usize;
-    c.finish()?;
-    let stream = s.streams.get(&require_stream(name)?)?;
+    let start = text(req, "ExclusiveStartTagKey");
+    let limit = integer(req, "Limit").unwrap_or(50).clamp(1, 50) as usize;
+    let stream = s.streams.get(&stream_name(req)?)?;
     let tags: Vec<(String, String)> = stream
         .tags()
         .into_iter()
-        .filter(|(k, _)| start.as_ref().is_none_or(|st| k.as_str() > st.as_str()))
+        .filter(|(k, _)| start.is_none_or(|st| k.as_str() > st))
         .collect();
     Ok(json!({
         "Tags": tags.iter().take(limit).map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
@@ -891,21 +587,10 @@ fn list_tags(s: &KinesisService, req: &Value) -> R {
 }
 
 fn retention(s: &KinesisService, req: &Value, increase: bool) -> R {
-    let mut c = Checks::default();
-    let name = stream_name(&mut c, req)?;
-    let hours = c.integer(
-        req,
-        "RetentionPeriodHours",
-        "retentionPeriodHours",
-        true,
-        (24, 8760),
-    )?;
-    c.finish()?;
-    s.streams.set_retention_hours(
-        &require_stream(name)?,
-        hours.expect("checked") as u64,
-        increase,
-    )?;
+    let name = stream_name(req)?;
+    let hours = integer(req, "RetentionPeriodHours").unwrap_or_default();
+    s.streams
+        .set_retention_hours(&name, hours.max(0) as u64, increase)?;
     Ok(json!({}))
 }
 

@@ -25,8 +25,7 @@ pub fn decode_request(body: &[u8]) -> Result<Json, KinesisError> {
     if body.is_empty() {
         return Ok(Json::Object(Default::default()));
     }
-    let v: Cbor = ciborium::de::from_reader(body)
-        .map_err(|e| KinesisError::Serialization(format!("invalid CBOR: {e}")))?;
+    let v: Cbor = ciborium::de::from_reader(body).map_err(|_| KinesisError::MalformedBody)?;
     to_json(v)
 }
 
@@ -151,7 +150,7 @@ mod tests {
     fn garbage_is_a_serialization_error() {
         assert!(matches!(
             decode_request(&[0xff, 0x00, 0x13]),
-            Err(KinesisError::Serialization(_))
+            Err(KinesisError::MalformedBody)
         ));
     }
 }

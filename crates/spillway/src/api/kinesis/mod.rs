@@ -1,14 +1,15 @@
 //! The Kinesis edge: AWS JSON 1.1 (`X-Amz-Target: Kinesis_20131202.<Action>`) on `POST /`,
 //! so that boto3, the AWS CLI and the SDKs work against spillway unchanged.
 //!
-//! Requests are decoded into `serde_json::Value` and checked field by field with the
-//! same validation messages Kinesis sends ([`validate`]); every error leaves through
-//! [`KinesisError`]'s one `IntoResponse`, as `{"__type": ..., "message": ...}`.
+//! Requests are decoded into `serde_json::Value` (CBOR into the same form), checked
+//! against Kinesis' service model by the shared request layer ([`crate::api::model`]:
+//! types, then every constraint, with AWS's messages), and only then handed to the
+//! action; every error leaves through [`KinesisError`]'s one mapping, as
+//! `{"__type": ..., "message": ...}`.
 
 mod actions;
 pub mod cbor;
 pub mod iterator;
-mod validate;
 
 use std::sync::Arc;
 
@@ -42,10 +43,14 @@ pub enum KinesisError {
     #[error("{0}")]
     ProvisionedThroughputExceeded(String),
     /// Messages of each failed constraint.
-    #[error("{}", validate::render(.0))]
+    #[error("{}", crate::api::model::render(.0))]
     Validation(Vec<String>),
+    /// A member of the wrong type; AWS names this message's key `Message`.
     #[error("{0}")]
     Serialization(String),
+    /// A body that is not JSON (or CBOR) at all: AWS answers the type alone.
+    #[error("")]
+    MalformedBody,
     #[error("")]
     UnknownOperation,
     #[error("Missing Authentication Token")]
@@ -68,7 +73,7 @@ impl KinesisError {
             Self::ExpiredIterator(_) => "ExpiredIteratorException",
             Self::ProvisionedThroughputExceeded(_) => "ProvisionedThroughputExceededException",
             Self::Validation(_) => "ValidationException",
-            Self::Serialization(_) => "SerializationException",
+            Self::Serialization(_) | Self::MalformedBody => "SerializationException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::InternalFailure(_) => "InternalFailure",
@@ -108,16 +113,40 @@ impl From<StreamError> for KinesisError {
     }
 }
 
+impl From<crate::api::model::RequestError> for KinesisError {
+    fn from(e: crate::api::model::RequestError) -> Self {
+        use crate::api::model::RequestError;
+        match e {
+            RequestError::UnknownOperation => Self::UnknownOperation,
+            RequestError::Serialization(m) => Self::Serialization(m),
+            RequestError::Validation(v) => Self::Validation(v),
+        }
+    }
+}
+
+impl KinesisError {
+    /// The error's body: `__type`, and its message under the key AWS uses.
+    fn body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("__type".into(), Value::String(self.type_name().into()));
+        match self {
+            Self::UnknownOperation | Self::MalformedBody => {}
+            Self::Serialization(m) => {
+                body.insert("Message".into(), Value::String(m.clone()));
+            }
+            _ => {
+                body.insert("message".into(), Value::String(self.to_string()));
+            }
+        }
+        Value::Object(body)
+    }
+}
+
 impl IntoResponse for KinesisError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry = status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut body = serde_json::Map::new();
-        body.insert("__type".into(), Value::String(self.type_name().into()));
-        if !matches!(self, Self::UnknownOperation) {
-            body.insert("message".into(), Value::String(self.to_string()));
-        }
-        let mut r = json_response(status, &Value::Object(body));
+        let mut r = json_response(status, &self.body());
         if retry {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -183,9 +212,7 @@ impl KinesisError {
             Encoding::Json => self.into_response(),
             Encoding::Cbor => {
                 let status = self.status();
-                let body =
-                    serde_json::json!({"__type": self.type_name(), "message": self.to_string()});
-                encoding.respond(status, &body)
+                encoding.respond(status, &self.body())
             }
         }
     }
@@ -215,13 +242,13 @@ pub async fn handle_encoded(
         Encoding::Json if body.is_empty() => Value::Object(Default::default()),
         Encoding::Json => match serde_json::from_slice(body) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return KinesisError::Serialization("Start of structure or map expected".into())
-                    .respond(encoding);
-            }
-            Err(e) => return KinesisError::Serialization(e.to_string()).respond(encoding),
+            Ok(_) | Err(_) => return KinesisError::MalformedBody.respond(encoding),
         },
     };
+    if let Err(e) = crate::api::model::kinesis().check(action, &request) {
+        tracing::debug!(action, error = %e, "kinesis request refused by the model");
+        return KinesisError::from(e).respond(encoding);
+    }
     match actions::dispatch(service, action, &request).await {
         Ok(v) => encoding.respond(StatusCode::OK, &v),
         Err(e) => {
