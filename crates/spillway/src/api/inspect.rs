@@ -1,6 +1,7 @@
 //! The inspection edge: `/_spillway/...`, JSON views of streams for people and for
 //! `spillway stream`, so nobody needs AWS tools to see what is in a stream.
 //!
+//! - `GET /_spillway/`: the live page (charts from `/metrics`, refreshed every 2 s)
 //! - `GET /_spillway/health`
 //! - `GET /_spillway/metrics`: group-commit counters (commits, records committed)
 //! - `GET /_spillway/streams`: every stream with its shards and record counts
@@ -151,6 +152,8 @@ impl From<StreamSummary> for StreamView {
 pub fn router(services: Services) -> Router {
     let streams = Arc::clone(&services.streams);
     Router::new()
+        .route("/_spillway/", get(live_page))
+        .route("/_spillway", get(live_page))
         .route("/_spillway/health", get(health))
         .route(
             "/_spillway/metrics",
@@ -170,6 +173,19 @@ pub fn router(services: Services) -> Router {
         )
         .with_state(streams)
         .merge(tables_and_mappings(services))
+}
+
+/// The live page (`GET /_spillway/`): charts of the pipeline drawn in the browser from
+/// `/metrics`, refreshed every 2 s. One self-contained file embedded in the binary: it
+/// works offline and needs no build step.
+const LIVE_PAGE: &str = include_str!("page.html");
+
+async fn live_page() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        LIVE_PAGE,
+    )
+        .into_response()
 }
 
 /// `GET /_spillway/health`: 200 `ok` while storage takes writes; 503 `degraded` while

@@ -48,11 +48,12 @@ fn gauges(name: &str, help: &str, labels: &[&str], rows: &[(Vec<&str>, i64)]) ->
 }
 
 /// Item counts are a full pass over a table: counted again only when the table was
-/// written since, and at most this often.
-const ITEM_COUNT_TTL: Duration = Duration::from_secs(10);
+/// written since, and no sooner than ten times the last count took (so counting costs
+/// at most a tenth of a core), and at least a second apart.
+const ITEM_COUNT_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Per table name: (writes when counted, items, when counted).
-type ItemCounts = HashMap<String, (u64, u64, Instant)>;
+/// Per table name: (writes when counted, items, when counted, how long counting took).
+type ItemCounts = HashMap<String, (u64, u64, Instant, Duration)>;
 static ITEM_COUNTS: LazyLock<Mutex<ItemCounts>> = LazyLock::new(Mutex::default);
 
 /// Items per table, from the cache when it is fresh enough (blocking: a table scan).
@@ -61,13 +62,16 @@ fn table_items(services: &Services, writes: &HashMap<u32, u64>) -> Vec<(String, 
     let mut out = Vec::new();
     for t in services.tables.all() {
         let w = writes.get(&t.table_id).copied().unwrap_or(0);
-        let fresh = cache
-            .get(&t.name)
-            .is_some_and(|(cw, _, at)| *cw == w || at.elapsed() < ITEM_COUNT_TTL);
-        if !fresh && let Ok(n) = services.tables.count(&t.name) {
-            cache.insert(t.name.clone(), (w, n, Instant::now()));
+        let fresh = cache.get(&t.name).is_some_and(|(cw, _, at, took)| {
+            *cw == w || at.elapsed() < (*took * 10).max(ITEM_COUNT_MIN_INTERVAL)
+        });
+        if !fresh {
+            let started = Instant::now();
+            if let Ok(n) = services.tables.count(&t.name) {
+                cache.insert(t.name.clone(), (w, n, Instant::now(), started.elapsed()));
+            }
         }
-        if let Some((_, n, _)) = cache.get(&t.name) {
+        if let Some((_, n, _, _)) = cache.get(&t.name) {
             out.push((t.name.clone(), *n));
         }
     }
@@ -216,7 +220,7 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     let items = table_items(services, &writes);
     families.extend(gauges(
         "spillway_table_items",
-        "Items in the table (counted at most every 10 s while it is written).",
+        "Items in the table (recounted while it is written, at most every second, less often for large tables).",
         &["table"],
         &items
             .iter()

@@ -347,9 +347,20 @@ pub fn run_python_test(script: &str, server: Option<&Server>) {
     if let Some(s) = server {
         command.env("SPILLWAY_ENDPOINT", &s.base);
     }
-    let out = command.output().unwrap();
+    let out = command
+        .output()
+        .expect("python3 runs (the interop tests need Python 3: apt-get install python3)");
     let report = String::from_utf8_lossy(&out.stderr);
     println!("{report}");
+    if let Some(module) = report
+        .lines()
+        .find_map(|l| l.strip_prefix("ModuleNotFoundError: No module named "))
+    {
+        panic!(
+            "{script} needs the Python module {module}: `pip install -r tests/requirements.txt` \
+             (the README's test command, .ci/run, installs it)"
+        );
+    }
     assert!(
         out.status.success(),
         "{script} failed:\n{report}\n{}",
