@@ -49,22 +49,63 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+/// How a chart is drawn beyond its series.
+#[derive(Debug, Clone, Default)]
+pub struct ChartOptions {
+    /// The time axis' end, shared by the charts of one act (default: the data's).
+    pub x_max: Option<f64>,
+    /// A logarithmic value axis (1, 10, 100, ...), so that 5 successes stay visible
+    /// beside 2,000 refusals.
+    pub log_y: bool,
+    /// A dashed horizontal line and its label (a shard's write limit).
+    pub limit: Option<(f64, String)>,
+}
+
 /// Renders a line chart with axes, ticks and a legend.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    chart(title, x_label, y_label, series, &ChartOptions::default())
+}
+
+/// [`line_chart`] with options.
+pub fn chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    opts: &ChartOptions,
+) -> String {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let (x_max, x_step) = nice(xs.fold(0.0, f64::max));
-    let (y_max, y_step) = nice(ys.fold(0.0, f64::max));
-    let px = |x: f64| LEFT + x / x_max * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - y / y_max * (H - TOP - BOTTOM);
+    let (x_max, x_step) = nice(opts.x_max.unwrap_or_else(|| xs.fold(0.0, f64::max)));
+    let data_max = ys
+        .fold(0.0, f64::max)
+        .max(opts.limit.as_ref().map_or(0.0, |(v, _)| *v * 1.1));
+    let (y_max, y_step) = if opts.log_y {
+        // Decades: ticks at 0, 1, 10, 100, ... up to the first power of ten above.
+        let decades = (data_max.max(1.0)).log10().ceil().max(1.0);
+        (decades, 1.0)
+    } else {
+        nice(data_max)
+    };
+    let scale = |y: f64| if opts.log_y { (1.0 + y).log10() } else { y };
+    let px = |x: f64| LEFT + x.min(x_max) / x_max * (W - LEFT - RIGHT);
+    let py = |y: f64| H - BOTTOM - scale(y).min(y_max) / y_max * (H - TOP - BOTTOM);
+    let tick_value = |t: f64| {
+        if opts.log_y {
+            10f64.powf(t) - if t == 0.0 { 1.0 } else { 0.0 }
+        } else {
+            t
+        }
+    };
     let mut svg = String::new();
     let _ = write!(
         svg,
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}"><title>{t}</title><text x="{LEFT}" y="18" font-size="14" font-weight="bold">{t}</text>"##,
         t = escape(title)
     );
-    let mut y = 0.0;
-    while y <= y_max + 1e-9 {
+    let mut t = 0.0;
+    while t <= y_max + 1e-9 {
+        let y = tick_value(t);
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{}" y1="{py}" y2="{py}" stroke="#e5e5e5"/><text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>"##,
@@ -74,7 +115,18 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             fmt_tick(y),
             py = py(y)
         );
-        y += y_step;
+        t += y_step;
+    }
+    if let Some((value, label)) = &opts.limit {
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y}" y2="{y}" stroke="#d1495b" stroke-dasharray="6 4"/><text x="{}" y="{}" font-size="10" fill="#d1495b" text-anchor="end">{}</text>"##,
+            W - RIGHT,
+            W - RIGHT,
+            py(*value) - 4.0,
+            escape(label),
+            y = py(*value)
+        );
     }
     let mut x = 0.0;
     while x <= x_max + 1e-9 {
@@ -162,6 +214,33 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("x &amp; y") && svg.contains("a &lt;b&gt;"));
+    }
+
+    #[test]
+    fn log_axes_keep_small_counts_visible_and_limits_are_drawn() {
+        let svg = chart(
+            "direct",
+            "s",
+            "requests",
+            &[Series {
+                name: "2xx".into(),
+                color: "#0f0",
+                points: vec![(0.0, 5.0), (1.0, 2000.0)],
+            }],
+            &ChartOptions {
+                x_max: Some(10.0),
+                log_y: true,
+                limit: Some((1000.0, "shard limit".into())),
+            },
+        );
+        // Ticks by decade up to 10k, the limit drawn and labelled.
+        assert!(svg.contains(">1000<") && svg.contains(">10k<"));
+        assert!(svg.contains("stroke-dasharray") && svg.contains("shard limit"));
+        // 5 on a log axis up to 10k sits well above the axis (a fifth of the height).
+        let bottom = H - BOTTOM;
+        let five = H - BOTTOM - (6f64).log10() / 4.0 * (H - TOP - BOTTOM);
+        assert!(bottom - five > 30.0);
+        assert!(svg.contains(&format!("{:.1}", five)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The demo's HTML report: one file, inline SVG charts, the raw figures embedded as JSON.
 
-use super::chart::{Series, line_chart};
+use super::chart::{ChartOptions, Series, chart};
 use super::{Act, DemoReport};
 
 const GREEN: &str = "#2a9d3f";
@@ -77,22 +77,51 @@ fn rate(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The last time (s) any series of these acts has a point at: one time axis per act.
+fn act_end(acts: &[&Act]) -> f64 {
+    acts.iter()
+        .flat_map(|a| {
+            let timeline = a.load.timeline.iter().map(|b| b.t);
+            let drain = a
+                .load
+                .verify
+                .iter()
+                .flat_map(|v| v.drain_curve.iter().map(|s| s.t));
+            timeline.chain(drain).collect::<Vec<_>>()
+        })
+        .fold(0.0, f64::max)
+}
+
 /// The whole report.
 pub fn html(r: &DemoReport) -> String {
+    let act1 = ChartOptions {
+        x_max: Some(act_end(&[&r.direct, &r.buffered])),
+        ..ChartOptions::default()
+    };
+    let act2 = |limit: f64| ChartOptions {
+        x_max: Some(act_end(&[&r.one_shard, &r.four_shards])),
+        limit: Some((limit, format!("stream limit {limit:.0} records/s"))),
+        ..ChartOptions::default()
+    };
     let charts = [
-        line_chart(
-            "Direct route: requests/s by status",
+        chart(
+            "Direct route: requests/s by status (log scale)",
             "seconds",
             "requests/s",
             &status_series(&r.direct, ""),
+            &ChartOptions {
+                log_y: true,
+                ..act1.clone()
+            },
         ),
-        line_chart(
+        chart(
             "Buffered route: requests/s by status",
             "seconds",
             "requests/s",
             &status_series(&r.buffered, ""),
+            &act1,
         ),
-        line_chart(
+        chart(
             "Records into the stream (buffered route)",
             "seconds",
             "records/s",
@@ -101,8 +130,9 @@ pub fn html(r: &DemoReport) -> String {
                 color: BLUE,
                 points: status_series(&r.buffered, "")[0].points.clone(),
             }],
+            &act1,
         ),
-        line_chart(
+        chart(
             "Function invocations/s",
             "seconds",
             "invocations/s",
@@ -118,8 +148,9 @@ pub fn html(r: &DemoReport) -> String {
                     points: rate(curve(&r.buffered, |s| s.function_invocations as f64)),
                 },
             ],
+            &act1,
         ),
-        line_chart(
+        chart(
             "Iterator age (buffered route)",
             "seconds",
             "ms",
@@ -128,8 +159,9 @@ pub fn html(r: &DemoReport) -> String {
                 color: ORANGE,
                 points: curve(&r.buffered, |s| s.iterator_age_ms as f64),
             }],
+            &act1,
         ),
-        line_chart(
+        chart(
             "Items in the table",
             "seconds",
             "items",
@@ -145,18 +177,21 @@ pub fn html(r: &DemoReport) -> String {
                     points: curve(&r.buffered, |s| s.items as f64),
                 },
             ],
+            &act1,
         ),
-        line_chart(
+        chart(
             "1 shard, enforce_limits: requests/s by status",
             "seconds",
             "requests/s",
             &status_series(&r.one_shard, ""),
+            &act2(1000.0),
         ),
-        line_chart(
+        chart(
             "4 shards, enforce_limits: requests/s by status",
             "seconds",
             "requests/s",
             &status_series(&r.four_shards, ""),
+            &act2(4000.0),
         ),
     ];
     let table = super::DemoReport::render_text(r);
@@ -189,7 +224,10 @@ tr:first-child td {{ font-weight: bold; background: #f4f4f4; }}
 <h1>spillway demo: the spike, absorbed</h1>
 <p>The same spike, sent to a function directly and through a stream. The direct route
 refuses what the function's concurrency cannot take at once (HTTP 429); the stream takes
-everything and the function drains it at the pace it can hold.</p>
+everything, and the mapping drains it with shards x ParallelizationFactor invocations at
+a time. Charts of one act share one time axis; the direct route's chart is on a log
+scale so that its few successes show; Act 2's dashed lines are the stream's write
+limit (1,000 records/s per shard).</p>
 <table>
 {rows}</table>
 <div class="charts">
