@@ -300,7 +300,7 @@ async fn without_bisect_and_infinite_retries_the_shard_blocks_until_the_record_a
 }
 
 fn process_config(mode: &str, log: &std::path::Path, mapping: &str) -> String {
-    config_without_mapping(|t| t)
+    config_before_mappings(|t| t)
         + &recorder_function("recorder", mode, log)
         + &mapping_block("recorder", mapping)
 }
@@ -520,7 +520,7 @@ async fn starting_position_applies_on_first_start_only() {
         }
         assert_eq!(s.terminate().code(), Some(0));
 
-        let with_mapping = config_without_mapping(|t| t)
+        let with_mapping = config_before_mappings(|t| t)
             + &mapping_block(
                 "kinesis-to-dynamo",
                 &format!("StartingPosition = \"{position}\""),

@@ -74,7 +74,7 @@ fn assert_landed_once(items: &[Value], mut sent: Vec<String>) {
 async fn rust_reference_function_lands_5000_posts_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let function = rust_function("reserved_concurrency = 4", "");
-    let config = config_without_mapping(|t| t) + &function + &mapping_block("reference-rs", "");
+    let config = config_before_mappings(|t| t) + &function + &mapping_block("reference-rs", "");
     let s = Server::start(&dir.path().join("d"), Some(&config));
     let c = client();
     let sent = spike(&s, 5_000, 50).await;
@@ -116,7 +116,7 @@ async fn rust_reference_function_lands_5000_posts_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reference_python_handler_runs_under_awslambdaric() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &python_function(
             "reference-py",
             "reference_handler.lambda_handler",
@@ -149,7 +149,7 @@ async fn reference_python_handler_runs_under_awslambdaric() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timeouts_crashes_and_errors_retry_bisect_and_dead_letter() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &python_function(
             "faulty",
             "faulty_handler.handler",
@@ -218,7 +218,7 @@ async fn timeouts_crashes_and_errors_retry_bisect_and_dead_letter() {
 async fn init_errors_are_reported_and_the_instance_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("init-failed-once");
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &python_function(
             "flaky-init",
             "faulty_handler.handler",
@@ -287,7 +287,7 @@ async fn never_more_instances_than_the_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();
     // Four shards with two lanes each want up to eight invocations at once; the function
     // allows two.
-    let config = config_without_mapping(|t| t.replace("shard_count = 1", "shard_count = 4"))
+    let config = config_before_mappings(|t| t.replace("shard_count = 1", "shard_count = 4"))
         + &python_function(
             "slow-pid",
             "faulty_handler.pid_handler",
@@ -343,7 +343,7 @@ async fn never_more_instances_than_the_concurrency_limit() {
 async fn a_hand_written_runtime_sees_lambdas_protocol_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let script = format!("{FUNCTIONS_DIR}/raw_runtime.py");
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &format!(
             "\n[[functions]]\nname = \"raw\"\nkind = \"runtime\"\ncommand = [\"python3\", \"{script}\"]\nhandler = \"raw.handler\"\nmemory_mb = 512\ntimeout_seconds = 30\nenvironment = {{ GREETING = \"hi\", AWS_REGION = \"eu-west-1\" }}\n"
         )
@@ -431,7 +431,7 @@ async fn kill_9_mid_drain_with_the_rust_function_keeps_every_record_once() {
     assert_eq!(s.terminate().code(), Some(0));
 
     // Drain in small batches from TRIM_HORIZON; kill -9 part way through.
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &function
         + &mapping_block(
             "reference-rs",
@@ -465,7 +465,7 @@ async fn kill_9_mid_drain_with_the_rust_function_keeps_every_record_once() {
 async fn the_rust_function_reports_the_records_it_cannot_write() {
     let dir = tempfile::tempdir().unwrap();
     let function = rust_function("", ", MAX_WRITE_ATTEMPTS = \"2\"");
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &function
         + &mapping_block(
             "reference-rs",
@@ -548,7 +548,7 @@ fn instances(data_dir: &std::path::Path) -> Vec<(u32, String)> {
 async fn only_the_instance_may_use_its_runtime_api() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &rust_function("reserved_concurrency = 1", "")
         + &mapping_block("reference-rs", "");
     let s = Server::start(&data, Some(&config));
@@ -636,7 +636,7 @@ async fn function_processes_die_with_spillway() {
         ),
     )
     .unwrap();
-    let config = config_without_mapping(|t| t)
+    let config = config_before_mappings(|t| t)
         + &format!(
             "\n[[functions]]\nname = \"sleeper\"\nkind = \"runtime\"\ncommand = [\"python3\", \"{}\"]\ntimeout_seconds = 600\n",
             script.display()

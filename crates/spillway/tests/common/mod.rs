@@ -214,6 +214,14 @@ pub fn counter(seq: &str) -> u64 {
 
 /// The default config up to (not including) its mapping, so tests can add their own.
 pub fn config_without_mapping(edit: impl FnOnce(String) -> String) -> String {
+    // A config file is laid over the default, whose mapping would come back unless
+    // the list is given, empty.
+    format!("mappings = []\n{}", config_before_mappings(edit))
+}
+
+/// The default config up to its mappings, to append `[[mappings]]` blocks to (they
+/// replace the default's list).
+pub fn config_before_mappings(edit: impl FnOnce(String) -> String) -> String {
     let text = spillway::config::DEFAULT_TOML;
     let cut = text
         .find("# Event source mappings")
