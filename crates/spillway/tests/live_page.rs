@@ -124,6 +124,18 @@ async fn the_live_page_shows_the_pipeline_and_moves_under_load() {
         210.0
     );
     assert!(data_value(&after, "table-example-table", "items") >= 200.0);
+    // The charts start from the server's history, not from when the page opened: the
+    // server sampled every 2 s while the test ran.
+    let (_, history) = get_json(&c, &s.url("/_spillway/history")).await;
+    let samples = history.as_array().unwrap().len();
+    assert!(samples >= 2, "{samples} history samples");
+    assert!(
+        history[0]["metrics"]
+            .as_str()
+            .unwrap()
+            .contains("spillway_stream_incoming_records_total")
+    );
+    assert!(data_value(&after, "stream-example-stream", "points") >= samples as f64 - 1.0);
     assert!(
         std::fs::metadata(&shot)
             .map(|m| m.len() > 10_000)

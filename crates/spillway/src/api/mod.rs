@@ -106,6 +106,14 @@ pub fn router(config: &Config, services: Services) -> Router {
         &config.security.api_keys,
         &services,
     ));
+    let history = prometheus::History::start(&services);
+    app = app.route(
+        "/_spillway/history",
+        axum::routing::get(move || {
+            let history = std::sync::Arc::clone(&history);
+            async move { axum::Json(history.to_json()) }
+        }),
+    );
     // Prometheus' conventional path, unless a configured route took it.
     if !config.routes.iter().any(|r| r.path == "/metrics") {
         let s = services.clone();

@@ -269,6 +269,82 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     families
 }
 
+/// How often the history keeps a sample, and how many it keeps (5 minutes).
+const HISTORY_PERIOD: Duration = Duration::from_secs(2);
+const HISTORY_SAMPLES: usize = 150;
+
+/// The last minutes of scrapes (without histogram buckets), so that the live page shows
+/// what happened before it was opened: (epoch ms, Prometheus text).
+#[derive(Debug, Default)]
+pub struct History {
+    samples: Mutex<std::collections::VecDeque<(u64, String)>>,
+}
+
+impl History {
+    /// Samples `services` every [`HISTORY_PERIOD`] until the server they belong to is
+    /// gone (the task holds them weakly, so a stopped server is dropped as before).
+    pub fn start(services: &Services) -> std::sync::Arc<Self> {
+        let history = std::sync::Arc::new(Self::default());
+        let weak = std::sync::Arc::downgrade(&history);
+        let streams = std::sync::Arc::downgrade(&services.streams);
+        let tables = std::sync::Arc::downgrade(&services.tables);
+        let mappings = std::sync::Arc::downgrade(&services.mappings);
+        let functions = std::sync::Arc::downgrade(&services.functions);
+        let iterators = services.iterators.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HISTORY_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (Some(history), Some(streams), Some(tables), Some(mappings), Some(functions)) = (
+                    weak.upgrade(),
+                    streams.upgrade(),
+                    tables.upgrade(),
+                    mappings.upgrade(),
+                    functions.upgrade(),
+                ) else {
+                    return;
+                };
+                let services = Services {
+                    streams,
+                    tables,
+                    mappings,
+                    functions,
+                    iterators: iterators.clone(),
+                };
+                let text = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    let _ = TextEncoder::new().encode(&gather(&services), &mut out);
+                    String::from_utf8_lossy(&out)
+                        .lines()
+                        .filter(|l| !l.starts_with('#') && !l.contains("_bucket{"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .await
+                .unwrap_or_default();
+                let mut samples = history.samples.lock().unwrap_or_else(|p| p.into_inner());
+                samples.push_back((now_ms(), text));
+                while samples.len() > HISTORY_SAMPLES {
+                    samples.pop_front();
+                }
+            }
+        });
+        history
+    }
+
+    /// `GET /_spillway/history`: `[{"t": epoch ms, "metrics": text}, ...]`, oldest first.
+    pub fn to_json(&self) -> serde_json::Value {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::Value::Array(
+            samples
+                .iter()
+                .map(|(t, text)| serde_json::json!({"t": t, "metrics": text}))
+                .collect(),
+        )
+    }
+}
+
 /// The `GET /metrics` handler.
 pub async fn metrics(services: Services) -> Response {
     let gathered = tokio::task::spawn_blocking(move || {
