@@ -333,13 +333,15 @@ async fn the_model_refuses_wrong_types_and_aggregates_constraints() {
         json!({"__type": "com.amazon.coral.service#SerializationException",
         "Message": "STRING_VALUE cannot be converted to Integer"})
     );
+    // An empty name breaks the name pattern and the 3-character minimum, and Key is
+    // missing: three violations in one message.
     let (status, v) = call(&c, &s, "GetItem", json!({"TableName": ""})).await;
     assert_eq!(status, 400);
     assert!(
         v["message"]
             .as_str()
             .unwrap()
-            .starts_with("2 validation errors detected: "),
+            .starts_with("3 validation errors detected: "),
         "{v}"
     );
     // KeySchema [RANGE, HASH] is refused.

@@ -7,6 +7,7 @@
 //! its body, which botocore checks.
 
 mod actions;
+mod checks;
 mod control;
 mod legacy;
 
