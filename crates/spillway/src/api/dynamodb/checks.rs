@@ -365,6 +365,194 @@ pub fn condition_values(req: &Value, field: &str) -> Result<(), DynamoError> {
     Ok(())
 }
 
+fn invalid(m: impl std::fmt::Display) -> DynamoError {
+    validation(format!("One or more parameter values were invalid: {m}"))
+}
+
+fn names_of(list: &[Value]) -> Vec<&str> {
+    list.iter()
+        .map(|k| k["AttributeName"].as_str().unwrap_or_default())
+        .collect()
+}
+
+fn list<'a>(req: &'a Value, field: &str) -> Option<&'a [Value]> {
+    req.get(field).and_then(Value::as_array).map(Vec::as_slice)
+}
+
+/// The larger throughput DynamoDB accepts.
+const MAX_CAPACITY: f64 = 1_000_000_000_000.0;
+
+/// CreateTable's own rules, in DynamoDB's order: billing and throughput, the key schema
+/// against the attribute definitions, then each local and each global index.
+pub fn create_table(req: &Value) -> Result<(), DynamoError> {
+    let on_demand = req.get("BillingMode").and_then(Value::as_str) == Some("PAY_PER_REQUEST");
+    let throughput = req.get("ProvisionedThroughput").filter(|v| !v.is_null());
+    if on_demand {
+        if throughput.is_some() {
+            return Err(invalid(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+    } else {
+        let units = |f: &str| {
+            throughput
+                .and_then(|t| t.get(f))
+                .and_then(Value::as_f64)
+                .filter(|u| *u != 0.0)
+        };
+        let (Some(read), Some(write)) = (units("ReadCapacityUnits"), units("WriteCapacityUnits"))
+        else {
+            return Err(invalid(
+                "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            ));
+        };
+        for (field, u) in [("ReadCapacityUnits", read), ("WriteCapacityUnits", write)] {
+            if u > MAX_CAPACITY {
+                return Err(validation(format!(
+                    "Given value {u} for {field} is out of bounds"
+                )));
+            }
+        }
+    }
+    let defs = names_of(list(req, "AttributeDefinitions").unwrap_or_default());
+    let schema = list(req, "KeySchema").unwrap_or_default();
+    let keys = names_of(schema);
+    if keys.len() > defs.len() {
+        return Err(validation(
+            "Invalid KeySchema: Some index key attribute have no definition",
+        ));
+    }
+    let undefined = |keys: &[&str]| {
+        keys.iter().any(|k| !defs.contains(k)).then(|| {
+            invalid(format!(
+                "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+                keys.join(", "),
+                defs.join(", ")
+            ))
+        })
+    };
+    if let Some(e) = undefined(&keys) {
+        return Err(e);
+    }
+    key_schema_shape(schema)?;
+    let locals = list(req, "LocalSecondaryIndexes");
+    let globals = list(req, "GlobalSecondaryIndexes");
+    if locals.is_none() && globals.is_none() && keys.len() != defs.len() {
+        return Err(invalid(
+            "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    let mut seen = HashSet::new();
+    if let Some(locals) = locals {
+        if locals.is_empty() {
+            return Err(invalid("List of LocalSecondaryIndexes is empty"));
+        }
+        if schema.len() != 2 {
+            return Err(invalid(
+                "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+            ));
+        }
+        for ix in locals {
+            let name = ix["IndexName"].as_str().unwrap_or_default();
+            let ix_schema = list(ix, "KeySchema").unwrap_or_default();
+            let ix_keys = names_of(ix_schema);
+            if let Some(e) = undefined(&ix_keys) {
+                return Err(e);
+            }
+            key_schema_shape(ix_schema)?;
+            if ix_schema.len() != 2 {
+                return Err(invalid(format!(
+                    "Index KeySchema does not have a range key for index: {name}"
+                )));
+            }
+            if ix_keys.first() != keys.first() {
+                return Err(invalid(format!(
+                    "Index KeySchema does not have the same leading hash key as table KeySchema for index: {name}. index hash key: {}, table hash key: {}",
+                    ix_keys.first().unwrap_or(&""),
+                    keys.first().unwrap_or(&"")
+                )));
+            }
+            projection(ix)?;
+            if !seen.insert(name) {
+                return Err(invalid(format!("Duplicate index name: {name}")));
+            }
+        }
+        if locals.len() > 5 {
+            return Err(invalid(
+                "Number of LocalSecondaryIndexes exceeds per-table limit of 5",
+            ));
+        }
+    }
+    if let Some(globals) = globals {
+        if globals.is_empty() {
+            return Err(invalid("List of GlobalSecondaryIndexes is empty"));
+        }
+        for ix in globals {
+            let name = ix["IndexName"].as_str().unwrap_or_default();
+            let ix_schema = list(ix, "KeySchema").unwrap_or_default();
+            if let Some(e) = undefined(&names_of(ix_schema)) {
+                return Err(e);
+            }
+            key_schema_shape(ix_schema)?;
+            projection(ix)?;
+            if on_demand
+                && ix
+                    .get("ProvisionedThroughput")
+                    .is_some_and(|v| !v.is_null())
+            {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(invalid(format!("Duplicate index name: {name}")));
+            }
+        }
+        if globals.len() > 20 {
+            return Err(invalid(
+                "GlobalSecondaryIndex count exceeds the per-table limit of 20",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A key schema is a HASH element, then optionally a RANGE element on another attribute.
+fn key_schema_shape(schema: &[Value]) -> Result<(), DynamoError> {
+    let keys = names_of(schema);
+    if keys.len() == 2 && keys[0] == keys[1] {
+        return Err(validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    let kind = |i: usize| schema.get(i).and_then(|k| k["KeyType"].as_str());
+    if kind(0) != Some("HASH") {
+        return Err(validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if schema.len() > 1 && kind(1) != Some("RANGE") {
+        return Err(validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    Ok(())
+}
+
+/// An index's Projection: a type, and NonKeyAttributes only with INCLUDE.
+fn projection(ix: &Value) -> Result<(), DynamoError> {
+    let p = &ix["Projection"];
+    let Some(kind) = p["ProjectionType"].as_str() else {
+        return Err(invalid("Unknown ProjectionType: null"));
+    };
+    if p.get("NonKeyAttributes").is_some_and(|v| !v.is_null()) && kind != "INCLUDE" {
+        return Err(invalid(format!(
+            "ProjectionType is {kind}, but NonKeyAttributes is specified"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
