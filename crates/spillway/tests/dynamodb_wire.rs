@@ -333,13 +333,15 @@ async fn the_model_refuses_wrong_types_and_aggregates_constraints() {
         json!({"__type": "com.amazon.coral.service#SerializationException",
         "Message": "STRING_VALUE cannot be converted to Integer"})
     );
+    // An empty name breaks the name pattern and the 3-character minimum, and Key is
+    // missing: three violations in one message.
     let (status, v) = call(&c, &s, "GetItem", json!({"TableName": ""})).await;
     assert_eq!(status, 400);
     assert!(
         v["message"]
             .as_str()
             .unwrap()
-            .starts_with("2 validation errors detected: "),
+            .starts_with("3 validation errors detected: "),
         "{v}"
     );
     // KeySchema [RANGE, HASH] is refused.
@@ -351,5 +353,148 @@ async fn the_model_refuses_wrong_types_and_aggregates_constraints() {
     assert_eq!(
         v["message"],
         "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_answers_browsers_health_checks_and_strangers_as_aws_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    // A browser's preflight: any origin, what it asked for, cached two days.
+    let r = c
+        .request(reqwest::Method::OPTIONS, s.url("/"))
+        .header("origin", "http://localhost:3000")
+        .header(
+            "access-control-request-headers",
+            "x-amz-target, content-type",
+        )
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(
+        h["access-control-allow-headers"],
+        "x-amz-target, content-type"
+    );
+    assert_eq!(h["access-control-allow-methods"], "POST");
+    assert_eq!(h["access-control-max-age"], "172800");
+    // A request with an Origin gets the allow-origin header on its answer too.
+    let r = c
+        .post(s.url("/"))
+        .header("origin", "http://localhost:3000")
+        .header("x-amz-target", "DynamoDB_20120810.NoSuchThing")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // GET / is the health line; other methods and foreign bodies are not the API.
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-amz-crc32"));
+    assert!(r.text().await.unwrap().starts_with("healthy: dynamodb."));
+    let r = c.put(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.text().await.unwrap(), "<UnknownOperationException/>\n");
+    let r = c
+        .post(s.url("/"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // JSON that does not parse, and an operation DynamoDB lacks: the type alone, in the
+    // JSON type the request used.
+    let r = c
+        .post(s.url("/"))
+        .header("content-type", "application/json")
+        .header("x-amz-target", "DynamoDB_20120810.ListTables")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"__type": "com.amazon.coral.service#SerializationException"})
+    );
+    let r = c
+        .post(s.url("/"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "DynamoDB_20120810.NoSuchThing")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"__type": "com.amazon.coral.service#UnknownOperationException"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn item_checks_come_in_dynamodb_order_before_the_table_is_looked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    let refusal = |v: &Value| v["message"].as_str().unwrap_or_default().to_owned();
+    // The table does not exist: a bad value in the key is still reported first.
+    let (status, v) = call(
+        &c,
+        &s,
+        "GetItem",
+        json!({"TableName": "nothere",
+        "Key": {"k": {"N": "12x"}}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refusal(&v),
+        "The parameter cannot be converted to a numeric value: 12x"
+    );
+    // Expression maps are judged before the expression.
+    let (_, v) = call(
+        &c,
+        &s,
+        "DeleteItem",
+        json!({"TableName": "nothere",
+        "Key": {"k": {"S": "a"}}, "ConditionExpression": "",
+        "ExpressionAttributeNames": {}}),
+    )
+    .await;
+    assert_eq!(refusal(&v), "ExpressionAttributeNames must not be empty");
+    // A duplicate in a string set names the set.
+    let (_, v) = call(
+        &c,
+        &s,
+        "PutItem",
+        json!({"TableName": "nothere",
+        "Item": {"k": {"SS": ["x", "x"]}}}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "One or more parameter values were invalid: Input collection [x, x] contains duplicates."
+    );
+    // CreateTable without billing mode or throughput.
+    let (_, v) = call(
+        &c,
+        &s,
+        "CreateTable",
+        json!({"TableName": "nothroughput",
+        "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}]}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
     );
 }

@@ -8,6 +8,7 @@
 //! - [`inspect`]: `/_spillway/...`, a small JSON API for looking at streams without AWS
 //!   tools; `spillway stream` is its client.
 
+pub mod connection;
 pub mod direct;
 pub mod dynamodb;
 pub mod edge;
@@ -79,6 +80,8 @@ async fn aws_json(
     };
     let authenticated = match verifier {
         Some(v) => v.verify(api, &request),
+        // Unverified, DynamoDB still refuses a signature of the wrong shape.
+        None if api == sigv4::Api::DynamoDb => sigv4::check_shape(api, &request),
         None if sigv4::is_signed(headers, request.uri) => Ok(()),
         None => Err(sigv4::AuthError::MissingToken),
     };
@@ -125,22 +128,30 @@ pub fn router(config: &Config, services: Services) -> Router {
     if !config.routes.iter().any(|r| r.path == "/") {
         let aws = services.clone();
         let verifier = sigv4::Verifier::from_config(&config.region, &config.security).map(Arc::new);
+        let region: Arc<str> = Arc::from(config.region.as_str());
         app = app.route(
             "/",
-            axum::routing::post(
+            axum::routing::any(
                 move |method: axum::http::Method,
                       uri: axum::http::Uri,
                       headers: axum::http::HeaderMap,
-                      body: bytes::Bytes| {
-                    let (aws, verifier) = (aws.clone(), verifier.clone());
+                      body: axum::body::Body| {
+                    let (aws, verifier, region) = (aws.clone(), verifier.clone(), region.clone());
                     async move {
+                        let body = match connection::admit(&method, &headers, body, &region).await {
+                            connection::Outcome::Answer(r) => {
+                                return connection::finish(&headers, r);
+                            }
+                            connection::Outcome::Pass(b) => b,
+                        };
                         let request = sigv4::Request {
                             method: method.as_str(),
                             uri: &uri,
                             headers: &headers,
                             body: &body,
                         };
-                        aws_json(&aws, verifier.as_deref(), request).await
+                        let r = aws_json(&aws, verifier.as_deref(), request).await;
+                        connection::finish(&headers, r)
                     }
                 },
             )

@@ -239,7 +239,7 @@ class DynamoDbApi(unittest.TestCase):
         self.assertIn("attribute value: :m", msg)
         code, msg = error_of(lambda: c.scan(TableName="example-table", FilterExpression="Message = :m", ExpressionAttributeValues={":m": {"S": "x"}, ":unused": {"S": "y"}}))
         self.assertIn("unused in expressions", msg)
-        headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0", "Authorization": "AWS4-HMAC-SHA256 Credential=x/20261125/us-east-1/dynamodb/aws4_request"}
+        headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0", "Authorization": "AWS4-HMAC-SHA256 Credential=x/20261125/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"}
         r = requests.post(ENDPOINT + "/", data="{oops", headers=headers, timeout=10)
         self.assertEqual(r.json()["__type"], "com.amazon.coral.service#SerializationException")
         r = requests.post(ENDPOINT + "/", data=json.dumps({"TableName": "missing"}), headers=headers | {"X-Amz-Target": "DynamoDB_20120810.DescribeTable"}, timeout=10)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::DynamoError;
-use super::{control, legacy};
+use super::{checks, control, legacy};
 use crate::storage::SyncMode;
 use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
@@ -20,7 +20,14 @@ type R = Result<Value, DynamoError>;
 pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     // AWS's model first: types, then every constraint, before the action looks at
     // anything (an operation the model has and spillway lacks is unknown below).
-    crate::api::model::dynamodb().check(action, req)?;
+    let modelled = crate::api::model::dynamodb().check(action, req);
+    if let Err(e @ crate::api::model::RequestError::Validation(_)) = modelled {
+        // The table actions judge a missing or misfit TableName before the constraints.
+        checks::table_action_name(action, req)?;
+        return Err(e.into());
+    }
+    modelled?;
+    checks::table_action_name(action, req)?;
     match action {
         "CreateTable" => control::create_table(t, req),
         "DeleteTable" => control::delete_table(t, req),
@@ -103,6 +110,7 @@ fn bare(e: DynamoError) -> DynamoError {
 }
 
 pub(super) fn item_of(v: Option<&Value>, field: &str) -> Result<Item, DynamoError> {
+    checks::values(v)?;
     match v {
         Some(v) => item_from_json(v).map_err(|e| match e {
             ItemError::Value(_, ValueError::TooDeep) => too_deep(),
@@ -396,7 +404,20 @@ fn check(cond: &Option<Cond>, old: Option<&Item>, req: &Value) -> Result<(), Tab
 
 fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
+    checks::expression_params(req, &["ConditionExpression"], &["Expected"])?;
     let item = item_of(req.get("Item"), "item")?;
+    if let Some(rv) = req.get("ReturnValues").and_then(Value::as_str)
+        && !matches!(rv, "ALL_OLD" | "NONE")
+    {
+        return Err(validation("ReturnValues can only be ALL_OLD or NONE"));
+    }
+    if value::item_size(&item) > crate::table::MAX_ITEM_BYTES {
+        return Err(validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+    checks::condition_values(req, "Expected")?;
+    checks::expression_maps(req)?;
     legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
@@ -435,7 +456,10 @@ fn write_answer(req: &Value, table: &str, attributes: Option<Item>, units: f64) 
 
 fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
+    checks::expression_params(req, &["ProjectionExpression"], &["AttributesToGet"])?;
     let key = item_of(req.get("Key"), "key")?;
+    checks::attributes_to_get(req)?;
+    checks::expression_maps(req)?;
     // The request is checked whole before the table is looked up, as DynamoDB does.
     legacy::check_mix(req, &["ProjectionExpression"], &["AttributesToGet"])?;
     let m = maps(req)?;
@@ -458,6 +482,21 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     Ok(out)
 }
 
+/// The key attributes are present in `item`, each of its key type.
+fn key_has_schema(t: &TableState, item: &Item) -> Result<(), DynamoError> {
+    for k in std::iter::once(&t.hash_key).chain(t.range_key.as_ref()) {
+        if item
+            .get(&k.name)
+            .is_none_or(|v| v.type_name() != k.kind.as_str())
+        {
+            return Err(validation(
+                "The provided key element does not match the schema",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A Key must name exactly the key attributes.
 fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
     t.check_key_sizes(key)?;
@@ -467,6 +506,18 @@ fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
             "The provided key element does not match the schema",
         ));
     }
+    key_has_schema(t, key)?;
+    for k in std::iter::once(&t.hash_key).chain(t.range_key.as_ref()) {
+        let kind = match key.get(&k.name) {
+            Some(AttributeValue::S(s)) if s.is_empty() => "string",
+            Some(AttributeValue::B(b)) if b.is_empty() => "binary",
+            _ => continue,
+        };
+        return Err(validation(format!(
+            "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
+            k.name
+        )));
+    }
     t.encode_key(key)
         .map_err(|_| validation("The provided key element does not match the schema"))?;
     Ok(())
@@ -474,7 +525,10 @@ fn key_only(t: &TableState, key: &Item) -> Result<(), DynamoError> {
 
 fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
+    checks::expression_params(req, &["ConditionExpression"], &["Expected"])?;
     let key = item_of(req.get("Key"), "key")?;
+    checks::condition_values(req, "Expected")?;
+    checks::expression_maps(req)?;
     legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
@@ -497,7 +551,15 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
 
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
+    checks::expression_params(
+        req,
+        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "Expected"],
+    )?;
     let key = item_of(req.get("Key"), "key")?;
+    checks::condition_values(req, "AttributeUpdates")?;
+    checks::condition_values(req, "Expected")?;
+    checks::expression_maps(req)?;
     legacy::check_mix(
         req,
         &["UpdateExpression", "ConditionExpression"],
@@ -616,6 +678,44 @@ fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<C
 
 fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let name = table_name(req)?;
+    if is_query {
+        checks::expression_params(
+            req,
+            &[
+                "ProjectionExpression",
+                "FilterExpression",
+                "KeyConditionExpression",
+            ],
+            &[
+                "AttributesToGet",
+                "QueryFilter",
+                "ConditionalOperator",
+                "KeyConditions",
+            ],
+        )?;
+        checks::condition_values(req, "QueryFilter")?;
+        checks::attributes_to_get(req)?;
+        checks::start_key(req)?;
+        if !["KeyConditions", "KeyConditionExpression"]
+            .iter()
+            .any(|f| req.get(*f).is_some_and(|v| !v.is_null()))
+        {
+            return Err(validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
+    } else {
+        checks::expression_params(
+            req,
+            &["ProjectionExpression", "FilterExpression"],
+            &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+        )?;
+        checks::attributes_to_get(req)?;
+        checks::condition_values(req, "ScanFilter")?;
+        checks::start_key(req)?;
+        checks::segments(req)?;
+    }
+    checks::expression_maps(req)?;
     if is_query {
         legacy::check_mix(
             req,
@@ -835,6 +935,31 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
             }
         )));
     }
+    // Every request's values are checked before any table is looked up.
+    for list in requests.values() {
+        let list = list.as_array().map(Vec::as_slice).unwrap_or_default();
+        if list.iter().any(|r| {
+            r.as_object()
+                .is_some_and(|o| o.values().all(Value::is_null))
+        }) {
+            return Err(validation(
+                "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+            ));
+        }
+        for r in list {
+            if let Some(item) = r.get("PutRequest").and_then(|p| p.get("Item")) {
+                checks::values(Some(item))?;
+                let item = item_of(Some(item), "item").map_err(bare)?;
+                if value::item_size(&item) > crate::table::MAX_ITEM_BYTES {
+                    return Err(validation(
+                        "Item size has exceeded the maximum allowed size",
+                    ));
+                }
+            } else if let Some(key) = r.get("DeleteRequest").and_then(|d| d.get("Key")) {
+                checks::values(Some(key))?;
+            }
+        }
+    }
     let mut ops = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let with_capacity = wants_capacity(req);
@@ -845,6 +970,7 @@ fn batch_write(t: &Arc<Tables>, req: &Value) -> R {
         for r in list.as_array().into_iter().flatten() {
             let (op, key) = if let Some(p) = r.get("PutRequest") {
                 let item = item_of(p.get("Item"), "item").map_err(bare)?;
+                key_has_schema(&state, &item)?;
                 let op = state.prepare_put(&item)?;
                 if with_capacity {
                     let old = t.get_item(table, &state.key_of(&item))?;
@@ -901,6 +1027,30 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
         .values()
         .map(|v| v["Keys"].as_array().map_or(0, Vec::len))
         .sum();
+    // Every table's request is checked, in DynamoDB's order, before any table is read.
+    let mut counted = 0;
+    for spec in requests.values() {
+        checks::expression_params(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
+        checks::attributes_to_get(spec)?;
+        checks::expression_maps(spec)?;
+        let m = maps(spec)?;
+        let mut used = Parsed::new();
+        projection_or_attributes(spec, &m, &mut used)?;
+        used.check_unused(&m)?;
+        let mut seen = std::collections::HashSet::new();
+        for k in spec["Keys"].as_array().into_iter().flatten() {
+            checks::values(Some(k))?;
+            if !seen.insert(checks::canonical(k)) {
+                return Err(validation("Provided list of item keys contains duplicates"));
+            }
+            counted += 1;
+            if counted > 100 {
+                return Err(validation(
+                    "Too many items requested for the BatchGetItem call",
+                ));
+            }
+        }
+    }
     if total == 0 || total > 100 {
         return Err(validation(
             "Too many items requested for the BatchGetItem call",

@@ -238,6 +238,7 @@ fn index_entries(
 
 pub fn create_table(t: &Arc<Tables>, req: &Value) -> R {
     let name = table_name(req)?;
+    super::checks::create_table(req)?;
     let schema = req.get("KeySchema").and_then(Value::as_array).ok_or_else(|| {
         validation("1 validation error detected: Value null at 'keySchema' failed to satisfy constraint: Member must not be null")
     })?;
