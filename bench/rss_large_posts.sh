@@ -2,12 +2,12 @@
 # Memory under a spike of large POSTs: 5,000 POSTs of 100 KB at 200 connections against
 # a release spillway on the default config; samples the server's RSS every 100 ms and
 # prints the baseline, the peak during the load, and the RSS 30 s after it.
-# Usage: bench/rss_large_posts.sh [REQUESTS] [CONCURRENCY] [BYTES]
+# Usage: bench/rss_large_posts.sh [REQUESTS] [CONCURRENCY] [BYTES]  (SPILLWAY_BIN: a binary to use instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5000}; C=${2:-200}; BYTES=${3:-100000}
-cargo build --release -q -p spillway --bin spillway
-BIN=target/release/spillway
+[ -n "${SPILLWAY_BIN:-}" ] || cargo build --release -q -p spillway --bin spillway
+BIN=${SPILLWAY_BIN:-target/release/spillway}
 DIR=$(mktemp -d)
 trap 'kill $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 $BIN serve --data-dir "$DIR/data" --listen 127.0.0.1:0 > "$DIR/out" 2> "$DIR/log" &

@@ -23,14 +23,16 @@ fn origin_of(url: &str) -> String {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc settings that give memory back to the system as soon as it is free.
+/// mimalloc settings that give freed memory back to the system soon.
 ///
-/// A spike of large POSTs passes hundreds of MB through the allocator; with mimalloc's
-/// defaults (purge 10 ms after a free, times 10 in arenas; arenas committed eagerly) RSS
-/// peaked near 400 MB under 200 concurrent 100 KB POSTs and stayed near 190 MB after.
-/// With these: about 240 MB at the peak and 100 MB after (`bench/rss_large_posts.sh`).
+/// A spike of large POSTs passes hundreds of MB through the allocator; with mimalloc 3's
+/// defaults (purge 1 s after a free, arenas committed eagerly) RSS peaked at 360-420 MB
+/// under 200 concurrent 100 KB POSTs and stayed near 190 MB after. With a 10 ms purge
+/// delay and arenas committed on demand: 230-256 MB at the peak, 118-142 MB 15 s after
+/// (`bench/rss_large_posts.sh`), at no measurable cost to ingest throughput. A 0 ms
+/// delay bought 20 MB more but cost about 12% of ingest throughput (`bench/compare.sh`).
 const ALLOCATOR_ENV: [(&str, &str); 2] = [
-    ("MIMALLOC_PURGE_DELAY", "0"),
+    ("MIMALLOC_PURGE_DELAY", "10"),
     ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
 ];
 
