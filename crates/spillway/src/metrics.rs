@@ -13,7 +13,7 @@
 //! and kept (`with_label_values` hashes the labels).
 
 use std::collections::HashSet;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, RwLock};
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
@@ -100,25 +100,31 @@ pub fn instruments() -> &'static Instruments {
 /// Distinct action label values kept before the rest are counted as `other`.
 const MAX_ACTIONS: usize = 256;
 
-static ACTIONS: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+/// Action names seen, interned: at most [`MAX_ACTIONS`] small strings live for the
+/// process, so labels are `&'static str` and the common path takes a read lock only.
+static ACTIONS: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
 
 /// The `action` label for a name a client chose (an `X-Amz-Target` operation): kept as
 /// is while fewer than [`MAX_ACTIONS`] distinct names were seen and it looks like an
 /// operation name, else `other`. A client sending random targets cannot grow the
 /// metrics without bound.
-pub fn action_label(name: &str) -> String {
+pub fn action_label(name: &str) -> &'static str {
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return "other".into();
+        return "other";
     }
-    let mut seen = ACTIONS.lock().unwrap_or_else(|p| p.into_inner());
-    if seen.contains(name) {
-        return name.to_owned();
+    if let Some(known) = ACTIONS.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        return known;
+    }
+    let mut seen = ACTIONS.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = seen.get(name) {
+        return known;
     }
     if seen.len() < MAX_ACTIONS {
-        seen.insert(name.to_owned());
-        return name.to_owned();
+        let interned: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        seen.insert(interned);
+        return interned;
     }
-    "other".into()
+    "other"
 }
 
 #[cfg(test)]
@@ -133,7 +139,7 @@ mod tests {
         for i in 0..MAX_ACTIONS + 10 {
             let _ = action_label(&format!("Op{i}"));
         }
-        assert!(ACTIONS.lock().unwrap().len() <= MAX_ACTIONS);
+        assert!(ACTIONS.read().unwrap().len() <= MAX_ACTIONS);
         assert_eq!(action_label("NeverSeenBeforeOperation"), "other");
         // Names seen before stay themselves.
         assert_eq!(action_label("PutRecord"), "PutRecord");

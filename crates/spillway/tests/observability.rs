@@ -46,8 +46,11 @@ async fn metrics_named_after_cloudwatch_count_a_short_load() {
         item_count(&c, &s, "example-table").await == 20
     })
     .await;
-    // Metrics for the items may trail the items by one table commit.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The item count is a full pass, recounted at most every second.
+    wait_until(5, "spillway_table_items at 20", || async {
+        sample(&scrape(&c, &s).await, "spillway_table_items", &[]) == Some(20.0)
+    })
+    .await;
     let text = scrape(&c, &s).await;
     let shard = [
         ("stream", "example-stream"),

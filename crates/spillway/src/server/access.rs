@@ -4,22 +4,39 @@
 //! `x-amzn-RequestId`, and writes the access log when it is on.
 //!
 //! Why here and not in each API: one place sees every answer, the guard's 503s and 500s
-//! included, with the same labels.
+//! included, with the same labels. It runs on every request, so it allocates nothing
+//! unless the access log is on: labels are borrowed or interned, histogram handles are
+//! resolved once per API.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+
+/// Every value of the `api` label.
+const APIS: [&str; 7] = [
+    "kinesis", "dynamodb", "aws", "ingest", "metrics", "inspect", "other",
+];
+
+/// `spillway_http_request_duration_seconds{api}`, one handle per [`APIS`] entry.
+static DURATIONS: LazyLock<Vec<prometheus::Histogram>> = LazyLock::new(|| {
+    APIS.iter()
+        .map(|api| {
+            crate::metrics::instruments()
+                .http_request_duration_seconds
+                .with_label_values(&[api])
+        })
+        .collect()
+});
 
 /// What the access layer needs to know of the configuration.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     /// Configured ingest routes (method and path): their path is their action label.
-    routes: Arc<HashSet<(String, String)>>,
+    routes: Arc<Vec<(Method, String)>>,
     /// One log line per request.
     pub enabled: bool,
 }
@@ -29,16 +46,21 @@ impl AccessLog {
         Self {
             routes: Arc::new(
                 routes
-                    .map(|(m, p)| (m.to_ascii_uppercase(), p.to_owned()))
+                    .filter_map(|(m, p)| {
+                        Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                            .ok()
+                            .map(|m| (m, p.to_owned()))
+                    })
                     .collect(),
             ),
             enabled,
         }
     }
 
-    /// The `api` and `action` labels of a request. Every value comes from a bounded set
-    /// (configured routes, fixed names, or [`crate::metrics::action_label`]).
-    fn labels(&self, req: &Request) -> (&'static str, String) {
+    /// The index in [`APIS`] and the `action` label of a request. Every value comes
+    /// from a bounded set (configured routes, fixed names, or
+    /// [`crate::metrics::action_label`]).
+    fn labels<'a>(&'a self, req: &Request) -> (usize, &'a str) {
         if let Some(target) = req
             .headers()
             .get("x-amz-target")
@@ -46,26 +68,27 @@ impl AccessLog {
         {
             let (service, op) = target.split_once('.').unwrap_or(("", target));
             let api = match service {
-                "Kinesis_20131202" => "kinesis",
-                "DynamoDB_20120810" => "dynamodb",
-                _ => "aws",
+                "Kinesis_20131202" => 0,
+                "DynamoDB_20120810" => 1,
+                _ => 2,
             };
             return (api, crate::metrics::action_label(op));
         }
         let path = req.uri().path();
-        if self
+        if let Some((_, route)) = self
             .routes
-            .contains(&(req.method().as_str().to_owned(), path.to_owned()))
+            .iter()
+            .find(|(m, p)| p == path && m == req.method())
         {
-            return ("ingest", path.to_owned());
+            return (3, route.as_str());
         }
         if path == "/metrics" {
-            return ("metrics", "-".into());
+            return (4, "-");
         }
         if path.starts_with("/_spillway") {
-            return ("inspect", "-".into());
+            return (5, "-");
         }
-        ("other", "-".into())
+        (6, "-")
     }
 }
 
@@ -73,40 +96,38 @@ impl AccessLog {
 pub async fn access(State(log): State<AccessLog>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let (api, action) = log.labels(&req);
-    let method = log.enabled.then(|| req.method().clone());
-    let path = log.enabled.then(|| req.uri().path().to_owned());
+    let seen = log
+        .enabled
+        .then(|| (req.method().clone(), req.uri().path().to_owned()));
     let mut resp = next.run(req).await;
     let elapsed = started.elapsed();
     let status = resp.status();
-    let instruments = crate::metrics::instruments();
-    instruments
+    crate::metrics::instruments()
         .http_requests_total
-        .with_label_values(&[api, action.as_str(), status.as_str()])
+        .with_label_values(&[APIS[api], action, status.as_str()])
         .inc();
-    instruments
-        .http_request_duration_seconds
-        .with_label_values(&[api])
-        .observe(elapsed.as_secs_f64());
-    let request_id = match resp.headers().get("x-amzn-requestid") {
-        Some(id) => id.to_str().unwrap_or("-").to_owned(),
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                resp.headers_mut().insert("x-amzn-requestid", v);
-            }
-            id
+    DURATIONS[api].observe(elapsed.as_secs_f64());
+    if !resp.headers().contains_key("x-amzn-requestid") {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
         }
-    };
-    if log.enabled {
+    }
+    if let Some((method, path)) = seen {
+        let request_id = resp
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
         tracing::info!(
             target: "spillway::access",
-            api,
+            api = APIS[api],
             action = %action,
-            method = %method.as_ref().map_or("-", |m| m.as_str()),
-            path = %path.as_deref().unwrap_or("-"),
+            %method,
+            %path,
             status = status.as_u16(),
             duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-            request_id = %request_id,
+            request_id,
             "request"
         );
     }
