@@ -45,10 +45,19 @@ TOML
   "$bin" serve --config "$dir/spillway.toml" > "$dir/out" 2> "$dir/log" &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
-  local started=$(date +%s)
-  "$suites/run.sh" "${name%%-*}" "$port" "$@" > "$dir/report" 2>&1 || true
-  local line; line=$(tail -n 1 "$dir/report")
-  local passed; passed=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
+  local started=$(date +%s) passed=0 failed_cases=0 f
+  # One mocha process per test file: a suite test that fails in several parallel
+  # callbacks can make mocha abandon the rest of its run, and that must cost one file,
+  # not the whole measure.
+  for f in "$suites/${name%%-*}/test/"*.js; do
+    case "$(basename "$f")" in helpers.js|bench.js) continue ;; esac
+    "$suites/run.sh" "${name%%-*}" "$port" "$@" "test/$(basename "$f")" > "$dir/report-$(basename "$f")" 2>&1 || true
+    local line; line=$(tail -n 1 "$dir/report-$(basename "$f")")
+    passed=$(( passed + $(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0) ))
+    failed_cases=$(( failed_cases + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || echo 0) ))
+    cat "$dir/report-$(basename "$f")" >> "$dir/report"
+  done
+  local line="$passed passed, $failed_cases failed"
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "$name: spillway died during the suite:"; tail -n 30 "$dir/log"; failed=1
   fi
