@@ -154,8 +154,8 @@ impl Streams {
             let mut merged = current.clone();
             merged.extend(tags);
             if merged.len() > MAX_TAGS {
-                return Err(StreamError::LimitExceeded(format!(
-                    "Failed to add tags to stream {name} under account {} because a given stream cannot have more than 50 tags.",
+                return Err(StreamError::InvalidArgument(format!(
+                    "Failed to add tags to stream {name} under account {} because a given stream cannot have more than 50 tags associated with it.",
                     self.account_id
                 )));
             }
@@ -183,6 +183,11 @@ impl Streams {
         hours: u64,
         increase: bool,
     ) -> Result<(), StreamError> {
+        if hours < 24 {
+            return Err(StreamError::InvalidArgument(format!(
+                "Minimum allowed retention period is 24 hours. Requested retention period ({hours} hours) is too short."
+            )));
+        }
         let state = self.get_active(name)?;
         let current = state.retention_ms() / 3_600_000;
         if increase && hours < current {

@@ -43,6 +43,7 @@ def error_of(call):
 def raw(target, body, auth=True, content_type="application/x-amz-json-1.1"):
     headers = {"X-Amz-Target": target, "Content-Type": content_type}
     if auth:
+        headers["X-Amz-Date"] = "20261125T000000Z"
         headers["Authorization"] = (
             "AWS4-HMAC-SHA256 Credential=test/20261125/us-east-1/kinesis/aws4_request, "
             "SignedHeaders=host, Signature=0"
@@ -250,7 +251,7 @@ class KinesisApi(unittest.TestCase):
         for batch in "abcd":
             k.add_tags_to_stream(StreamName="tagged", Tags={f"{batch}{i}": "v" for i in range(10)})
         code, _ = error_of(lambda: k.add_tags_to_stream(StreamName="tagged", Tags={f"e{i}": "v" for i in range(10)}))
-        self.assertEqual(code, "LimitExceededException")
+        self.assertEqual(code, "InvalidArgumentException")
         self.assertEqual(len(k.list_tags_for_stream(StreamName="tagged")["Tags"]), 42)
 
         k.increase_stream_retention_period(StreamName="tagged", RetentionPeriodHours=48)

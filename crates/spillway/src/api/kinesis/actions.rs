@@ -16,6 +16,59 @@ use crate::stream::{ShardState, StartPosition, StreamError, StreamState, now_ms,
 
 type R = Result<Value, KinesisError>;
 
+/// Kinesis reads a shard id as the number after its last `-` (`shardId-7`, `shard-7`
+/// and `7` all name shard 7) and answers in the canonical form, `shardId-000000000007`.
+/// `None`: not a shard number at all (or past a 32-bit int).
+fn shard_index_of(raw: &str) -> Option<u32> {
+    let digits = raw.rsplit('-').next().unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.trim_start_matches('0').parse().unwrap_or(0);
+    if digits.trim_start_matches('0').len() > 10 || n > i32::MAX as u64 {
+        return None;
+    }
+    u32::try_from(n).ok()
+}
+
+/// The canonical form of a shard id a client sent, or Kinesis' refusal of it.
+fn normalized_shard_id(
+    s: &KinesisService,
+    raw: &str,
+    stream: &str,
+) -> Result<String, KinesisError> {
+    shard_index_of(raw).map(shard_id).ok_or_else(|| {
+        KinesisError::ResourceNotFound(format!(
+            "Could not find shard {raw} in stream {stream} under account {}.",
+            s.streams.account_id()
+        ))
+    })
+}
+
+/// Kinesis' check of tag characters: letters, digits, spaces and `_ . / = + - % @`;
+/// `%` passes the first check and fails a second one, with its own message.
+fn check_tag_characters(
+    s: &KinesisService,
+    stream: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), KinesisError> {
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_./=+-%@".contains(c);
+    let texts = || tags.iter().flat_map(|(k, v)| [k, v]);
+    if texts().any(|t| !t.chars().all(allowed)) {
+        return Err(KinesisError::InvalidArgument(
+            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."
+                .into(),
+        ));
+    }
+    if texts().any(|t| t.contains('%')) {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Failed to add tags to stream {stream} under account {} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.",
+            s.streams.account_id()
+        )));
+    }
+    Ok(())
+}
+
 /// A string member (the model layer has checked its type).
 fn text<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
     req.get(key).and_then(Value::as_str)
@@ -289,7 +342,12 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
                 ),
                 _ => start,
             };
-            (stream_name(req)?, after)
+            let stream = stream_name(req).map_err(|_| {
+                KinesisError::InvalidArgument(
+                    "Either NextToken or StreamName should be provided.".into(),
+                )
+            })?;
+            (stream, after)
         }
     };
     let stream = s.streams.get(&stream_name)?;
@@ -396,15 +454,25 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
         .unwrap_or_default()
         .to_owned();
     let seq = text(req, "StartingSequenceNumber").map(str::to_owned);
+    let needs_seq = matches!(
+        kind.as_str(),
+        "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER"
+    );
+    let wrong_seq = match (needs_seq, seq.is_some()) {
+        (true, false) => Some("no StartingSequenceNumber"),
+        (false, true) if kind != "AT_TIMESTAMP" => Some("also a StartingSequenceNumber"),
+        _ => None,
+    };
+    if let Some(what) = wrong_seq {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and {what}."
+        )));
+    }
     let position = match kind.as_str() {
         "TRIM_HORIZON" => StartPosition::TrimHorizon,
         "LATEST" => StartPosition::Latest,
         "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
-            let seq = seq.ok_or_else(|| {
-                KinesisError::InvalidArgument(format!(
-                    "Must specify StartingSequenceNumber for {kind} ShardIteratorType"
-                ))
-            })?;
+            let seq = seq.unwrap_or_default();
             if kind == "AT_SEQUENCE_NUMBER" {
                 StartPosition::AtSequenceNumber(seq)
             } else {
@@ -418,10 +486,24 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
                         .into(),
                 )
             })?;
+            let now = now_ms();
+            if ts > now {
+                return Err(KinesisError::InvalidArgument(format!(
+                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                )));
+            }
             StartPosition::AtTimestamp(ts)
         }
     };
-    let stream = s.streams.get_readable(&name)?;
+    let shard_id_text = normalized_shard_id(s, &shard_id_text, &name)?;
+    // An unknown stream is reported as the shard not existing in it, as Kinesis does.
+    let stream = s.streams.get_readable(&name).map_err(|e| match e {
+        StreamError::StreamNotFound { .. } => KinesisError::ResourceNotFound(format!(
+            "Shard {shard_id_text} in stream {name} under account {} does not exist",
+            s.streams.account_id()
+        )),
+        e => e.into(),
+    })?;
     let shard = s.streams.shard(&stream, &shard_id_text)?;
     let counter = s.streams.resolve_in_shard(&shard, &position)?;
     Ok(
@@ -521,18 +603,22 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
 
 async fn split_shard(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
-    let shard = text(req, "ShardToSplit").unwrap_or_default();
+    let shard = normalized_shard_id(s, text(req, "ShardToSplit").unwrap_or_default(), &name)?;
     let key = text(req, "NewStartingHashKey").unwrap_or_default();
     let key = crate::stream::hash::parse_explicit_hash_key(key)?;
-    s.streams.split_shard(&name, shard, key).await?;
+    s.streams.split_shard(&name, &shard, key).await?;
     Ok(json!({}))
 }
 
 async fn merge_shards(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
-    let a = text(req, "ShardToMerge").unwrap_or_default();
-    let b = text(req, "AdjacentShardToMerge").unwrap_or_default();
-    s.streams.merge_shards(&name, a, b).await?;
+    let a = normalized_shard_id(s, text(req, "ShardToMerge").unwrap_or_default(), &name)?;
+    let b = normalized_shard_id(
+        s,
+        text(req, "AdjacentShardToMerge").unwrap_or_default(),
+        &name,
+    )?;
+    s.streams.merge_shards(&name, &a, &b).await?;
     Ok(json!({}))
 }
 
@@ -552,6 +638,8 @@ async fn update_shard_count(s: &KinesisService, req: &Value) -> R {
 fn add_tags(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let tags = tags_from(req.get("Tags"));
+    s.streams.get_active(&name)?;
+    check_tag_characters(s, &name, &tags)?;
     s.streams.add_tags(&name, tags)?;
     Ok(json!({}))
 }
