@@ -51,6 +51,7 @@ fn check_tag_characters(
     s: &KinesisService,
     stream: &str,
     tags: &BTreeMap<String, String>,
+    adding: bool,
 ) -> Result<(), KinesisError> {
     let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_./=+-%@".contains(c);
     let texts = || tags.iter().flat_map(|(k, v)| [k, v]);
@@ -62,7 +63,9 @@ fn check_tag_characters(
     }
     if texts().any(|t| t.contains('%')) {
         return Err(KinesisError::InvalidArgument(format!(
-            "Failed to add tags to stream {stream} under account {} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.",
+            "Failed to {} tags {} stream {stream} under account {} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.",
+            if adding { "add" } else { "remove" },
+            if adding { "to" } else { "from" },
             s.streams.account_id()
         )));
     }
@@ -124,6 +127,28 @@ fn stream_name(req: &Value) -> Result<String, KinesisError> {
                 "Either StreamName or StreamARN should be provided.".into(),
             )
         })
+}
+
+/// A time as Java's `Date.toString` writes it (`Tue Dec 01 02:58:21 UTC 2026`), which
+/// Kinesis' iterator-expiry message uses.
+fn java_date(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = crate::mapping::dead_letter::civil_from_days(days);
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {y}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn seconds(ms: u64) -> Value {
@@ -215,10 +240,12 @@ fn describe_stream(s: &KinesisService, req: &Value) -> R {
     let limit = integer(req, "Limit").unwrap_or(100).clamp(1, 10_000) as usize;
     let start = text(req, "ExclusiveStartShardId");
     let stream = s.streams.get(&stream_name(req)?)?;
+    // A stream still CREATING has no shards to show yet.
+    let creating = stream.status() == crate::stream::StreamStatus::Creating;
     let shards: Vec<&Arc<ShardState>> = stream
         .shards
         .iter()
-        .filter(|sh| start.is_none_or(|st| sh.shard_id.as_str() > st))
+        .filter(|sh| !creating && start.is_none_or(|st| sh.shard_id.as_str() > st))
         .collect();
     let more = shards.len() > limit;
     Ok(json!({
@@ -401,6 +428,12 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
         .map(|a| a.iter().map(record_fields).collect::<Result<Vec<_>, _>>())
         .transpose()?
         .unwrap_or_default();
+    // An out-of-range ExplicitHashKey fails the whole request, before any append.
+    for (_, _, ehk) in &parsed {
+        if let Some(k) = ehk {
+            crate::stream::hash::parse_explicit_hash_key(k)?;
+        }
+    }
     let total: usize = parsed.iter().map(|(d, pk, _)| d.len() + pk.len()).sum();
     if total > 5 * 1024 * 1024 {
         return Err(KinesisError::InvalidArgument(format!(
@@ -512,7 +545,7 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
             shard_index: shard.key.shard_index,
             counter,
             issued_ms: now_ms(),
-        })}),
+        }, &stream.name)}),
     )
 }
 
@@ -520,12 +553,12 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
     let it = text(req, "ShardIterator").unwrap_or_default();
     let limit = integer(req, "Limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
     let now = now_ms();
-    let p = s.iterators.decode(it, now).map_err(|e| match e {
+    let (p, iterator_stream) = s.iterators.decode(it, now).map_err(|e| match e {
         IteratorError::Invalid => KinesisError::InvalidArgument("Invalid ShardIterator.".into()),
         IteratorError::Expired { issued_ms, now_ms } => KinesisError::ExpiredIterator(format!(
             "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of 300000 milliseconds.",
-            crate::mapping::dead_letter::iso8601(issued_ms),
-            crate::mapping::dead_letter::iso8601(now_ms)
+            java_date(issued_ms),
+            java_date(now_ms)
         )),
     })?;
     let stream = s
@@ -535,9 +568,8 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         .find(|st| st.stream_id == p.stream_id)
         .ok_or_else(|| {
             KinesisError::ResourceNotFound(format!(
-                "Shard {} in stream with id {} under account {} does not exist",
+                "Shard {} in stream {iterator_stream} under account {} does not exist",
                 shard_id(p.shard_index),
-                p.stream_id,
                 s.streams.account_id()
             ))
         })?;
@@ -579,11 +611,14 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
     let next = if finished {
         Value::Null
     } else {
-        json!(s.iterators.encode(IteratorPosition {
-            counter: batch.next_counter,
-            issued_ms: now,
-            ..p
-        }))
+        json!(s.iterators.encode(
+            IteratorPosition {
+                counter: batch.next_counter,
+                issued_ms: now,
+                ..p
+            },
+            &stream.name
+        ))
     };
     let mut out = json!({
         "Records": batch.records.iter().map(|r| json!({
@@ -604,9 +639,31 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
 async fn split_shard(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let shard = normalized_shard_id(s, text(req, "ShardToSplit").unwrap_or_default(), &name)?;
-    let key = text(req, "NewStartingHashKey").unwrap_or_default();
-    let key = crate::stream::hash::parse_explicit_hash_key(key)?;
-    s.streams.split_shard(&name, &shard, key).await?;
+    let key_text = text(req, "NewStartingHashKey").unwrap_or_default();
+    // Past 2^128-1 no shard can hold it: the same refusal as any key out of the range.
+    let key = match key_text.parse::<u128>() {
+        Ok(k) => k,
+        Err(_) => {
+            let stream = s.streams.get_active(&name)?;
+            let parent = s.streams.shard(&stream, &shard)?;
+            return Err(KinesisError::InvalidArgument(format!(
+                "NewStartingHashKey {key_text} used in SplitShard() on shard {shard} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+                s.streams.account_id(),
+                parent.range.start,
+                parent.range.end
+            )));
+        }
+    };
+    s.streams
+        .split_shard(&name, &shard, key)
+        .await
+        .map_err(|e| match e {
+            StreamError::ShardNotFound { shard_id, .. } => KinesisError::ResourceNotFound(format!(
+                "Could not find shard {shard_id} in stream {name} under account {}.",
+                s.streams.account_id()
+            )),
+            e => e.into(),
+        })?;
     Ok(json!({}))
 }
 
@@ -618,7 +675,16 @@ async fn merge_shards(s: &KinesisService, req: &Value) -> R {
         text(req, "AdjacentShardToMerge").unwrap_or_default(),
         &name,
     )?;
-    s.streams.merge_shards(&name, &a, &b).await?;
+    s.streams
+        .merge_shards(&name, &a, &b)
+        .await
+        .map_err(|e| match e {
+            StreamError::ShardNotFound { shard_id, .. } => KinesisError::ResourceNotFound(format!(
+                "Could not find shard {shard_id} in stream {name} under account {}.",
+                s.streams.account_id()
+            )),
+            e => e.into(),
+        })?;
     Ok(json!({}))
 }
 
@@ -639,7 +705,7 @@ fn add_tags(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let tags = tags_from(req.get("Tags"));
     s.streams.get_active(&name)?;
-    check_tag_characters(s, &name, &tags)?;
+    check_tag_characters(s, &name, &tags, true)?;
     s.streams.add_tags(&name, tags)?;
     Ok(json!({}))
 }
@@ -655,6 +721,9 @@ fn remove_tags(s: &KinesisService, req: &Value) -> R {
                 .collect()
         })
         .unwrap_or_default();
+    s.streams.get_active(&name)?;
+    let as_tags = keys.iter().map(|k| (k.clone(), String::new())).collect();
+    check_tag_characters(s, &name, &as_tags, false)?;
     s.streams.remove_tags(&name, &keys)?;
     Ok(json!({}))
 }
