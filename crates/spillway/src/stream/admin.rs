@@ -62,6 +62,7 @@ impl Streams {
         name: &str,
         shard_count: u32,
         tags: BTreeMap<String, String>,
+        on_demand: bool,
     ) -> Result<(), StreamError> {
         super::validate_stream_name(name)?;
         if self.get(name).is_ok() {
@@ -84,6 +85,10 @@ impl Streams {
             retention_ms: 24 * 3_600_000,
             shards: super::fresh_shards(shard_count),
             tags,
+            settings: crate::storage::StreamSettings {
+                on_demand,
+                ..Default::default()
+            },
         };
         self.store.put_stream(&entry)?;
         let state = Arc::new(Self::state_from_catalog(
@@ -436,7 +441,7 @@ impl Streams {
 }
 
 /// Runs `f` after `delay` (at once when the delay is zero or there is no runtime).
-fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
+pub(super) fn after(delay: Duration, f: impl FnOnce() + Send + 'static) {
     if delay.is_zero() {
         f();
         return;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::iterator::{IteratorError, IteratorPosition};
 use super::{KinesisError, KinesisService};
+use crate::stream::settings::Consumer;
 use crate::stream::{ShardState, StartPosition, StreamError, StreamState, now_ms, shard_id};
 
 type R = Result<Value, KinesisError>;
@@ -109,6 +110,15 @@ pub async fn dispatch(s: &KinesisService, action: &str, req: &Value) -> R {
         "SplitShard" => split_shard(s, req).await,
         "MergeShards" => merge_shards(s, req).await,
         "UpdateShardCount" => update_shard_count(s, req).await,
+        "UpdateStreamMode" => update_stream_mode(s, req),
+        "StartStreamEncryption" => encryption(s, req, true),
+        "StopStreamEncryption" => encryption(s, req, false),
+        "EnableEnhancedMonitoring" => monitoring(s, req, true),
+        "DisableEnhancedMonitoring" => monitoring(s, req, false),
+        "RegisterStreamConsumer" => register_consumer(s, req),
+        "DescribeStreamConsumer" => describe_consumer(s, req),
+        "ListStreamConsumers" => list_consumers(s, req),
+        "DeregisterStreamConsumer" => deregister_consumer(s, req),
         _ => Err(KinesisError::UnknownOperation),
     }
 }
@@ -198,8 +208,23 @@ fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
         .collect()
 }
 
-fn mode() -> Value {
-    json!({"StreamMode": "PROVISIONED"})
+fn mode(stream: &StreamState) -> Value {
+    let on_demand = stream.settings().on_demand;
+    json!({"StreamMode": if on_demand { "ON_DEMAND" } else { "PROVISIONED" }})
+}
+
+/// The settings members DescribeStream and DescribeStreamSummary share: monitoring and
+/// encryption, as Kinesis reports them.
+fn add_settings(out: &mut Value, stream: &StreamState) {
+    let settings = stream.settings();
+    out["EnhancedMonitoring"] = json!([{"ShardLevelMetrics": settings.shard_level_metrics}]);
+    match settings.encryption_key {
+        Some(key) => {
+            out["EncryptionType"] = json!("KMS");
+            out["KeyId"] = json!(key);
+        }
+        None => out["EncryptionType"] = json!("NONE"),
+    }
 }
 
 fn create_stream(s: &KinesisService, req: &Value) -> R {
@@ -217,7 +242,7 @@ fn create_stream(s: &KinesisService, req: &Value) -> R {
             ));
         }
     };
-    s.streams.create_stream(name, count, tags)?;
+    s.streams.create_stream(name, count, tags, on_demand)?;
     Ok(json!({}))
 }
 
@@ -248,38 +273,34 @@ fn describe_stream(s: &KinesisService, req: &Value) -> R {
         .filter(|sh| !creating && start.is_none_or(|st| sh.shard_id.as_str() > st))
         .collect();
     let more = shards.len() > limit;
-    Ok(json!({
-        "StreamDescription": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": stream.status().as_str(),
-            "StreamModeDetails": mode(),
-            "Shards": shards.iter().take(limit).map(|sh| shard_json(sh)).collect::<Vec<_>>(),
-            "HasMoreShards": more,
-            "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
-            "StreamCreationTimestamp": seconds(stream.created_ms),
-            "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-            "EncryptionType": "NONE",
-        }
-    }))
+    let mut d = json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "StreamStatus": stream.status().as_str(),
+        "StreamModeDetails": mode(&stream),
+        "Shards": shards.iter().take(limit).map(|sh| shard_json(sh)).collect::<Vec<_>>(),
+        "HasMoreShards": more,
+        "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
+        "StreamCreationTimestamp": seconds(stream.created_ms),
+    });
+    add_settings(&mut d, &stream);
+    Ok(json!({ "StreamDescription": d }))
 }
 
 fn describe_stream_summary(s: &KinesisService, req: &Value) -> R {
     let stream = s.streams.get(&stream_name(req)?)?;
-    Ok(json!({
-        "StreamDescriptionSummary": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": stream.status().as_str(),
-            "StreamModeDetails": mode(),
-            "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
-            "StreamCreationTimestamp": seconds(stream.created_ms),
-            "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-            "EncryptionType": "NONE",
-            "OpenShardCount": stream.shards.iter().filter(|sh| sh.is_open()).count(),
-            "ConsumerCount": 0,
-        }
-    }))
+    let mut d = json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "StreamStatus": stream.status().as_str(),
+        "StreamModeDetails": mode(&stream),
+        "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
+        "StreamCreationTimestamp": seconds(stream.created_ms),
+        "OpenShardCount": stream.shards.iter().filter(|sh| sh.is_open()).count(),
+        "ConsumerCount": stream.settings().consumers.len(),
+    });
+    add_settings(&mut d, &stream);
+    Ok(json!({ "StreamDescriptionSummary": d }))
 }
 
 /// Opaque pagination tokens: base64 of JSON.
@@ -317,7 +338,7 @@ fn list_streams(s: &KinesisService, req: &Value) -> R {
             "StreamName": st.name,
             "StreamARN": st.arn,
             "StreamStatus": st.status().as_str(),
-            "StreamModeDetails": mode(),
+            "StreamModeDetails": mode(st),
             "StreamCreationTimestamp": seconds(st.created_ms),
         })).collect::<Vec<_>>(),
     });
@@ -758,4 +779,107 @@ fn describe_limits(s: &KinesisService) -> R {
         "OnDemandStreamCount": 0,
         "OnDemandStreamCountLimit": 50,
     }))
+}
+
+fn update_stream_mode(s: &KinesisService, req: &Value) -> R {
+    let name = stream_name(req)?;
+    let on_demand = req.pointer("/StreamModeDetails/StreamMode") == Some(&json!("ON_DEMAND"));
+    s.streams.set_stream_mode(&name, on_demand)?;
+    Ok(json!({}))
+}
+
+fn encryption(s: &KinesisService, req: &Value, start: bool) -> R {
+    let name = stream_name(req)?;
+    let key = start.then(|| text(req, "KeyId").unwrap_or_default().to_owned());
+    s.streams.set_encryption(&name, key)?;
+    Ok(json!({}))
+}
+
+fn monitoring(s: &KinesisService, req: &Value, enable: bool) -> R {
+    let name = stream_name(req)?;
+    let metrics: Vec<String> = req
+        .get("ShardLevelMetrics")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (current, desired) = s.streams.set_shard_level_metrics(&name, &metrics, enable)?;
+    let stream = s.streams.get(&name)?;
+    Ok(json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "CurrentShardLevelMetrics": current,
+        "DesiredShardLevelMetrics": desired,
+    }))
+}
+
+fn consumer_json(c: &Consumer) -> Value {
+    json!({
+        "ConsumerName": c.name,
+        "ConsumerARN": c.arn,
+        "ConsumerStatus": c.status,
+        "ConsumerCreationTimestamp": seconds(c.created_ms),
+    })
+}
+
+fn register_consumer(s: &KinesisService, req: &Value) -> R {
+    let name = stream_name(req)?;
+    let consumer = text(req, "ConsumerName").unwrap_or_default();
+    let c = s.streams.register_consumer(&name, consumer)?;
+    Ok(json!({ "Consumer": consumer_json(&c) }))
+}
+
+/// The stream a consumer request names by StreamARN, if it does.
+fn consumer_stream(req: &Value) -> Option<String> {
+    text(req, "StreamARN")
+        .and_then(|a| a.split_once(":stream/"))
+        .map(|(_, n)| n.to_owned())
+}
+
+fn describe_consumer(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req);
+    let (state, c) = s.streams.find_consumer(
+        stream.as_deref(),
+        text(req, "ConsumerName"),
+        text(req, "ConsumerARN"),
+    )?;
+    let mut d = consumer_json(&c);
+    d["StreamARN"] = json!(state.arn);
+    Ok(json!({ "ConsumerDescription": d }))
+}
+
+fn list_consumers(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req).unwrap_or_default();
+    let max = integer(req, "MaxResults").unwrap_or(100).clamp(1, 10_000) as usize;
+    let after = match text(req, "NextToken") {
+        Some(t) => untoken(t)?["after"].as_str().map(str::to_owned),
+        None => None,
+    };
+    let (_, list) = s.streams.consumers(&stream)?;
+    let rest: Vec<&Consumer> = list
+        .iter()
+        .skip_while(|c| after.as_ref().is_some_and(|a| c.name != *a))
+        .skip(usize::from(after.is_some()))
+        .collect();
+    let page = &rest[..rest.len().min(max)];
+    let mut out = json!({"Consumers": page.iter().map(|c| consumer_json(c)).collect::<Vec<_>>()});
+    if rest.len() > max
+        && let Some(last) = page.last()
+    {
+        out["NextToken"] = json!(token(&json!({"after": last.name})));
+    }
+    Ok(out)
+}
+
+fn deregister_consumer(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req);
+    s.streams.deregister_consumer(
+        stream.as_deref(),
+        text(req, "ConsumerName"),
+        text(req, "ConsumerARN"),
+    )?;
+    Ok(json!({}))
 }

@@ -94,9 +94,9 @@ impl From<StreamError> for KinesisError {
     fn from(e: StreamError) -> Self {
         let message = e.to_string();
         match e {
-            StreamError::StreamNotFound { .. } | StreamError::ShardNotFound { .. } => {
-                Self::ResourceNotFound(message)
-            }
+            StreamError::StreamNotFound { .. }
+            | StreamError::ShardNotFound { .. }
+            | StreamError::ResourceNotFound(_) => Self::ResourceNotFound(message),
             StreamError::InvalidArgument(_) => Self::InvalidArgument(message),
             StreamError::RecordTooLarge { .. } => Self::Validation(vec![message]),
             StreamError::ThroughputExceeded { .. } => Self::ProvisionedThroughputExceeded(message),
