@@ -437,6 +437,15 @@ fn record_fields(r: &Value) -> Result<(Bytes, String, Option<String>), KinesisEr
 async fn put_record(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let (data, pk, ehk) = record_fields(req)?;
+    // Records are ordered by arrival anyway; the value must still be a sequence number.
+    if let Some(seq) = text(req, "SequenceNumberForOrdering")
+        && crate::stream::SequenceNumber::parse(seq).is_err()
+    {
+        return Err(KinesisError::InvalidArgument(format!(
+            "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {} is invalid.",
+            s.streams.account_id()
+        )));
+    }
     let a = s.streams.append(&name, pk, ehk.as_deref(), data).await?;
     Ok(json!({"ShardId": a.shard_id, "SequenceNumber": a.sequence_number}))
 }
@@ -559,6 +568,14 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
         e => e.into(),
     })?;
     let shard = s.streams.shard(&stream, &shard_id_text)?;
+    if let Some(seq) = text(req, "StartingSequenceNumber")
+        && crate::stream::SequenceNumber::parse(seq).is_err()
+    {
+        return Err(KinesisError::InvalidArgument(format!(
+            "StartingSequenceNumber {seq} used in GetShardIterator on shard {shard_id_text} in stream {name} under account {} is invalid.",
+            s.streams.account_id()
+        )));
+    }
     let counter = s.streams.resolve_in_shard(&shard, &position)?;
     Ok(
         json!({"ShardIterator": s.iterators.encode(IteratorPosition {

@@ -336,7 +336,20 @@ fn java_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()
 }
 
-/// Checks a base64 blob as AWS's decoder does; returns the decoded length.
+/// Base64's alphabet, as a table: the value of each byte, or 0xFF.
+const BASE64_VALUES: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Checks a base64 blob as AWS's decoder does; returns the decoded length. One pass
+/// over a table, no decoding: the action decodes the blob once, afterwards.
 fn blob_len(s: &str) -> Result<usize, RequestError> {
     let b = s.as_bytes();
     let fail = |why: String| {
@@ -350,21 +363,16 @@ fn blob_len(s: &str) -> Result<usize, RequestError> {
     }
     let pads = b.iter().rev().take(2).take_while(|&&c| c == b'=').count();
     let data = &b[..b.len() - pads];
-    if let Some(&bad) = data
-        .iter()
-        .find(|&&c| !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/'))
-    {
+    if data.iter().any(|&c| BASE64_VALUES[usize::from(c)] == 0xFF) {
+        let bad = data
+            .iter()
+            .find(|&&c| BASE64_VALUES[usize::from(c)] == 0xFF)
+            .copied()
+            .unwrap_or(b'=');
         return Err(fail(format!("Invalid Base64 character: '{}'", bad as char)));
     }
     if pads > 0 {
-        let last = data.last().copied().unwrap_or(b'A');
-        let v = match last {
-            b'A'..=b'Z' => last - b'A',
-            b'a'..=b'z' => last - b'a' + 26,
-            b'0'..=b'9' => last - b'0' + 52,
-            b'+' => 62,
-            _ => 63,
-        };
+        let v = data.last().map_or(0, |&c| BASE64_VALUES[usize::from(c)]);
         let unused = if pads == 1 { 0b11 } else { 0b1111 };
         if v & unused != 0 {
             return Err(fail(
@@ -891,5 +899,22 @@ mod tests {
             .collect();
         let e = err("PutRecords", json!({"StreamName": "s", "Records": records}));
         assert!(e.starts_with("10 validation errors detected: "), "{e}");
+    }
+
+    /// What the layer costs a PutRecord of 1 KiB and a PutRecords of 500 such records:
+    /// `cargo test -p spillway --release --lib model::tests::cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn cost() {
+        let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 1024]);
+        let one = json!({"StreamName": "example-stream", "PartitionKey": "user-42", "Data": data});
+        let many = json!({"StreamName": "example-stream", "Records": vec![json!({"PartitionKey": "user-42", "Data": data}); 500]});
+        for (op, v, n) in [("PutRecord", &one, 100_000u32), ("PutRecords", &many, 200)] {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                kinesis().check(op, v).unwrap();
+            }
+            println!("{op}: {:?} per request", t.elapsed() / n);
+        }
     }
 }
