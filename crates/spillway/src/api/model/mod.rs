@@ -471,7 +471,8 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// One present value of shape `id` at `path`.
+    /// One present value of shape `id` at `path`: its type, its own constraints, then
+    /// what it contains.
     fn value(
         &mut self,
         id: ShapeId,
@@ -480,34 +481,90 @@ impl Walk<'_> {
         depth: usize,
     ) -> Result<(), RequestError> {
         let model = self.model;
-        let shape = &model.shapes[id];
-        match &shape.kind {
+        match &model.shapes[id].kind {
             Kind::Structure { .. } => self.structure_members(id, v, path, depth),
-            Kind::List { member } => {
-                let Value::Array(items) = v else {
-                    return Err(match v {
-                        Value::Object(_) => structural_mismatch(v).expect("object"),
-                        _ => RequestError::Serialization("Expected list or null".into()),
-                    });
-                };
-                // Elements are type-checked before the list's own constraints are
-                // reported, so a type error anywhere wins.
-                self.length(id, v, items.len(), path);
-                let scalar_member = !matches!(
-                    model.shapes[*member].kind,
-                    Kind::Structure { .. } | Kind::List { .. } | Kind::Map { .. }
-                );
+            Kind::List { .. } | Kind::Map { .. } => {
+                let n = Self::container_len(&model.shapes[id].kind, v)?;
+                self.length(id, v, n, path);
+                self.contents(id, v, path, depth)
+            }
+            _ => {
+                self.scalar_type(id, v)?;
+                for rule in self.failures(id, v) {
+                    self.push(Some((id, v)), path, rule);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A list's or map's typed decode: its length, or AWS's serialization error.
+    fn container_len(kind: &Kind, v: &Value) -> Result<usize, RequestError> {
+        match (kind, v) {
+            (Kind::List { .. }, Value::Array(a)) => Ok(a.len()),
+            (Kind::List { .. }, Value::Object(_)) => Err(structural_mismatch(v).expect("object")),
+            (Kind::List { .. }, _) => {
+                Err(RequestError::Serialization("Expected list or null".into()))
+            }
+            (Kind::Map { .. }, Value::Object(m)) => Ok(m.len()),
+            (Kind::Map { .. }, Value::Array(_)) => Err(structural_mismatch(v).expect("array")),
+            (Kind::Map { .. }, _) => {
+                Err(RequestError::Serialization("Expected map or null".into()))
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Whether a list member or map key/value passes its own checks (type first, then
+    /// its own constraints); what it contains is checked by [`Self::contents`].
+    fn own_ok(&self, id: ShapeId, v: &Value) -> Result<bool, RequestError> {
+        let shape = self.shape(id);
+        match &shape.kind {
+            Kind::Structure { .. } => match v {
+                Value::Object(_) => Ok(true),
+                Value::Array(_) => Err(structural_mismatch(v).expect("array")),
+                _ => Err(RequestError::Serialization("Expected null".into())),
+            },
+            Kind::List { .. } | Kind::Map { .. } => {
+                let n = Self::container_len(&shape.kind, v)?;
+                let mut rules = Vec::new();
+                Self::length_rules(shape, n, &mut rules);
+                Ok(rules.is_empty())
+            }
+            _ => self.scalar_ok(id, v),
+        }
+    }
+
+    /// The members of a list or the entries of a map. AWS reports a member's (or map
+    /// key's or value's) own failures once, at the container, listing the member
+    /// shape's constraints; what members contain is reported at `path.N.member` (lists,
+    /// from 1) or `path.KEY.member` (maps).
+    fn contents(
+        &mut self,
+        id: ShapeId,
+        v: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), RequestError> {
+        if depth > MAX_DEPTH {
+            return Err(RequestError::Serialization(
+                "Request nests too deeply".into(),
+            ));
+        }
+        let model = self.model;
+        match (&model.shapes[id].kind, v) {
+            (Kind::List { member }, Value::Array(items)) => {
                 let mut member_failed = false;
                 for (i, item) in items.iter().enumerate() {
                     if item.is_null() {
                         continue;
                     }
-                    if scalar_member {
-                        member_failed |= !self.scalar_ok(*member, item)?;
+                    if matches!(model.shapes[*member].kind, Kind::Structure { .. }) {
+                        self.own_ok(*member, item)?;
                     } else {
-                        let child = format!("{path}.{}.member", i + 1);
-                        self.value(*member, item, &child, depth + 1)?;
+                        member_failed |= !self.own_ok(*member, item)?;
                     }
+                    self.nested(*member, item, &format!("{path}.{}.member", i + 1), depth)?;
                 }
                 if member_failed {
                     let rules = self.rules(*member);
@@ -517,32 +574,16 @@ impl Walk<'_> {
                         format!("Member must satisfy constraint: [{rules}]"),
                     );
                 }
-                Ok(())
             }
-            Kind::Map { key, value } => {
-                let Value::Object(entries) = v else {
-                    return Err(match v {
-                        Value::Array(_) => structural_mismatch(v).expect("array"),
-                        _ => RequestError::Serialization("Expected map or null".into()),
-                    });
-                };
-                self.length(id, v, entries.len(), path);
-                let scalar_value = !matches!(
-                    model.shapes[*value].kind,
-                    Kind::Structure { .. } | Kind::List { .. } | Kind::Map { .. }
-                );
+            (Kind::Map { key, value }, Value::Object(entries)) => {
                 let (mut key_failed, mut value_failed) = (false, false);
                 for (k, item) in entries {
                     key_failed |= !self.scalar_ok(*key, &Value::String(k.clone()))?;
                     if item.is_null() {
                         continue;
                     }
-                    if scalar_value {
-                        value_failed |= !self.scalar_ok(*value, item)?;
-                    } else {
-                        let child = format!("{path}.{k}.member");
-                        self.value(*value, item, &child, depth + 1)?;
-                    }
+                    value_failed |= !self.own_ok(*value, item)?;
+                    self.nested(*value, item, &format!("{path}.{k}.member"), depth)?;
                 }
                 if key_failed {
                     let rules = self.rules(*key);
@@ -560,15 +601,24 @@ impl Walk<'_> {
                         format!("Map value must satisfy constraint: [{rules}]"),
                     );
                 }
-                Ok(())
             }
-            _ => {
-                self.scalar_type(id, v)?;
-                for rule in self.failures(id, v) {
-                    self.push(Some((id, v)), path, rule);
-                }
-                Ok(())
-            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// What a list member or map value contains (its own checks are made by the caller).
+    fn nested(
+        &mut self,
+        id: ShapeId,
+        v: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), RequestError> {
+        match &self.model.shapes[id].kind {
+            Kind::Structure { .. } => self.structure_members(id, v, path, depth + 1),
+            Kind::List { .. } | Kind::Map { .. } => self.contents(id, v, path, depth + 1),
+            _ => Ok(()),
         }
     }
 
@@ -703,7 +753,10 @@ impl Walk<'_> {
     /// keys and values.
     fn rules(&self, id: ShapeId) -> String {
         let shape = self.shape(id);
-        let length = matches!(shape.kind, Kind::String | Kind::Blob);
+        let length = matches!(
+            shape.kind,
+            Kind::String | Kind::Blob | Kind::List { .. } | Kind::Map { .. }
+        );
         let mut out = Vec::new();
         if let Some(max) = shape.max {
             out.push(if length {
@@ -916,5 +969,28 @@ mod tests {
             }
             println!("{op}: {:?} per request", t.elapsed() / n);
         }
+    }
+
+    #[test]
+    fn map_values_that_are_lists_are_reported_at_the_map() {
+        let writes: Vec<Value> = (0..26)
+            .map(|i| json!({"PutRequest": {"Item": {"id": {"S": i.to_string()}}}}))
+            .collect();
+        let e = dynamodb()
+            .check("BatchWriteItem", &json!({"RequestItems": {"t": writes}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]"),
+            "{e}"
+        );
+        // A wrong type deep inside is still a serialization error.
+        let e = dynamodb()
+            .check(
+                "PutItem",
+                &json!({"TableName": "t", "Item": {"a": {"S": 5}}}),
+            )
+            .unwrap_err();
+        assert!(matches!(e, RequestError::Serialization(_)), "{e}");
     }
 }
