@@ -93,6 +93,7 @@ async fn fill(base: &str, n: usize) -> anyhow::Result<()> {
             .post(base)
             .header("x-amz-target", "Kinesis_20131202.PutRecords")
             .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-date", "20261125T120000Z")
             .header("authorization", "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0")
             .body(serde_json::json!({"StreamName": "example-stream", "Records": records}).to_string());
         calls.spawn(async move {

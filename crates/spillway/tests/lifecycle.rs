@@ -15,9 +15,10 @@ async fn kinesis(c: &reqwest::Client, s: &Server, action: &str, body: Value) -> 
         .post(s.url("/"))
         .header("x-amz-target", format!("Kinesis_20131202.{action}"))
         .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-date", "20261125T120000Z")
         .header(
             "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20261125/us-east-1/kinesis/aws4_request",
+            "AWS4-HMAC-SHA256 Credential=test/20261125/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0",
         )
         .body(body.to_string())
         .send()

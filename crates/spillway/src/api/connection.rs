@@ -6,7 +6,8 @@
 //! it does not know.
 //!
 //! Kinesis and DynamoDB share the endpoint. Where their answers differ the request
-//! decides: a `Kinesis_20131202.*` target, or a CBOR body (which only Kinesis speaks), is
+//! decides: a `Kinesis_20131202.*` target, a CBOR body (which only Kinesis speaks) or a
+//! signature scoped to `kinesis` (a signed GET, PUT or DELETE: Kinesis answers 403), is
 //! left to the Kinesis edge as it was; everything else is answered as DynamoDB answers.
 
 use axum::body::Body;
@@ -37,7 +38,12 @@ fn target(headers: &HeaderMap) -> &str {
 
 /// Whether the request speaks Kinesis' protocol (its own rules apply).
 pub fn is_kinesis(headers: &HeaderMap) -> bool {
-    target(headers).starts_with("Kinesis_") || media_type(headers) == "application/x-amz-cbor-1.1"
+    target(headers).starts_with("Kinesis_")
+        || media_type(headers) == "application/x-amz-cbor-1.1"
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("/kinesis/aws4_request"))
 }
 
 fn request_id() -> HeaderValue {
@@ -113,6 +119,10 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
             return Outcome::Answer(r);
         }
     };
+    // Kinesis' front door has its own answers (api::kinesis), other methods included.
+    if is_kinesis(headers) {
+        return Outcome::Pass(body);
+    }
     if method == Method::GET {
         let line = health_line(region);
         let mut r = (StatusCode::OK, line.clone()).into_response();
@@ -127,9 +137,6 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
     }
     if method != Method::POST {
         return Outcome::Answer(not_found());
-    }
-    if is_kinesis(headers) {
-        return Outcome::Pass(body);
     }
     if !body.is_empty()
         && !matches!(

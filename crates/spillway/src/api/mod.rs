@@ -53,8 +53,8 @@ pub const MAX_AWS_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// `POST /` with `X-Amz-Target`: the AWS JSON APIs, told apart by the target's prefix.
 /// With a [`sigv4::Verifier`] every request's signature is checked before its action
-/// runs; without one any signature is accepted and only an unsigned request is refused,
-/// as AWS refuses it.
+/// runs; without one only the signature's shape is checked (an unsigned or malformed
+/// request is refused as AWS refuses it).
 async fn aws_json(
     services: &Services,
     verifier: Option<&sigv4::Verifier>,
@@ -65,19 +65,11 @@ async fn aws_json(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some((service, action)) = target.split_once('.') else {
-        return kinesis::KinesisError::UnknownOperation.into_response();
-    };
-    let api = match service {
-        "Kinesis_20131202" => sigv4::Api::Kinesis(kinesis::Encoding::of(
-            headers
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default(),
-        )),
-        "DynamoDB_20120810" => sigv4::Api::DynamoDb,
-        _ => return kinesis::KinesisError::UnknownOperation.into_response(),
-    };
+    let (service, action) = target.split_once('.').unwrap_or((target, ""));
+    if service != "DynamoDB_20120810" {
+        return kinesis_front(services, verifier, request, service, action).await;
+    }
+    let api = sigv4::Api::DynamoDb;
     let authenticated = match verifier {
         Some(v) => v.verify(api, &request),
         // Unverified, DynamoDB still refuses a signature of the wrong shape.
@@ -89,15 +81,82 @@ async fn aws_json(
         tracing::debug!(service, action, error = %e, "aws request not authenticated");
         return e.respond(api);
     }
-    match api {
-        sigv4::Api::Kinesis(encoding) => {
-            let k = kinesis::KinesisService {
-                streams: Arc::clone(&services.streams),
-                iterators: services.iterators.clone(),
+    dynamodb::handle(&services.tables, action, request.body).await
+}
+
+/// Kinesis' order of checks, which clients observe: the protocol (from Content-Type and
+/// body), a body that does not decode, the operation, an empty body, the signature, and
+/// only then the request's members (the model layer) and the action.
+async fn kinesis_front(
+    services: &Services,
+    verifier: Option<&sigv4::Verifier>,
+    request: sigv4::Request<'_>,
+    service: &str,
+    action: &str,
+) -> Response {
+    use kinesis::{Front, KinesisError};
+    let content_type = request
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body = request.body;
+    let encoding = match Front::of(content_type, body) {
+        Front::Api(e) => e,
+        Front::Legacy => {
+            return if serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object())
+            {
+                kinesis::legacy_error(StatusCode::NOT_FOUND, "UnknownOperationException")
+            } else {
+                kinesis::legacy_error(StatusCode::BAD_REQUEST, "SerializationException")
             };
-            kinesis::handle_encoded(&k, action, request.body, encoding).await
         }
-        sigv4::Api::DynamoDb => dynamodb::handle(&services.tables, action, request.body).await,
+        Front::Unrecognised => return unattributed(&request),
+    };
+    let decoded = if body.is_empty() {
+        None
+    } else {
+        match kinesis::decode_body(body, encoding) {
+            Ok(v) => Some(v),
+            Err(e) => return e.respond(encoding),
+        }
+    };
+    if service != "Kinesis_20131202" || !model::kinesis().has_operation(action) {
+        return KinesisError::UnknownOperation.respond(encoding);
+    }
+    let Some(decoded) = decoded else {
+        return KinesisError::MalformedBody.respond(encoding);
+    };
+    let api = sigv4::Api::Kinesis(encoding);
+    let authenticated = match verifier {
+        Some(v) => v.verify(api, &request),
+        None => sigv4::check_shape(api, &request),
+    };
+    if let Err(e) = authenticated {
+        tracing::debug!(action, error = %e, "kinesis request not authenticated");
+        return e.respond(api);
+    }
+    let k = kinesis::KinesisService {
+        streams: Arc::clone(&services.streams),
+        iterators: services.iterators.clone(),
+    };
+    kinesis::handle_decoded(&k, action, decoded, encoding).await
+}
+
+/// A request on `/` that names no operation AWS can attribute (another method, a form
+/// post): 403 in XML, as AWS's front end answers.
+fn unattributed(request: &sigv4::Request<'_>) -> Response {
+    if sigv4::is_signed(request.headers, request.uri) {
+        kinesis::xml_error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            Some("Unable to determine service/operation name to be authorized"),
+        )
+    } else {
+        kinesis::xml_error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            Some("Missing Authentication Token"),
+        )
     }
 }
 
@@ -150,7 +209,11 @@ pub fn router(config: &Config, services: Services) -> Router {
                             headers: &headers,
                             body: &body,
                         };
-                        let r = aws_json(&aws, verifier.as_deref(), request).await;
+                        let r = if method == axum::http::Method::POST {
+                            aws_json(&aws, verifier.as_deref(), request).await
+                        } else {
+                            unattributed(&request)
+                        };
                         connection::finish(&headers, r)
                     }
                 },

@@ -99,9 +99,7 @@ impl AuthError {
                 let mut r = (StatusCode::BAD_REQUEST, bytes).into_response();
                 r.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-                if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-                    r.headers_mut().insert("x-amzn-requestid", v);
-                }
+                super::kinesis::request_ids(r.headers_mut());
                 r
             }
             Api::DynamoDb => {
@@ -368,16 +366,16 @@ impl Verifier {
     }
 }
 
-/// Finds the signature's parts, or says which are missing.
-/// Whether a signature has SigV4's shape (its parts present, in the header or the query),
-/// without verifying it: DynamoDB's refusals of malformed signatures when verification is
-/// off.
-/// A header signature that has its three parts but no date is let through: unverified,
-/// spillway has never asked for one.
+/// The checks AWS makes of a signature's shape before its value (a missing signature,
+/// both forms at once, missing parts), without verifying it: made even when
+/// verification is off, so that a malformed signature is refused as AWS refuses it.
+/// For DynamoDB a header signature that has its three parts but no date is let
+/// through: unverified, spillway has never asked it for one.
 pub fn check_shape(api: Api, req: &Request<'_>) -> Result<(), AuthError> {
     match extract(api, req) {
         Err(AuthError::Incomplete(m))
-            if m.starts_with("Authorization header requires existence of either") =>
+            if api == Api::DynamoDb
+                && m.starts_with("Authorization header requires existence of either") =>
         {
             Ok(())
         }
@@ -385,6 +383,7 @@ pub fn check_shape(api: Api, req: &Request<'_>) -> Result<(), AuthError> {
     }
 }
 
+/// Finds the signature's parts, or says which are missing.
 fn extract(api: Api, req: &Request<'_>) -> Result<Parts, AuthError> {
     let auth = req.header(header::AUTHORIZATION.as_str());
     let in_query = query_has_algorithm(req.uri);

@@ -74,6 +74,37 @@ pub struct StreamCatalogEntry {
     /// Tags, as AddTagsToStream sets them.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Capacity mode, encryption, enhanced monitoring and registered consumers.
+    #[serde(default)]
+    pub settings: StreamSettings,
+}
+
+/// What a stream's control plane sets besides shards and tags: each is reported back
+/// by DescribeStream (and consumers by their own actions), so each is kept durably.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    /// ON_DEMAND (true) or PROVISIONED capacity.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// The KMS key of StartStreamEncryption; None: not encrypted.
+    #[serde(default)]
+    pub encryption_key: Option<String>,
+    /// Shard-level metrics enabled by EnableEnhancedMonitoring, in Kinesis' order.
+    #[serde(default)]
+    pub shard_level_metrics: Vec<String>,
+    /// Enhanced fan-out consumers, by registration order.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerEntry>,
+}
+
+/// A registered enhanced fan-out consumer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerEntry {
+    pub name: String,
+    pub created_ms: u64,
+    /// When DeregisterStreamConsumer was called; the consumer is DELETING until removed.
+    #[serde(default)]
+    pub deleting_since_ms: Option<u64>,
 }
 
 /// A shard's entry in the catalog.

@@ -62,6 +62,7 @@ impl Streams {
         name: &str,
         shard_count: u32,
         tags: BTreeMap<String, String>,
+        on_demand: bool,
     ) -> Result<(), StreamError> {
         super::validate_stream_name(name)?;
         if self.get(name).is_ok() {
@@ -73,8 +74,8 @@ impl Streams {
         let open = self.open_shard_count();
         if open + shard_count > self.lifecycle.shard_limit {
             return Err(StreamError::LimitExceeded(format!(
-                "This request would exceed the shard limit for the account {}. Current shard count for the account: {open}. Limit: {}. Number of additional shards that would have resulted from this request: {shard_count}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
-                self.account_id, self.lifecycle.shard_limit
+                "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {}. Number of additional shards that would have resulted from this request: {shard_count}. Refer to the AWS Service Limits page (http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
+                self.account_id, self.region, self.lifecycle.shard_limit
             )));
         }
         let entry = StreamCatalogEntry {
@@ -84,6 +85,10 @@ impl Streams {
             retention_ms: 24 * 3_600_000,
             shards: super::fresh_shards(shard_count),
             tags,
+            settings: crate::storage::StreamSettings {
+                on_demand,
+                ..Default::default()
+            },
         };
         self.store.put_stream(&entry)?;
         let state = Arc::new(Self::state_from_catalog(
@@ -100,7 +105,12 @@ impl Streams {
             .insert(name.to_owned(), Arc::clone(&state));
         tracing::info!(stream = name, shards = shard_count, "created stream (API)");
         let delay = Duration::from_millis(self.lifecycle.create_delay_ms);
-        after(delay, move || state.set_status(StreamStatus::Active));
+        // A stream deleted while CREATING stays DELETING.
+        after(delay, move || {
+            if state.status() == StreamStatus::Creating {
+                state.set_status(StreamStatus::Active);
+            }
+        });
         Ok(())
     }
 
@@ -113,12 +123,7 @@ impl Streams {
                 self.account_id
             )));
         }
-        if state.status() == StreamStatus::Creating {
-            return Err(StreamError::ResourceInUse(format!(
-                "Stream {name} under account {} not ACTIVE, instead in state CREATING",
-                self.account_id
-            )));
-        }
+        // Kinesis lets a stream be deleted while it is still CREATING.
         state.set_status(StreamStatus::Deleting);
         let this = Arc::clone(self);
         let name = name.to_owned();
@@ -154,8 +159,8 @@ impl Streams {
             let mut merged = current.clone();
             merged.extend(tags);
             if merged.len() > MAX_TAGS {
-                return Err(StreamError::LimitExceeded(format!(
-                    "Failed to add tags to stream {name} under account {} because a given stream cannot have more than 50 tags.",
+                return Err(StreamError::InvalidArgument(format!(
+                    "Failed to add tags to stream {name} under account {} because a given stream cannot have more than 50 tags associated with it.",
                     self.account_id
                 )));
             }
@@ -183,6 +188,11 @@ impl Streams {
         hours: u64,
         increase: bool,
     ) -> Result<(), StreamError> {
+        if hours < 24 {
+            return Err(StreamError::InvalidArgument(format!(
+                "Minimum allowed retention period is 24 hours. Requested retention period ({hours} hours) is too short."
+            )));
+        }
         let state = self.get_active(name)?;
         let current = state.retention_ms() / 3_600_000;
         if increase && hours < current {
@@ -219,7 +229,8 @@ impl Streams {
         let stream = self.get_active(name)?;
         let parent = self.open_shard(&stream, shard)?;
         let r = parent.range;
-        if new_starting_hash_key <= r.start || new_starting_hash_key > r.end {
+        // Both children must hold at least two keys' worth of range, as Kinesis requires.
+        if new_starting_hash_key <= r.start.saturating_add(1) || new_starting_hash_key >= r.end {
             return Err(StreamError::InvalidArgument(format!(
                 "NewStartingHashKey {new_starting_hash_key} used in SplitShard() on shard {shard} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
                 self.account_id, r.start, r.end
@@ -259,11 +270,8 @@ impl Streams {
         let stream = self.get_active(name)?;
         let a = self.open_shard(&stream, shard)?;
         let b = self.open_shard(&stream, adjacent)?;
-        let (lo, hi) = if a.range.start < b.range.start {
-            (&a, &b)
-        } else {
-            (&b, &a)
-        };
+        // ShardToMerge must be the lower of the pair, as Kinesis requires.
+        let (lo, hi) = (&a, &b);
         if lo.range.end.checked_add(1) != Some(hi.range.start) {
             return Err(StreamError::InvalidArgument(format!(
                 "Shards {shard} and {adjacent} in stream {name} under account {} are not an adjacent pair of shards eligible for merging",

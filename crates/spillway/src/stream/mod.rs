@@ -12,6 +12,7 @@ pub mod hash;
 pub mod limits;
 pub mod retention;
 pub mod sequence;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +73,9 @@ pub enum StreamError {
     ResourceInUse(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// Another missing resource (an enhanced fan-out consumer).
+    #[error("{0}")]
+    ResourceNotFound(String),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -234,6 +238,8 @@ pub struct StreamState {
     pub shards: Vec<Arc<ShardState>>,
     status: std::sync::atomic::AtomicU8,
     tags: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Mode, encryption, monitoring, consumers (`stream::settings`).
+    settings: std::sync::Mutex<crate::storage::StreamSettings>,
     shard_entries: Vec<ShardCatalogEntry>,
     /// Appends hold it shared from routing to enqueue; a reshard holds it exclusively
     /// while it closes shards, so no append can slip into a shard being closed. Shared
@@ -270,7 +276,16 @@ impl StreamState {
             retention_ms: self.retention_ms(),
             shards,
             tags: self.tags(),
+            settings: self.settings(),
         }
+    }
+
+    /// The stream's mode, encryption, monitoring and consumers.
+    pub fn settings(&self) -> crate::storage::StreamSettings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn retention_ms(&self) -> u64 {
@@ -450,6 +465,7 @@ impl Streams {
                         retention_ms,
                         shards: fresh_shards(sc.shard_count),
                         tags: BTreeMap::new(),
+                        settings: Default::default(),
                     };
                     store.put_stream(&entry)?;
                     tracing::info!(stream = %entry.name, shards = sc.shard_count, "created stream");
@@ -536,6 +552,7 @@ impl Streams {
             shards,
             status: std::sync::atomic::AtomicU8::new(StreamStatus::Active as u8),
             tags: std::sync::Mutex::new(entry.tags.clone()),
+            settings: std::sync::Mutex::new(entry.settings.clone()),
             shard_entries: entry.shards.clone(),
             routing: Arc::new(RwLock::new(())),
         })

@@ -126,7 +126,9 @@ class RightSecret(unittest.TestCase):
         self.assertIn(b"InvalidSignatureException", r.content)
 
     def test_query_string_signatures_work(self):
-        r = presigned_post("kinesis", "ListStreams")
+        # Kinesis refuses an empty body (SerializationException) before it looks at the
+        # signature, so its requests carry "{}" under UNSIGNED-PAYLOAD.
+        r = presigned_post("kinesis", "ListStreams", unsigned_payload=True)
         self.assertEqual(r.status_code, 200, r.text)
         self.assertIn("example-stream", r.json()["StreamNames"])
         r = presigned_post("dynamodb", "ListTables")
@@ -135,11 +137,11 @@ class RightSecret(unittest.TestCase):
         r = presigned_post("dynamodb", "ListTables", unsigned_payload=True)
         self.assertEqual(r.status_code, 200, r.text)
         self.assertIn("example-table", r.json()["TableNames"])
-        r = presigned_post("kinesis", "ListStreams", creds=WRONG)
+        r = presigned_post("kinesis", "ListStreams", creds=WRONG, unsigned_payload=True)
         self.assertEqual(r.json()["__type"], "InvalidSignatureException")
         # X-Amz-Expires bounds a query-string signature's life.
         with at(minutes_ago=2):
-            r = presigned_post("kinesis", "ListStreams", expires=60)
+            r = presigned_post("kinesis", "ListStreams", expires=60, unsigned_payload=True)
         self.assertEqual(r.status_code, 400)
         self.assertEqual(r.json()["__type"], "InvalidSignatureException")
         self.assertRegex(r.json()["message"], r"^Signature expired: \d{8}T\d{6}Z is now earlier than ")

@@ -12,9 +12,66 @@ use serde_json::{Value, json};
 
 use super::iterator::{IteratorError, IteratorPosition};
 use super::{KinesisError, KinesisService};
+use crate::stream::settings::Consumer;
 use crate::stream::{ShardState, StartPosition, StreamError, StreamState, now_ms, shard_id};
 
 type R = Result<Value, KinesisError>;
+
+/// Kinesis reads a shard id as the number after its last `-` (`shardId-7`, `shard-7`
+/// and `7` all name shard 7) and answers in the canonical form, `shardId-000000000007`.
+/// `None`: not a shard number at all (or past a 32-bit int).
+fn shard_index_of(raw: &str) -> Option<u32> {
+    let digits = raw.rsplit('-').next().unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.trim_start_matches('0').parse().unwrap_or(0);
+    if digits.trim_start_matches('0').len() > 10 || n > i32::MAX as u64 {
+        return None;
+    }
+    u32::try_from(n).ok()
+}
+
+/// The canonical form of a shard id a client sent, or Kinesis' refusal of it.
+fn normalized_shard_id(
+    s: &KinesisService,
+    raw: &str,
+    stream: &str,
+) -> Result<String, KinesisError> {
+    shard_index_of(raw).map(shard_id).ok_or_else(|| {
+        KinesisError::ResourceNotFound(format!(
+            "Could not find shard {raw} in stream {stream} under account {}.",
+            s.streams.account_id()
+        ))
+    })
+}
+
+/// Kinesis' check of tag characters: letters, digits, spaces and `_ . / = + - % @`;
+/// `%` passes the first check and fails a second one, with its own message.
+fn check_tag_characters(
+    s: &KinesisService,
+    stream: &str,
+    tags: &BTreeMap<String, String>,
+    adding: bool,
+) -> Result<(), KinesisError> {
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_./=+-%@".contains(c);
+    let texts = || tags.iter().flat_map(|(k, v)| [k, v]);
+    if texts().any(|t| !t.chars().all(allowed)) {
+        return Err(KinesisError::InvalidArgument(
+            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."
+                .into(),
+        ));
+    }
+    if texts().any(|t| t.contains('%')) {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Failed to {} tags {} stream {stream} under account {} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.",
+            if adding { "add" } else { "remove" },
+            if adding { "to" } else { "from" },
+            s.streams.account_id()
+        )));
+    }
+    Ok(())
+}
 
 /// A string member (the model layer has checked its type).
 fn text<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
@@ -53,6 +110,15 @@ pub async fn dispatch(s: &KinesisService, action: &str, req: &Value) -> R {
         "SplitShard" => split_shard(s, req).await,
         "MergeShards" => merge_shards(s, req).await,
         "UpdateShardCount" => update_shard_count(s, req).await,
+        "UpdateStreamMode" => update_stream_mode(s, req),
+        "StartStreamEncryption" => encryption(s, req, true),
+        "StopStreamEncryption" => encryption(s, req, false),
+        "EnableEnhancedMonitoring" => monitoring(s, req, true),
+        "DisableEnhancedMonitoring" => monitoring(s, req, false),
+        "RegisterStreamConsumer" => register_consumer(s, req),
+        "DescribeStreamConsumer" => describe_consumer(s, req),
+        "ListStreamConsumers" => list_consumers(s, req),
+        "DeregisterStreamConsumer" => deregister_consumer(s, req),
         _ => Err(KinesisError::UnknownOperation),
     }
 }
@@ -71,6 +137,28 @@ fn stream_name(req: &Value) -> Result<String, KinesisError> {
                 "Either StreamName or StreamARN should be provided.".into(),
             )
         })
+}
+
+/// A time as Java's `Date.toString` writes it (`Tue Dec 01 02:58:21 UTC 2026`), which
+/// Kinesis' iterator-expiry message uses.
+fn java_date(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = crate::mapping::dead_letter::civil_from_days(days);
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {y}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn seconds(ms: u64) -> Value {
@@ -120,8 +208,23 @@ fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
         .collect()
 }
 
-fn mode() -> Value {
-    json!({"StreamMode": "PROVISIONED"})
+fn mode(stream: &StreamState) -> Value {
+    let on_demand = stream.settings().on_demand;
+    json!({"StreamMode": if on_demand { "ON_DEMAND" } else { "PROVISIONED" }})
+}
+
+/// The settings members DescribeStream and DescribeStreamSummary share: monitoring and
+/// encryption, as Kinesis reports them.
+fn add_settings(out: &mut Value, stream: &StreamState) {
+    let settings = stream.settings();
+    out["EnhancedMonitoring"] = json!([{"ShardLevelMetrics": settings.shard_level_metrics}]);
+    match settings.encryption_key {
+        Some(key) => {
+            out["EncryptionType"] = json!("KMS");
+            out["KeyId"] = json!(key);
+        }
+        None => out["EncryptionType"] = json!("NONE"),
+    }
 }
 
 fn create_stream(s: &KinesisService, req: &Value) -> R {
@@ -139,7 +242,7 @@ fn create_stream(s: &KinesisService, req: &Value) -> R {
             ));
         }
     };
-    s.streams.create_stream(name, count, tags)?;
+    s.streams.create_stream(name, count, tags, on_demand)?;
     Ok(json!({}))
 }
 
@@ -162,44 +265,42 @@ fn describe_stream(s: &KinesisService, req: &Value) -> R {
     let limit = integer(req, "Limit").unwrap_or(100).clamp(1, 10_000) as usize;
     let start = text(req, "ExclusiveStartShardId");
     let stream = s.streams.get(&stream_name(req)?)?;
+    // A stream still CREATING has no shards to show yet.
+    let creating = stream.status() == crate::stream::StreamStatus::Creating;
     let shards: Vec<&Arc<ShardState>> = stream
         .shards
         .iter()
-        .filter(|sh| start.is_none_or(|st| sh.shard_id.as_str() > st))
+        .filter(|sh| !creating && start.is_none_or(|st| sh.shard_id.as_str() > st))
         .collect();
     let more = shards.len() > limit;
-    Ok(json!({
-        "StreamDescription": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": stream.status().as_str(),
-            "StreamModeDetails": mode(),
-            "Shards": shards.iter().take(limit).map(|sh| shard_json(sh)).collect::<Vec<_>>(),
-            "HasMoreShards": more,
-            "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
-            "StreamCreationTimestamp": seconds(stream.created_ms),
-            "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-            "EncryptionType": "NONE",
-        }
-    }))
+    let mut d = json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "StreamStatus": stream.status().as_str(),
+        "StreamModeDetails": mode(&stream),
+        "Shards": shards.iter().take(limit).map(|sh| shard_json(sh)).collect::<Vec<_>>(),
+        "HasMoreShards": more,
+        "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
+        "StreamCreationTimestamp": seconds(stream.created_ms),
+    });
+    add_settings(&mut d, &stream);
+    Ok(json!({ "StreamDescription": d }))
 }
 
 fn describe_stream_summary(s: &KinesisService, req: &Value) -> R {
     let stream = s.streams.get(&stream_name(req)?)?;
-    Ok(json!({
-        "StreamDescriptionSummary": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": stream.status().as_str(),
-            "StreamModeDetails": mode(),
-            "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
-            "StreamCreationTimestamp": seconds(stream.created_ms),
-            "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-            "EncryptionType": "NONE",
-            "OpenShardCount": stream.shards.iter().filter(|sh| sh.is_open()).count(),
-            "ConsumerCount": 0,
-        }
-    }))
+    let mut d = json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "StreamStatus": stream.status().as_str(),
+        "StreamModeDetails": mode(&stream),
+        "RetentionPeriodHours": stream.retention_ms() / 3_600_000,
+        "StreamCreationTimestamp": seconds(stream.created_ms),
+        "OpenShardCount": stream.shards.iter().filter(|sh| sh.is_open()).count(),
+        "ConsumerCount": stream.settings().consumers.len(),
+    });
+    add_settings(&mut d, &stream);
+    Ok(json!({ "StreamDescriptionSummary": d }))
 }
 
 /// Opaque pagination tokens: base64 of JSON.
@@ -237,7 +338,7 @@ fn list_streams(s: &KinesisService, req: &Value) -> R {
             "StreamName": st.name,
             "StreamARN": st.arn,
             "StreamStatus": st.status().as_str(),
-            "StreamModeDetails": mode(),
+            "StreamModeDetails": mode(st),
             "StreamCreationTimestamp": seconds(st.created_ms),
         })).collect::<Vec<_>>(),
     });
@@ -289,7 +390,12 @@ fn list_shards(s: &KinesisService, req: &Value) -> R {
                 ),
                 _ => start,
             };
-            (stream_name(req)?, after)
+            let stream = stream_name(req).map_err(|_| {
+                KinesisError::InvalidArgument(
+                    "Either NextToken or StreamName should be provided.".into(),
+                )
+            })?;
+            (stream, after)
         }
     };
     let stream = s.streams.get(&stream_name)?;
@@ -331,6 +437,15 @@ fn record_fields(r: &Value) -> Result<(Bytes, String, Option<String>), KinesisEr
 async fn put_record(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let (data, pk, ehk) = record_fields(req)?;
+    // Records are ordered by arrival anyway; the value must still be a sequence number.
+    if let Some(seq) = text(req, "SequenceNumberForOrdering")
+        && crate::stream::SequenceNumber::parse(seq).is_err()
+    {
+        return Err(KinesisError::InvalidArgument(format!(
+            "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {} is invalid.",
+            s.streams.account_id()
+        )));
+    }
     let a = s.streams.append(&name, pk, ehk.as_deref(), data).await?;
     Ok(json!({"ShardId": a.shard_id, "SequenceNumber": a.sequence_number}))
 }
@@ -343,6 +458,12 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
         .map(|a| a.iter().map(record_fields).collect::<Result<Vec<_>, _>>())
         .transpose()?
         .unwrap_or_default();
+    // An out-of-range ExplicitHashKey fails the whole request, before any append.
+    for (_, _, ehk) in &parsed {
+        if let Some(k) = ehk {
+            crate::stream::hash::parse_explicit_hash_key(k)?;
+        }
+    }
     let total: usize = parsed.iter().map(|(d, pk, _)| d.len() + pk.len()).sum();
     if total > 5 * 1024 * 1024 {
         return Err(KinesisError::InvalidArgument(format!(
@@ -396,15 +517,25 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
         .unwrap_or_default()
         .to_owned();
     let seq = text(req, "StartingSequenceNumber").map(str::to_owned);
+    let needs_seq = matches!(
+        kind.as_str(),
+        "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER"
+    );
+    let wrong_seq = match (needs_seq, seq.is_some()) {
+        (true, false) => Some("no StartingSequenceNumber"),
+        (false, true) if kind != "AT_TIMESTAMP" => Some("also a StartingSequenceNumber"),
+        _ => None,
+    };
+    if let Some(what) = wrong_seq {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and {what}."
+        )));
+    }
     let position = match kind.as_str() {
         "TRIM_HORIZON" => StartPosition::TrimHorizon,
         "LATEST" => StartPosition::Latest,
         "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
-            let seq = seq.ok_or_else(|| {
-                KinesisError::InvalidArgument(format!(
-                    "Must specify StartingSequenceNumber for {kind} ShardIteratorType"
-                ))
-            })?;
+            let seq = seq.unwrap_or_default();
             if kind == "AT_SEQUENCE_NUMBER" {
                 StartPosition::AtSequenceNumber(seq)
             } else {
@@ -418,11 +549,33 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
                         .into(),
                 )
             })?;
+            let now = now_ms();
+            if ts > now {
+                return Err(KinesisError::InvalidArgument(format!(
+                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                )));
+            }
             StartPosition::AtTimestamp(ts)
         }
     };
-    let stream = s.streams.get_readable(&name)?;
+    let shard_id_text = normalized_shard_id(s, &shard_id_text, &name)?;
+    // An unknown stream is reported as the shard not existing in it, as Kinesis does.
+    let stream = s.streams.get_readable(&name).map_err(|e| match e {
+        StreamError::StreamNotFound { .. } => KinesisError::ResourceNotFound(format!(
+            "Shard {shard_id_text} in stream {name} under account {} does not exist",
+            s.streams.account_id()
+        )),
+        e => e.into(),
+    })?;
     let shard = s.streams.shard(&stream, &shard_id_text)?;
+    if let Some(seq) = text(req, "StartingSequenceNumber")
+        && crate::stream::SequenceNumber::parse(seq).is_err()
+    {
+        return Err(KinesisError::InvalidArgument(format!(
+            "StartingSequenceNumber {seq} used in GetShardIterator on shard {shard_id_text} in stream {name} under account {} is invalid.",
+            s.streams.account_id()
+        )));
+    }
     let counter = s.streams.resolve_in_shard(&shard, &position)?;
     Ok(
         json!({"ShardIterator": s.iterators.encode(IteratorPosition {
@@ -430,7 +583,7 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
             shard_index: shard.key.shard_index,
             counter,
             issued_ms: now_ms(),
-        })}),
+        }, &stream.name)}),
     )
 }
 
@@ -438,12 +591,12 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
     let it = text(req, "ShardIterator").unwrap_or_default();
     let limit = integer(req, "Limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
     let now = now_ms();
-    let p = s.iterators.decode(it, now).map_err(|e| match e {
+    let (p, iterator_stream) = s.iterators.decode(it, now).map_err(|e| match e {
         IteratorError::Invalid => KinesisError::InvalidArgument("Invalid ShardIterator.".into()),
         IteratorError::Expired { issued_ms, now_ms } => KinesisError::ExpiredIterator(format!(
             "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of 300000 milliseconds.",
-            crate::mapping::dead_letter::iso8601(issued_ms),
-            crate::mapping::dead_letter::iso8601(now_ms)
+            java_date(issued_ms),
+            java_date(now_ms)
         )),
     })?;
     let stream = s
@@ -453,9 +606,8 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         .find(|st| st.stream_id == p.stream_id)
         .ok_or_else(|| {
             KinesisError::ResourceNotFound(format!(
-                "Shard {} in stream with id {} under account {} does not exist",
+                "Shard {} in stream {iterator_stream} under account {} does not exist",
                 shard_id(p.shard_index),
-                p.stream_id,
                 s.streams.account_id()
             ))
         })?;
@@ -497,11 +649,14 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
     let next = if finished {
         Value::Null
     } else {
-        json!(s.iterators.encode(IteratorPosition {
-            counter: batch.next_counter,
-            issued_ms: now,
-            ..p
-        }))
+        json!(s.iterators.encode(
+            IteratorPosition {
+                counter: batch.next_counter,
+                issued_ms: now,
+                ..p
+            },
+            &stream.name
+        ))
     };
     let mut out = json!({
         "Records": batch.records.iter().map(|r| json!({
@@ -521,18 +676,53 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
 
 async fn split_shard(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
-    let shard = text(req, "ShardToSplit").unwrap_or_default();
-    let key = text(req, "NewStartingHashKey").unwrap_or_default();
-    let key = crate::stream::hash::parse_explicit_hash_key(key)?;
-    s.streams.split_shard(&name, shard, key).await?;
+    let shard = normalized_shard_id(s, text(req, "ShardToSplit").unwrap_or_default(), &name)?;
+    let key_text = text(req, "NewStartingHashKey").unwrap_or_default();
+    // Past 2^128-1 no shard can hold it: the same refusal as any key out of the range.
+    let key = match key_text.parse::<u128>() {
+        Ok(k) => k,
+        Err(_) => {
+            let stream = s.streams.get_active(&name)?;
+            let parent = s.streams.shard(&stream, &shard)?;
+            return Err(KinesisError::InvalidArgument(format!(
+                "NewStartingHashKey {key_text} used in SplitShard() on shard {shard} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+                s.streams.account_id(),
+                parent.range.start,
+                parent.range.end
+            )));
+        }
+    };
+    s.streams
+        .split_shard(&name, &shard, key)
+        .await
+        .map_err(|e| match e {
+            StreamError::ShardNotFound { shard_id, .. } => KinesisError::ResourceNotFound(format!(
+                "Could not find shard {shard_id} in stream {name} under account {}.",
+                s.streams.account_id()
+            )),
+            e => e.into(),
+        })?;
     Ok(json!({}))
 }
 
 async fn merge_shards(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
-    let a = text(req, "ShardToMerge").unwrap_or_default();
-    let b = text(req, "AdjacentShardToMerge").unwrap_or_default();
-    s.streams.merge_shards(&name, a, b).await?;
+    let a = normalized_shard_id(s, text(req, "ShardToMerge").unwrap_or_default(), &name)?;
+    let b = normalized_shard_id(
+        s,
+        text(req, "AdjacentShardToMerge").unwrap_or_default(),
+        &name,
+    )?;
+    s.streams
+        .merge_shards(&name, &a, &b)
+        .await
+        .map_err(|e| match e {
+            StreamError::ShardNotFound { shard_id, .. } => KinesisError::ResourceNotFound(format!(
+                "Could not find shard {shard_id} in stream {name} under account {}.",
+                s.streams.account_id()
+            )),
+            e => e.into(),
+        })?;
     Ok(json!({}))
 }
 
@@ -552,6 +742,8 @@ async fn update_shard_count(s: &KinesisService, req: &Value) -> R {
 fn add_tags(s: &KinesisService, req: &Value) -> R {
     let name = stream_name(req)?;
     let tags = tags_from(req.get("Tags"));
+    s.streams.get_active(&name)?;
+    check_tag_characters(s, &name, &tags, true)?;
     s.streams.add_tags(&name, tags)?;
     Ok(json!({}))
 }
@@ -567,6 +759,9 @@ fn remove_tags(s: &KinesisService, req: &Value) -> R {
                 .collect()
         })
         .unwrap_or_default();
+    s.streams.get_active(&name)?;
+    let as_tags = keys.iter().map(|k| (k.clone(), String::new())).collect();
+    check_tag_characters(s, &name, &as_tags, false)?;
     s.streams.remove_tags(&name, &keys)?;
     Ok(json!({}))
 }
@@ -601,4 +796,107 @@ fn describe_limits(s: &KinesisService) -> R {
         "OnDemandStreamCount": 0,
         "OnDemandStreamCountLimit": 50,
     }))
+}
+
+fn update_stream_mode(s: &KinesisService, req: &Value) -> R {
+    let name = stream_name(req)?;
+    let on_demand = req.pointer("/StreamModeDetails/StreamMode") == Some(&json!("ON_DEMAND"));
+    s.streams.set_stream_mode(&name, on_demand)?;
+    Ok(json!({}))
+}
+
+fn encryption(s: &KinesisService, req: &Value, start: bool) -> R {
+    let name = stream_name(req)?;
+    let key = start.then(|| text(req, "KeyId").unwrap_or_default().to_owned());
+    s.streams.set_encryption(&name, key)?;
+    Ok(json!({}))
+}
+
+fn monitoring(s: &KinesisService, req: &Value, enable: bool) -> R {
+    let name = stream_name(req)?;
+    let metrics: Vec<String> = req
+        .get("ShardLevelMetrics")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (current, desired) = s.streams.set_shard_level_metrics(&name, &metrics, enable)?;
+    let stream = s.streams.get(&name)?;
+    Ok(json!({
+        "StreamName": stream.name,
+        "StreamARN": stream.arn,
+        "CurrentShardLevelMetrics": current,
+        "DesiredShardLevelMetrics": desired,
+    }))
+}
+
+fn consumer_json(c: &Consumer) -> Value {
+    json!({
+        "ConsumerName": c.name,
+        "ConsumerARN": c.arn,
+        "ConsumerStatus": c.status,
+        "ConsumerCreationTimestamp": seconds(c.created_ms),
+    })
+}
+
+fn register_consumer(s: &KinesisService, req: &Value) -> R {
+    let name = stream_name(req)?;
+    let consumer = text(req, "ConsumerName").unwrap_or_default();
+    let c = s.streams.register_consumer(&name, consumer)?;
+    Ok(json!({ "Consumer": consumer_json(&c) }))
+}
+
+/// The stream a consumer request names by StreamARN, if it does.
+fn consumer_stream(req: &Value) -> Option<String> {
+    text(req, "StreamARN")
+        .and_then(|a| a.split_once(":stream/"))
+        .map(|(_, n)| n.to_owned())
+}
+
+fn describe_consumer(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req);
+    let (state, c) = s.streams.find_consumer(
+        stream.as_deref(),
+        text(req, "ConsumerName"),
+        text(req, "ConsumerARN"),
+    )?;
+    let mut d = consumer_json(&c);
+    d["StreamARN"] = json!(state.arn);
+    Ok(json!({ "ConsumerDescription": d }))
+}
+
+fn list_consumers(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req).unwrap_or_default();
+    let max = integer(req, "MaxResults").unwrap_or(100).clamp(1, 10_000) as usize;
+    let after = match text(req, "NextToken") {
+        Some(t) => untoken(t)?["after"].as_str().map(str::to_owned),
+        None => None,
+    };
+    let (_, list) = s.streams.consumers(&stream)?;
+    let rest: Vec<&Consumer> = list
+        .iter()
+        .skip_while(|c| after.as_ref().is_some_and(|a| c.name != *a))
+        .skip(usize::from(after.is_some()))
+        .collect();
+    let page = &rest[..rest.len().min(max)];
+    let mut out = json!({"Consumers": page.iter().map(|c| consumer_json(c)).collect::<Vec<_>>()});
+    if rest.len() > max
+        && let Some(last) = page.last()
+    {
+        out["NextToken"] = json!(token(&json!({"after": last.name})));
+    }
+    Ok(out)
+}
+
+fn deregister_consumer(s: &KinesisService, req: &Value) -> R {
+    let stream = consumer_stream(req);
+    s.streams.deregister_consumer(
+        stream.as_deref(),
+        text(req, "ConsumerName"),
+        text(req, "ConsumerARN"),
+    )?;
+    Ok(json!({}))
 }

@@ -14,8 +14,9 @@ use super::KinesisError;
 /// Members that are blobs (base64 in JSON, byte strings in CBOR).
 const BLOBS: [&str; 1] = ["Data"];
 /// Members that are timestamps (epoch seconds in JSON, tag 1 + epoch millis in CBOR).
-const TIMESTAMPS: [&str; 3] = [
+const TIMESTAMPS: [&str; 4] = [
     "ApproximateArrivalTimestamp",
+    "ConsumerCreationTimestamp",
     "StreamCreationTimestamp",
     "Timestamp",
 ];

@@ -94,9 +94,9 @@ impl From<StreamError> for KinesisError {
     fn from(e: StreamError) -> Self {
         let message = e.to_string();
         match e {
-            StreamError::StreamNotFound { .. } | StreamError::ShardNotFound { .. } => {
-                Self::ResourceNotFound(message)
-            }
+            StreamError::StreamNotFound { .. }
+            | StreamError::ShardNotFound { .. }
+            | StreamError::ResourceNotFound(_) => Self::ResourceNotFound(message),
             StreamError::InvalidArgument(_) => Self::InvalidArgument(message),
             StreamError::RecordTooLarge { .. } => Self::Validation(vec![message]),
             StreamError::ThroughputExceeded { .. } => Self::ProvisionedThroughputExceeded(message),
@@ -155,6 +155,22 @@ impl IntoResponse for KinesisError {
     }
 }
 
+/// Adds the identifiers Kinesis puts on every answer: `x-amzn-RequestId` (a UUID) and
+/// `x-amz-id-2` (64 opaque bytes, base64), which clients log and some tools expect.
+pub fn request_ids(headers: &mut axum::http::HeaderMap) {
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    let mut id2 = Vec::with_capacity(64);
+    for _ in 0..4 {
+        id2.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    let id2 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, id2);
+    if let Ok(v) = HeaderValue::from_str(&id2) {
+        headers.insert("x-amz-id-2", v);
+    }
+}
+
 /// An AWS JSON 1.1 response.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
@@ -162,9 +178,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        r.headers_mut().insert("x-amzn-requestid", v);
-    }
+    request_ids(r.headers_mut());
     r
 }
 
@@ -178,13 +192,27 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// The encoding a request's Content-Type asks for.
+    /// The encoding a request's Content-Type asks for: JSON 1.1 only when it says so
+    /// (parameters and surrounding spaces aside); anything else is answered in CBOR, as
+    /// Kinesis answers a request without a Content-Type.
     pub fn of(content_type: &str) -> Self {
-        if content_type.starts_with("application/x-amz-cbor") {
-            Self::Cbor
-        } else {
+        if media_type(content_type) == "application/x-amz-json-1.1" {
             Self::Json
+        } else {
+            Self::Cbor
         }
+    }
+
+    fn respond_empty(self) -> Response {
+        let mut r = StatusCode::OK.into_response();
+        let ct = match self {
+            Self::Json => "application/x-amz-json-1.1",
+            Self::Cbor => "application/x-amz-cbor-1.1",
+        };
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        request_ids(r.headers_mut());
+        r
     }
 
     fn respond(self, status: StatusCode, body: &Value) -> Response {
@@ -196,9 +224,7 @@ impl Encoding {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/x-amz-cbor-1.1"),
                 );
-                if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-                    r.headers_mut().insert("x-amzn-requestid", v);
-                }
+                request_ids(r.headers_mut());
                 r
             }
         }
@@ -218,6 +244,77 @@ impl KinesisError {
     }
 }
 
+/// A Content-Type's media type: before any `;`, without surrounding spaces.
+pub fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+/// The protocol a request to `POST /` speaks, as Kinesis tells it from the Content-Type
+/// and the body, before anything else is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// JSON 1.1 or CBOR 1.1 (CBOR also when there is no Content-Type and no body).
+    Api(Encoding),
+    /// `application/json` with a body: the old JSON 1.0 envelope (`Output`, `Version`).
+    Legacy,
+    /// Anything else with a body (a form post, say): Kinesis cannot tell the operation
+    /// and answers in XML.
+    Unrecognised,
+}
+
+impl Front {
+    pub fn of(content_type: Option<&str>, body: &[u8]) -> Self {
+        let media = content_type.map(media_type).unwrap_or_default();
+        match media {
+            "application/x-amz-json-1.1" => Self::Api(Encoding::Json),
+            "application/x-amz-cbor-1.1" => Self::Api(Encoding::Cbor),
+            "application/json" if !body.is_empty() => Self::Legacy,
+            _ if body.is_empty() || content_type.is_none() => Self::Api(Encoding::Cbor),
+            _ => Self::Unrecognised,
+        }
+    }
+}
+
+/// An XML error (`<Type>\n  <Message>..</Message>\n</Type>`), as Kinesis answers requests
+/// it cannot attribute to an operation: no Content-Type.
+pub fn xml_error(status: StatusCode, kind: &str, message: Option<&str>) -> Response {
+    let body = match message {
+        Some(m) => format!("<{kind}>\n  <Message>{m}</Message>\n</{kind}>\n"),
+        None => format!("<{kind}/>\n"),
+    };
+    let mut r = (status, body).into_response();
+    r.headers_mut().remove(header::CONTENT_TYPE);
+    request_ids(r.headers_mut());
+    r
+}
+
+/// The JSON 1.0 envelope of `application/json` requests.
+pub fn legacy_error(status: StatusCode, kind: &str) -> Response {
+    let body = serde_json::json!({"Output": {"__type": format!("com.amazon.coral.service#{kind}")}, "Version": "1.0"});
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    request_ids(r.headers_mut());
+    r
+}
+
+/// Decodes a request body in its encoding: an object, or `MalformedBody`.
+pub fn decode_body(body: &[u8], encoding: Encoding) -> Result<Value, KinesisError> {
+    match encoding {
+        _ if body.is_empty() => Err(KinesisError::MalformedBody),
+        Encoding::Cbor => match cbor::decode_request(body)? {
+            v @ Value::Object(_) => Ok(v),
+            _ => Err(KinesisError::MalformedBody),
+        },
+        Encoding::Json => match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            _ => Err(KinesisError::MalformedBody),
+        },
+    }
+}
+
 /// Handles one JSON 1.1 Kinesis request: `action` from the target header, `body` as sent.
 pub async fn handle(service: &KinesisService, action: &str, body: &[u8]) -> Response {
     handle_encoded(service, action, body, Encoding::Json).await
@@ -230,26 +327,28 @@ pub async fn handle_encoded(
     body: &[u8],
     encoding: Encoding,
 ) -> Response {
-    let request: Value = match encoding {
-        Encoding::Cbor => match cbor::decode_request(body) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return KinesisError::Serialization("Start of structure or map expected".into())
-                    .respond(encoding);
-            }
-            Err(e) => return e.respond(encoding),
-        },
-        Encoding::Json if body.is_empty() => Value::Object(Default::default()),
-        Encoding::Json => match serde_json::from_slice(body) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) | Err(_) => return KinesisError::MalformedBody.respond(encoding),
-        },
+    let request = match decode_body(body, encoding) {
+        Ok(v) => v,
+        Err(e) => return e.respond(encoding),
     };
+    handle_decoded(service, action, request, encoding).await
+}
+
+/// Handles one Kinesis request already decoded: the model check, then the action.
+pub async fn handle_decoded(
+    service: &KinesisService,
+    action: &str,
+    request: Value,
+    encoding: Encoding,
+) -> Response {
     if let Err(e) = crate::api::model::kinesis().check(action, &request) {
         tracing::debug!(action, error = %e, "kinesis request refused by the model");
         return KinesisError::from(e).respond(encoding);
     }
     match actions::dispatch(service, action, &request).await {
+        // Operations without output (CreateStream, PutRecord's siblings that return
+        // nothing) answer an empty body, as Kinesis does.
+        Ok(Value::Object(m)) if m.is_empty() => encoding.respond_empty(),
         Ok(v) => encoding.respond(StatusCode::OK, &v),
         Err(e) => {
             tracing::debug!(action, error = %e, "kinesis request refused");

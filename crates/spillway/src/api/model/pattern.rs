@@ -64,6 +64,9 @@ enum Inst {
 pub struct Pattern {
     source: String,
     prog: Vec<Inst>,
+    /// The common shape `[class]+` (names, ids), matched by one scan without the NFA:
+    /// the class and the fewest characters.
+    simple: Option<(Class, u32)>,
 }
 
 /// More program than this means a pattern the models never use; refuse it at load.
@@ -81,6 +84,20 @@ impl Pattern {
         if p.i != chars.len() {
             return Err(err("unbalanced parenthesis"));
         }
+        let simple = match &node {
+            Node::Concat(parts) if parts.len() == 1 => match &parts[0] {
+                Node::Repeat {
+                    node: inner,
+                    min,
+                    max: None,
+                } => match inner.as_ref() {
+                    Node::Class(c) => Some((c.clone(), *min)),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
         let mut prog = Vec::new();
         emit(&node, &mut prog);
         prog.push(Inst::Match);
@@ -90,6 +107,7 @@ impl Pattern {
         Ok(Self {
             source: source.to_owned(),
             prog,
+            simple,
         })
     }
 
@@ -100,6 +118,16 @@ impl Pattern {
 
     /// Whether the whole of `s` matches.
     pub fn is_match(&self, s: &str) -> bool {
+        if let Some((class, min)) = &self.simple {
+            let mut count = 0u32;
+            for c in s.chars() {
+                if !class.matches(c) {
+                    return false;
+                }
+                count = count.saturating_add(1);
+            }
+            return count >= *min;
+        }
         let n = self.prog.len();
         let mut current = Vec::with_capacity(n);
         let mut next = Vec::with_capacity(n);
