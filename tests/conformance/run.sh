@@ -48,10 +48,10 @@ TOML
   local started=$(date +%s) passed=0 failed_cases=0 f
   # One mocha process per test file: a suite test that fails in several parallel
   # callbacks can make mocha abandon the rest of its run, and that must cost one file,
-  # not the whole measure.
+  # not the whole measure. --exit: node keeps idle keep-alive sockets to the server open.
   for f in "$suites/${name%%-*}/test/"*.js; do
     case "$(basename "$f")" in helpers.js|bench.js) continue ;; esac
-    "$suites/run.sh" "${name%%-*}" "$port" "$@" "test/$(basename "$f")" > "$dir/report-$(basename "$f")" 2>&1 || true
+    "$suites/run.sh" "${name%%-*}" "$port" --exit "$@" "test/$(basename "$f")" > "$dir/report-$(basename "$f")" 2>&1 || true
     local line; line=$(tail -n 1 "$dir/report-$(basename "$f")")
     passed=$(( passed + $(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0) ))
     failed_cases=$(( failed_cases + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || echo 0) ))

@@ -7,8 +7,9 @@
 //!
 //! Kinesis and DynamoDB share the endpoint. Where their answers differ the request
 //! decides: a `Kinesis_20131202.*` target, a CBOR body (which only Kinesis speaks) or a
-//! signature scoped to `kinesis` (a signed GET, PUT or DELETE: Kinesis answers 403), is
-//! left to the Kinesis edge as it was; everything else is answered as DynamoDB answers.
+//! signature scoped to any service but `dynamodb` (a signed GET, PUT or DELETE: Kinesis
+//! answers 403) is left to the Kinesis edge; everything else, unsigned requests
+//! included, is answered as DynamoDB answers.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -43,7 +44,15 @@ pub fn is_kinesis(headers: &HeaderMap) -> bool {
         || headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("/kinesis/aws4_request"))
+            .is_some_and(|a| signed_service(a) != Some("dynamodb"))
+}
+
+/// The service of a SigV4 header's credential scope (`Credential=AKID/DATE/REGION/
+/// SERVICE/aws4_request`), when it has one.
+fn signed_service(authorization: &str) -> Option<&str> {
+    let credential = authorization.split("Credential=").nth(1)?;
+    let scope = credential.split([',', ' ']).next()?;
+    scope.split('/').nth(3)
 }
 
 fn request_id() -> HeaderValue {
@@ -188,7 +197,13 @@ fn preflight(headers: &HeaderMap) -> Response {
         HeaderValue::from_static("172800"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    h.insert("x-amzn-requestid", request_id());
+    // Kinesis' request ids are UUIDs, DynamoDB's 52 characters.
+    let id = if is_kinesis(headers) {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| request_id())
+    } else {
+        request_id()
+    };
+    h.insert("x-amzn-requestid", id);
     r
 }
 
@@ -254,6 +269,17 @@ mod tests {
             "DynamoDB_20120810.ListTables"
         )])));
         assert!(!is_kinesis(&headers(&[])));
+        // By the signature's scope: DynamoDB's stays DynamoDB's, any other is Kinesis'.
+        let signed = |service: &'static str| {
+            let auth: &'static str = Box::leak(
+                format!("AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00")
+                    .into_boxed_str(),
+            );
+            is_kinesis(&headers(&[("authorization", auth)]))
+        };
+        assert!(!signed("dynamodb"));
+        assert!(signed("kinesis"));
+        assert!(signed(""));
     }
 
     #[test]
