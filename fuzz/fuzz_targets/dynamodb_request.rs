@@ -46,6 +46,7 @@ fn state() -> &'static State {
             "CreateTable",
             &json!({
                 "TableName": "fuzz",
+                "BillingMode": "PAY_PER_REQUEST",
                 "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
                 "AttributeDefinitions": [
                     {"AttributeName": "h", "AttributeType": "S"},

@@ -49,8 +49,9 @@ fn gauges(name: &str, help: &str, labels: &[&str], rows: &[(Vec<&str>, i64)]) ->
 
 /// Item counts are a full pass over a table: counted again only when the table was
 /// written since, and no sooner than ten times the last count took (so counting costs
-/// at most a tenth of a core), and at least a second apart.
-const ITEM_COUNT_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// at most a tenth of a core: a small table is always current, one that takes a second
+/// to count is recounted every ten).
+const ITEM_COUNT_COST_FACTOR: u32 = 10;
 
 /// Per table name: (writes when counted, items, when counted, how long counting took).
 type ItemCounts = HashMap<String, (u64, u64, Instant, Duration)>;
@@ -63,7 +64,7 @@ fn table_items(services: &Services, writes: &HashMap<u32, u64>) -> Vec<(String, 
     for t in services.tables.all() {
         let w = writes.get(&t.table_id).copied().unwrap_or(0);
         let fresh = cache.get(&t.name).is_some_and(|(cw, _, at, took)| {
-            *cw == w || at.elapsed() < (*took * 10).max(ITEM_COUNT_MIN_INTERVAL)
+            *cw == w || at.elapsed() < *took * ITEM_COUNT_COST_FACTOR
         });
         if !fresh {
             let started = Instant::now();
@@ -220,7 +221,7 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     let items = table_items(services, &writes);
     families.extend(gauges(
         "spillway_table_items",
-        "Items in the table (recounted while it is written, at most every second, less often for large tables).",
+        "Items in the table (recounted when written, less often for large tables: counting takes at most a tenth of a core).",
         &["table"],
         &items
             .iter()

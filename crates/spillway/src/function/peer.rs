@@ -2,8 +2,8 @@
 //!
 //! An instance's Runtime API hands out events, and whoever answers them decides whether
 //! their records count as processed. Any local process could connect to the port, so the
-//! listener serves only the process spillway started for the instance and its
-//! descendants. On Linux the peer is found through procfs: the peer's end of the
+//! listener serves only the process spillway started for the instance, its
+//! descendants, and spillway's own process. On Linux the peer is found through procfs: the peer's end of the
 //! connection is a line of `/proc/net/tcp` (or `tcp6`) whose local address is the peer's
 //! and whose remote address is our listener's; that line names the socket's inode, and
 //! the process holding the socket has `socket:[inode]` among its `/proc/<pid>/fd/*`.
@@ -29,7 +29,14 @@ pub fn identify(peer: SocketAddr, listener: SocketAddr, root: u32) -> Peer {
         return Peer::Foreign(None);
     };
     let link = format!("socket:[{inode}]");
-    if process_tree(root).into_iter().any(|p| holds(p, &link)) {
+    // spillway itself may call (an in-process harness playing the runtime, as the fuzz
+    // target does): it is no foreign process.
+    let me = std::process::id();
+    if process_tree(root)
+        .into_iter()
+        .chain(std::iter::once(me))
+        .any(|p| holds(p, &link))
+    {
         return Peer::Instance;
     }
     Peer::Foreign(owner(&link))
