@@ -15,8 +15,11 @@ PID=
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # A config the binary itself understands (older ones need every key): its own default
-# without the mapping (ingest alone), plus a stream and a table named bench.
+# without the mapping (ingest alone: `mappings = []`, since newer binaries lay a file
+# over the default, whose mapping would otherwise come back), plus a stream and a table
+# named bench.
 config_for() {
+  echo "mappings = []"
   "$1" config | sed '/^\[\[mappings\]\]/,$d'
   cat <<TOML
 

@@ -46,7 +46,7 @@ for setup in "fsync ingest" "os ingest" "fsync pipeline"; do
   read -r durability what <<<"$setup"
   dir=$(mktemp -d "$PARENT/ingest-XXXX")
   if [ "$what" = ingest ]; then
-    $BIN config | sed '/^# Event source mappings/,$d' > "$dir.base.toml"
+    { echo "mappings = []"; $BIN config | sed '/^# Event source mappings/,$d'; } > "$dir.base.toml"
   else
     $BIN config > "$dir.base.toml"
   fi

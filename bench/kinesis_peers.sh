@@ -24,7 +24,7 @@ echo "| server | req/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
 for durability in fsync os; do
   dir=$(mktemp -d "$PEERS/spillway-XXXX")
-  $BIN config | sed '/^# Event source mappings/,$d' | sed "s/durability = \"fsync\"/durability = \"$durability\"/" > "$dir.toml"
+  { echo "mappings = []"; $BIN config | sed '/^# Event source mappings/,$d'; } | sed "s/durability = \"fsync\"/durability = \"$durability\"/" > "$dir.toml"
   RUST_LOG=warn $BIN serve --config "$dir.toml" --data-dir "$dir" --listen 127.0.0.1:4596 >/dev/null & SP=$!
   wait_port http://127.0.0.1:4596/_spillway/health
   aws --endpoint-url http://127.0.0.1:4596 kinesis create-stream --stream-name bench --shard-count 1
