@@ -418,7 +418,6 @@ fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     }
     checks::condition_values(req, "Expected")?;
     checks::expression_maps(req)?;
-    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let cond = condition_or_expected(req, &m, &mut used)?;
@@ -461,7 +460,6 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     checks::attributes_to_get(req)?;
     checks::expression_maps(req)?;
     // The request is checked whole before the table is looked up, as DynamoDB does.
-    legacy::check_mix(req, &["ProjectionExpression"], &["AttributesToGet"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let proj = projection_or_attributes(req, &m, &mut used)?;
@@ -529,7 +527,6 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let key = item_of(req.get("Key"), "key")?;
     checks::condition_values(req, "Expected")?;
     checks::expression_maps(req)?;
-    legacy::check_mix(req, &["ConditionExpression"], &["Expected"])?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let cond = condition_or_expected(req, &m, &mut used)?;
@@ -560,11 +557,6 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     checks::condition_values(req, "AttributeUpdates")?;
     checks::condition_values(req, "Expected")?;
     checks::expression_maps(req)?;
-    legacy::check_mix(
-        req,
-        &["UpdateExpression", "ConditionExpression"],
-        &["AttributeUpdates", "Expected"],
-    )?;
     let m = maps(req)?;
     let mut used = Parsed::new();
     let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
@@ -716,28 +708,6 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         checks::segments(req)?;
     }
     checks::expression_maps(req)?;
-    if is_query {
-        legacy::check_mix(
-            req,
-            &[
-                "ProjectionExpression",
-                "FilterExpression",
-                "KeyConditionExpression",
-            ],
-            &[
-                "AttributesToGet",
-                "QueryFilter",
-                "ConditionalOperator",
-                "KeyConditions",
-            ],
-        )?;
-    } else {
-        legacy::check_mix(
-            req,
-            &["ProjectionExpression", "FilterExpression"],
-            &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
-        )?;
-    }
     let m = maps(req)?;
     let mut used = Parsed::new();
     // Every expression is parsed before the table is looked up, as DynamoDB does.
@@ -1062,7 +1032,7 @@ fn batch_get(t: &Arc<Tables>, req: &Value) -> R {
     let mut capacity: Vec<(String, f64)> = Vec::new();
     for (table, spec) in requests {
         let state = t.get(table)?;
-        legacy::check_mix(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
+        checks::expression_params(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
         let m = maps(spec)?;
         let mut used = Parsed::new();
         let proj = projection_or_attributes(spec, &m, &mut used)?;

@@ -19,59 +19,6 @@ fn invalid(m: impl std::fmt::Display) -> DynamoError {
     validation(format!("One or more parameter values were invalid: {m}"))
 }
 
-fn present(req: &Value, field: &str) -> bool {
-    req.get(field).is_some_and(|v| !v.is_null())
-}
-
-/// AWS's refusals of a request mixing expression and non-expression parameters, and
-/// of expression maps given without any expression. `expressions` and `legacy` in the
-/// order AWS names them.
-pub fn check_mix(req: &Value, expressions: &[&str], legacy: &[&str]) -> Result<(), DynamoError> {
-    let used: Vec<&str> = expressions
-        .iter()
-        .copied()
-        .filter(|e| present(req, e))
-        .collect();
-    if !used.is_empty() {
-        // KeyConditions with expressions other than KeyConditionExpression is not a mix
-        // AWS names (the query is refused later for the missing key condition).
-        let keep_key_conditions = present(req, "KeyConditionExpression");
-        let mixed: Vec<&str> = legacy
-            .iter()
-            .copied()
-            .filter(|l| present(req, l) && (*l != "KeyConditions" || keep_key_conditions))
-            .collect();
-        if !mixed.is_empty() {
-            return Err(validation(format!(
-                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
-                mixed.join(", "),
-                used.join(", ")
-            )));
-        }
-    }
-    if present(req, "ExpressionAttributeNames") && used.is_empty() {
-        return Err(validation(
-            "ExpressionAttributeNames can only be specified when using expressions",
-        ));
-    }
-    let value_exprs: Vec<&str> = expressions
-        .iter()
-        .copied()
-        .filter(|e| *e != "ProjectionExpression")
-        .collect();
-    if !value_exprs.is_empty()
-        && present(req, "ExpressionAttributeValues")
-        && value_exprs.iter().all(|e| !present(req, e))
-    {
-        return Err(validation(format!(
-            "ExpressionAttributeValues can only be specified when using expressions: {} {} null",
-            value_exprs.join(" and "),
-            if value_exprs.len() > 1 { "are" } else { "is" }
-        )));
-    }
-    Ok(())
-}
-
 fn attr(name: &str) -> Path {
     Path(vec![Step::Name(name.to_owned())])
 }
