@@ -213,9 +213,37 @@ mod tests {
         assert_eq!(peer, client.local_addr().unwrap());
         let me = std::process::id();
         assert_eq!(identify(peer, addr, me), Peer::Instance);
-        // A tree that does not hold the socket: pid 1's, if it is not us; the owner is
-        // found for the log.
+        // spillway's own process is served whatever the instance's tree.
         let other = process_tree(me).into_iter().max().unwrap_or(me) + 1_000_000;
-        assert_eq!(identify(peer, addr, other), Peer::Foreign(Some(me)));
+        assert_eq!(identify(peer, addr, other), Peer::Instance);
+    }
+
+    #[test]
+    fn another_process_is_foreign_and_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A process of its own holds the client end: bash's /dev/tcp.
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{}; sleep 5",
+                addr.port()
+            ))
+            .spawn()
+            .unwrap();
+        let (_server, peer) = listener.accept().unwrap();
+        let nobody = process_tree(std::process::id())
+            .into_iter()
+            .max()
+            .unwrap_or(1)
+            + 1_000_000;
+        assert_eq!(
+            identify(peer, addr, nobody),
+            Peer::Foreign(Some(child.id()))
+        );
+        // The instance's own tree (here: the child itself) is served.
+        assert_eq!(identify(peer, addr, child.id()), Peer::Instance);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
