@@ -187,20 +187,7 @@ fn index_entries(
                     validation(format!("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{attr}]"))
                 })?;
                 let entry = KeyAttributeEntry { name: attr, kind };
-                match (n, k["KeyType"].as_str()) {
-                    (0, Some("HASH")) => ih = Some(entry),
-                    (1, Some("RANGE")) => ir = Some(entry),
-                    (0, _) => {
-                        return Err(validation(
-                            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-                        ));
-                    }
-                    _ => {
-                        return Err(validation(
-                            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
-                        ));
-                    }
-                }
+                place_key(n, k["KeyType"].as_str(), entry, &mut ih, &mut ir)?;
             }
             let ih = ih.ok_or_else(|| {
                 validation(format!("{field}: the index {iname} needs a HASH key"))
@@ -274,20 +261,7 @@ pub fn create_table(t: &Arc<Tables>, req: &Value) -> R {
             )));
         }
         let entry = KeyAttributeEntry { name: attr, kind };
-        match (n, k["KeyType"].as_str()) {
-            (0, Some("HASH")) => hash = Some(entry),
-            (1, Some("RANGE")) => range = Some(entry),
-            (0, _) => {
-                return Err(validation(
-                    "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-                ));
-            }
-            _ => {
-                return Err(validation(
-                    "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
-                ));
-            }
-        }
+        place_key(n, k["KeyType"].as_str(), entry, &mut hash, &mut range)?;
     }
     let hash = hash.ok_or_else(|| {
         validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
@@ -683,4 +657,30 @@ pub fn describe_endpoints(t: &Arc<Tables>) -> Value {
         "Address": format!("dynamodb.{}.amazonaws.com", t.region()),
         "CachePeriodInMinutes": 1440,
     }]})
+}
+
+/// Puts the `n`th KeySchemaElement where DynamoDB requires it: HASH first, RANGE second
+/// (a table's key schema and an index's alike).
+fn place_key(
+    n: usize,
+    key_type: Option<&str>,
+    entry: KeyAttributeEntry,
+    hash: &mut Option<KeyAttributeEntry>,
+    range: &mut Option<KeyAttributeEntry>,
+) -> Result<(), DynamoError> {
+    match (n, key_type) {
+        (0, Some("HASH")) => *hash = Some(entry),
+        (1, Some("RANGE")) => *range = Some(entry),
+        (0, _) => {
+            return Err(validation(
+                "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+            ));
+        }
+        _ => {
+            return Err(validation(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -748,17 +748,21 @@ fn add_tags(s: &KinesisService, req: &Value) -> R {
     Ok(json!({}))
 }
 
-fn remove_tags(s: &KinesisService, req: &Value) -> R {
-    let name = stream_name(req)?;
-    let keys: Vec<String> = req
-        .get("TagKeys")
+/// The strings of a list member (the model has checked its type and contents).
+fn string_list(req: &Value, field: &str) -> Vec<String> {
+    req.get(field)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|k| k.as_str().map(str::to_owned))
+                .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn remove_tags(s: &KinesisService, req: &Value) -> R {
+    let name = stream_name(req)?;
+    let keys = string_list(req, "TagKeys");
     s.streams.get_active(&name)?;
     let as_tags = keys.iter().map(|k| (k.clone(), String::new())).collect();
     check_tag_characters(s, &name, &as_tags, false)?;
@@ -814,15 +818,7 @@ fn encryption(s: &KinesisService, req: &Value, start: bool) -> R {
 
 fn monitoring(s: &KinesisService, req: &Value, enable: bool) -> R {
     let name = stream_name(req)?;
-    let metrics: Vec<String> = req
-        .get("ShardLevelMetrics")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| m.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let metrics = string_list(req, "ShardLevelMetrics");
     let (current, desired) = s.streams.set_shard_level_metrics(&name, &metrics, enable)?;
     let stream = s.streams.get(&name)?;
     Ok(json!({
