@@ -629,17 +629,10 @@ impl Walk<'_> {
                     if item.is_null() {
                         continue;
                     }
-                    // DynamoDB's decoder refuses a member of the wrong JSON type first.
-                    if model.dialect == Dialect::Jackson
-                        && let Some(e) = self.jackson_type_error(*member, item, true)
-                    {
-                        return Err(e);
-                    }
-                    if matches!(model.shapes[*member].kind, Kind::Structure { .. }) {
-                        self.own_ok(*member, item)?;
-                    } else {
-                        member_failed |= !self.own_ok(*member, item)?;
-                    }
+                    self.member_type(*member, item)?;
+                    // A structure member passes its own checks (its members are
+                    // reported by `nested`); a type error is an error either way.
+                    member_failed |= !self.own_ok(*member, item)?;
                     self.nested(*member, item, &Path::Index(path, i), depth)?;
                 }
                 if member_failed {
@@ -658,11 +651,7 @@ impl Walk<'_> {
                     if item.is_null() {
                         continue;
                     }
-                    if model.dialect == Dialect::Jackson
-                        && let Some(e) = self.jackson_type_error(*value, item, true)
-                    {
-                        return Err(e);
-                    }
+                    self.member_type(*value, item)?;
                     value_failed |= !self.own_ok(*value, item)?;
                     self.nested(*value, item, &Path::Key(path, k), depth)?;
                 }
@@ -684,6 +673,17 @@ impl Walk<'_> {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// DynamoDB's decoder refuses a list member or map value of the wrong JSON type
+    /// before anything else (other dialects check types in [`Self::own_ok`]).
+    fn member_type(&self, id: ShapeId, v: &Value) -> Result<(), RequestError> {
+        if self.model.dialect == Dialect::Jackson
+            && let Some(e) = self.jackson_type_error(id, v, true)
+        {
+            return Err(e);
         }
         Ok(())
     }
