@@ -32,7 +32,7 @@ fn media_type(headers: &HeaderMap) -> &str {
 
 fn target(headers: &HeaderMap) -> &str {
     headers
-        .get("x-amz-target")
+        .get(&crate::api::names::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
@@ -50,7 +50,13 @@ pub fn is_kinesis(headers: &HeaderMap) -> bool {
 /// The service of a SigV4 header's credential scope (`Credential=AKID/DATE/REGION/
 /// SERVICE/aws4_request`), when it has one.
 fn signed_service(authorization: &str) -> Option<&str> {
-    let credential = authorization.split("Credential=").nth(1)?;
+    // Every request passes here: a byte scan, not a substring searcher built per call.
+    const FIELD: &[u8] = b"Credential=";
+    let at = authorization
+        .as_bytes()
+        .windows(FIELD.len())
+        .position(|w| w == FIELD)?;
+    let credential = &authorization[at + FIELD.len()..];
     let scope = credential.split([',', ' ']).next()?;
     scope.split('/').nth(3)
 }
@@ -65,10 +71,10 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut r = (status, text).into_response();
     let h = r.headers_mut();
     h.insert(
-        "x-amz-crc32",
+        crate::api::names::X_AMZ_CRC32,
         HeaderValue::from(crc32fast::hash(text.as_bytes())),
     );
-    h.insert("x-amzn-requestid", request_id());
+    h.insert(crate::api::names::X_AMZN_REQUEST_ID, request_id());
     h.remove(header::CONTENT_TYPE);
     r
 }
@@ -98,8 +104,8 @@ fn bare_error(headers: &HeaderMap, kind: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static(answer_type(headers)),
     );
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
-    h.insert("x-amzn-requestid", request_id());
+    h.insert(crate::api::names::X_AMZ_CRC32, HeaderValue::from(crc));
+    h.insert(crate::api::names::X_AMZN_REQUEST_ID, request_id());
     r
 }
 
@@ -108,8 +114,9 @@ fn bare_error(headers: &HeaderMap, kind: &str) -> Response {
 pub enum Outcome {
     /// Answered here.
     Answer(Response),
-    /// For the APIs, with the whole body.
-    Pass(bytes::Bytes),
+    /// For the APIs, with the whole body, and for DynamoDB its JSON, already parsed
+    /// here (a body is parsed once per request).
+    Pass(bytes::Bytes, Option<serde_json::Value>),
 }
 
 /// The checks of the root, in DynamoDB's order. `region` names the health line.
@@ -124,13 +131,14 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
             let empty = futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>();
             let mut r = Response::new(Body::from_stream(empty));
             *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            r.headers_mut().insert("x-amzn-requestid", request_id());
+            r.headers_mut()
+                .insert(crate::api::names::X_AMZN_REQUEST_ID, request_id());
             return Outcome::Answer(r);
         }
     };
     // Kinesis' front door has its own answers (api::kinesis), other methods included.
     if is_kinesis(headers) {
-        return Outcome::Pass(body);
+        return Outcome::Pass(body, None);
     }
     if method == Method::GET {
         let line = health_line(region);
@@ -138,10 +146,10 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
         let h = r.headers_mut();
         h.remove(header::CONTENT_TYPE);
         h.insert(
-            "x-amz-crc32",
+            crate::api::names::X_AMZ_CRC32,
             HeaderValue::from(crc32fast::hash(line.as_bytes())),
         );
-        h.insert("x-amzn-requestid", request_id());
+        h.insert(crate::api::names::X_AMZN_REQUEST_ID, request_id());
         return Outcome::Answer(r);
     }
     if method != Method::POST {
@@ -155,12 +163,19 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
     {
         return Outcome::Answer(not_found());
     }
-    if !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-        return Outcome::Answer(bare_error(
-            headers,
-            "com.amazon.coral.service#SerializationException",
-        ));
-    }
+    let json = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Outcome::Answer(bare_error(
+                    headers,
+                    "com.amazon.coral.service#SerializationException",
+                ));
+            }
+        }
+    };
     let known = target(headers)
         .strip_prefix("DynamoDB_20120810.")
         .is_some_and(|op| crate::api::model::dynamodb().has_operation(op));
@@ -170,7 +185,7 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
             "com.amazon.coral.service#UnknownOperationException",
         ));
     }
-    Outcome::Pass(body)
+    Outcome::Pass(body, json)
 }
 
 /// `GET /`: DynamoDB's health line (its trailing space included).
@@ -203,7 +218,7 @@ fn preflight(headers: &HeaderMap) -> Response {
     } else {
         request_id()
     };
-    h.insert("x-amzn-requestid", id);
+    h.insert(crate::api::names::X_AMZN_REQUEST_ID, id);
     r
 }
 

@@ -88,7 +88,8 @@ impl DirectRoute {
             Ok((Ok(payload), Ok(()))) => proxy_response(&payload),
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-amzn-requestid", v);
+            resp.headers_mut()
+                .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
         }
         resp
     }

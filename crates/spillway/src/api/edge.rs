@@ -24,7 +24,7 @@ pub enum Protocol {
 impl Protocol {
     pub fn of(headers: &HeaderMap) -> Self {
         let target = headers
-            .get("x-amz-target")
+            .get(&crate::api::names::X_AMZ_TARGET)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if target.starts_with("DynamoDB_") {

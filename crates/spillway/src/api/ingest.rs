@@ -299,7 +299,8 @@ fn admit(keys: Option<&ApiKeys>, req: &Request) -> Option<Response> {
     tracing::debug!(error = %err, path = %req.uri().path(), "api key refused");
     let mut resp = err.into_response();
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
+        resp.headers_mut()
+            .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
     }
     Some(resp)
 }
@@ -315,7 +316,8 @@ impl IngestRoute {
             }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-amzn-requestid", v);
+            resp.headers_mut()
+                .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
         }
         resp
     }

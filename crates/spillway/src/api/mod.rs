@@ -17,6 +17,18 @@ pub mod inspect;
 pub mod kinesis;
 pub mod model;
 pub mod prometheus;
+
+/// Header names the edges read or write on every request, parsed once: a name given as
+/// text is parsed and validated again on each lookup or insert.
+pub mod names {
+    use axum::http::HeaderName;
+
+    pub const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+    pub const X_AMZN_REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+    pub const X_AMZ_CRC32: HeaderName = HeaderName::from_static("x-amz-crc32");
+    pub const X_AMZ_ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
+    pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+}
 pub mod sigv4;
 
 use std::sync::Arc;
@@ -42,6 +54,17 @@ pub struct Services {
     pub iterators: kinesis::iterator::IteratorCodec,
 }
 
+/// What the AWS endpoint at `/` holds, built once and shared by every request (one
+/// reference count per request rather than a clone of each service).
+#[derive(Debug)]
+struct AwsEdge {
+    services: Services,
+    kinesis: kinesis::KinesisService,
+    verifier: Option<sigv4::Verifier>,
+    /// Names DynamoDB's health line.
+    region: String,
+}
+
 /// A JSON error body in the AWS shape, `{"__type": ..., "message": ...}`.
 pub fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "__type": kind, "message": message.into() });
@@ -56,18 +79,19 @@ pub const MAX_AWS_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// runs; without one only the signature's shape is checked (an unsigned or malformed
 /// request is refused as AWS refuses it).
 async fn aws_json(
-    services: &Services,
-    verifier: Option<&sigv4::Verifier>,
+    edge: &AwsEdge,
     request: sigv4::Request<'_>,
+    json: Option<serde_json::Value>,
 ) -> Response {
+    let (services, verifier) = (&edge.services, edge.verifier.as_ref());
     let headers = request.headers;
     let target = headers
-        .get("x-amz-target")
+        .get(&crate::api::names::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let (service, action) = target.split_once('.').unwrap_or((target, ""));
     if service != "DynamoDB_20120810" {
-        return kinesis_front(services, verifier, request, service, action).await;
+        return kinesis_front(&edge.kinesis, verifier, request, service, action).await;
     }
     let api = sigv4::Api::DynamoDb;
     let authenticated = match verifier {
@@ -81,14 +105,17 @@ async fn aws_json(
         tracing::debug!(service, action, error = %e, "aws request not authenticated");
         return e.respond(api);
     }
-    dynamodb::handle(&services.tables, action, request.body).await
+    match json {
+        Some(json) => dynamodb::handle_json(&services.tables, action, json).await,
+        None => dynamodb::handle(&services.tables, action, request.body).await,
+    }
 }
 
 /// Kinesis' order of checks, which clients observe: the protocol (from Content-Type and
 /// body), a body that does not decode, the operation, an empty body, the signature, and
 /// only then the request's members (the model layer) and the action.
 async fn kinesis_front(
-    services: &Services,
+    k: &kinesis::KinesisService,
     verifier: Option<&sigv4::Verifier>,
     request: sigv4::Request<'_>,
     service: &str,
@@ -135,11 +162,7 @@ async fn kinesis_front(
         tracing::debug!(action, error = %e, "kinesis request not authenticated");
         return e.respond(api);
     }
-    let k = kinesis::KinesisService {
-        streams: Arc::clone(&services.streams),
-        iterators: services.iterators.clone(),
-    };
-    kinesis::handle_decoded(&k, action, decoded, encoding).await
+    kinesis::handle_decoded(k, action, decoded, encoding).await
 }
 
 /// A request on `/` that names no operation AWS can attribute (another method, a form
@@ -185,9 +208,15 @@ pub fn router(config: &Config, services: Services) -> Router {
         );
     }
     if !config.routes.iter().any(|r| r.path == "/") {
-        let aws = services.clone();
-        let verifier = sigv4::Verifier::from_config(&config.region, &config.security).map(Arc::new);
-        let region: Arc<str> = Arc::from(config.region.as_str());
+        let edge = Arc::new(AwsEdge {
+            kinesis: kinesis::KinesisService {
+                streams: Arc::clone(&services.streams),
+                iterators: services.iterators.clone(),
+            },
+            services: services.clone(),
+            verifier: sigv4::Verifier::from_config(&config.region, &config.security),
+            region: config.region.clone(),
+        });
         app = app.route(
             "/",
             axum::routing::any(
@@ -195,14 +224,15 @@ pub fn router(config: &Config, services: Services) -> Router {
                       uri: axum::http::Uri,
                       headers: axum::http::HeaderMap,
                       body: axum::body::Body| {
-                    let (aws, verifier, region) = (aws.clone(), verifier.clone(), region.clone());
+                    let edge = Arc::clone(&edge);
                     async move {
-                        let body = match connection::admit(&method, &headers, body, &region).await {
-                            connection::Outcome::Answer(r) => {
-                                return connection::finish(&headers, r);
-                            }
-                            connection::Outcome::Pass(b) => b,
-                        };
+                        let (body, json) =
+                            match connection::admit(&method, &headers, body, &edge.region).await {
+                                connection::Outcome::Answer(r) => {
+                                    return connection::finish(&headers, r);
+                                }
+                                connection::Outcome::Pass(b, json) => (b, json),
+                            };
                         let request = sigv4::Request {
                             method: method.as_str(),
                             uri: &uri,
@@ -210,7 +240,7 @@ pub fn router(config: &Config, services: Services) -> Router {
                             body: &body,
                         };
                         let r = if method == axum::http::Method::POST {
-                            aws_json(&aws, verifier.as_deref(), request).await
+                            aws_json(&edge, request, json).await
                         } else {
                             unattributed(&request)
                         };

@@ -48,10 +48,11 @@ fn gauges(name: &str, help: &str, labels: &[&str], rows: &[(Vec<&str>, i64)]) ->
 }
 
 /// Item counts are a full pass over a table: counted again only when the table was
-/// written since, and no sooner than ten times the last count took (so counting costs
-/// at most a tenth of a core: a small table is always current, one that takes a second
-/// to count is recounted every ten).
-const ITEM_COUNT_COST_FACTOR: u32 = 10;
+/// written since, and no sooner than a hundred times the last count took (so counting
+/// costs at most a hundredth of a core, which a write benchmark would otherwise feel: a
+/// small table is current within a scrape or two, one that takes 10 ms to count is
+/// recounted every second).
+const ITEM_COUNT_COST_FACTOR: u32 = 100;
 
 /// Per table name: (writes when counted, items, when counted, how long counting took).
 type ItemCounts = HashMap<String, (u64, u64, Instant, Duration)>;

@@ -7,6 +7,7 @@
 //! service. The checks run in the order AWS runs them, and each refusal carries AWS's
 //! type and message (as recorded by kinesalite's and dynalite's tests against AWS).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -115,10 +116,10 @@ impl AuthError {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/x-amz-json-1.0"),
                 );
-                h.insert("x-amz-crc32", HeaderValue::from(crc));
+                h.insert(crate::api::names::X_AMZ_CRC32, HeaderValue::from(crc));
                 let id = crate::api::dynamodb::request_id();
                 if let Ok(v) = HeaderValue::from_str(&id) {
-                    h.insert("x-amzn-requestid", v);
+                    h.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
                 }
                 r
             }
@@ -135,8 +136,8 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-impl Request<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
+impl<'a> Request<'a> {
+    fn header(&self, name: impl axum::http::header::AsHeaderName) -> Option<&'a str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -189,16 +190,16 @@ pub struct Verifier {
 
 /// The parts of a signature, from the header or the query string.
 #[derive(Debug)]
-struct Parts {
-    algorithm: String,
-    credential: String,
-    signed_headers: String,
-    signature: String,
+struct Parts<'a> {
+    algorithm: Cow<'a, str>,
+    credential: Cow<'a, str>,
+    signed_headers: Cow<'a, str>,
+    signature: Cow<'a, str>,
     /// As sent (`X-Amz-Date`, or `Date`).
-    date: String,
+    date: Cow<'a, str>,
     /// Query form only: how long the signature is valid.
-    expires: Option<String>,
-    security_token: Option<String>,
+    expires: Option<Cow<'a, str>>,
+    security_token: Option<Cow<'a, str>>,
     query_form: bool,
 }
 
@@ -384,8 +385,8 @@ pub fn check_shape(api: Api, req: &Request<'_>) -> Result<(), AuthError> {
 }
 
 /// Finds the signature's parts, or says which are missing.
-fn extract(api: Api, req: &Request<'_>) -> Result<Parts, AuthError> {
-    let auth = req.header(header::AUTHORIZATION.as_str());
+fn extract<'a>(api: Api, req: &Request<'a>) -> Result<Parts<'a>, AuthError> {
+    let auth = req.header(header::AUTHORIZATION);
     let in_query = query_has_algorithm(req.uri);
     if auth.is_some() && in_query {
         return Err(AuthError::InvalidSignature(
@@ -404,19 +405,54 @@ fn extract(api: Api, req: &Request<'_>) -> Result<Parts, AuthError> {
     }
 }
 
-fn from_header(req: &Request<'_>, auth: &str) -> Result<Parts, AuthError> {
-    let mut words = auth.split([',', ' ']).filter(|w| !w.is_empty());
-    let algorithm = words.next().unwrap_or_default().to_owned();
-    let mut fields: HashMap<&str, &str> = HashMap::new();
+/// `text` split at commas and spaces, without empty pieces. A byte scan (both are
+/// ASCII, so every cut is a character boundary): it runs on every request.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = rest
+                .bytes()
+                .position(|b| b == b',' || b == b' ')
+                .unwrap_or(rest.len());
+            let word = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !word.is_empty() {
+                return Some(word);
+            }
+        }
+    })
+}
+
+/// A header signature's parts, borrowed from the request: this runs on every request,
+/// verified or not, so it allocates only to report what is missing.
+fn from_header<'a>(req: &Request<'a>, auth: &'a str) -> Result<Parts<'a>, AuthError> {
+    let mut words = words(auth);
+    let algorithm = words.next().unwrap_or_default();
+    // The three fields, the last of each name winning, as AWS reads them.
+    let (mut credential, mut signature, mut signed_headers) = ("", "", "");
     for w in words {
         let (k, v) = w.split_once('=').unwrap_or((w, ""));
-        fields.insert(k, v);
+        match k {
+            "Credential" => credential = v,
+            "Signature" => signature = v,
+            "SignedHeaders" => signed_headers = v,
+            _ => {}
+        }
     }
-    let field = |name: &str| fields.get(name).copied().filter(|v| !v.is_empty());
-    let date = req.header("x-amz-date").or_else(|| req.header("date"));
+    let date = req
+        .header(&super::names::X_AMZ_DATE)
+        .or_else(|| req.header(header::DATE));
     let mut missing = String::new();
-    for name in ["Credential", "Signature", "SignedHeaders"] {
-        if field(name).is_none() {
+    for (name, value) in [
+        ("Credential", credential),
+        ("Signature", signature),
+        ("SignedHeaders", signed_headers),
+    ] {
+        if value.is_empty() {
             missing.push_str(&format!(
                 "Authorization header requires '{name}' parameter. "
             ));
@@ -433,18 +469,18 @@ fn from_header(req: &Request<'_>, auth: &str) -> Result<Parts, AuthError> {
         )));
     }
     Ok(Parts {
-        algorithm,
-        credential: field("Credential").unwrap_or_default().to_owned(),
-        signed_headers: field("SignedHeaders").unwrap_or_default().to_owned(),
-        signature: field("Signature").unwrap_or_default().to_owned(),
-        date: date.unwrap_or_default().to_owned(),
+        algorithm: Cow::Borrowed(algorithm),
+        credential: Cow::Borrowed(credential),
+        signed_headers: Cow::Borrowed(signed_headers),
+        signature: Cow::Borrowed(signature),
+        date: Cow::Borrowed(date.unwrap_or_default()),
         expires: None,
-        security_token: req.header("x-amz-security-token").map(str::to_owned),
+        security_token: req.header("x-amz-security-token").map(Cow::Borrowed),
         query_form: false,
     })
 }
 
-fn from_query(req: &Request<'_>) -> Result<Parts, AuthError> {
+fn from_query<'a>(req: &Request<'a>) -> Result<Parts<'a>, AuthError> {
     let query = req.query();
     let get = |name: &str| {
         query
@@ -472,15 +508,17 @@ fn from_query(req: &Request<'_>) -> Result<Parts, AuthError> {
             "{missing}Re-examine the query-string parameters."
         )));
     }
+    let owned = |name: &str| Cow::Owned(get(name).unwrap_or_default());
     Ok(Parts {
-        algorithm: get("X-Amz-Algorithm").unwrap_or_default(),
-        credential: get("X-Amz-Credential").unwrap_or_default(),
-        signed_headers: get("X-Amz-SignedHeaders").unwrap_or_default(),
-        signature: get("X-Amz-Signature").unwrap_or_default(),
-        date: get("X-Amz-Date").unwrap_or_default(),
-        expires: get("X-Amz-Expires"),
+        algorithm: owned("X-Amz-Algorithm"),
+        credential: owned("X-Amz-Credential"),
+        signed_headers: owned("X-Amz-SignedHeaders"),
+        signature: owned("X-Amz-Signature"),
+        date: owned("X-Amz-Date"),
+        expires: get("X-Amz-Expires").map(Cow::Owned),
         security_token: get("X-Amz-Security-Token")
-            .or_else(|| req.header("x-amz-security-token").map(str::to_owned)),
+            .map(Cow::Owned)
+            .or_else(|| req.header("x-amz-security-token").map(Cow::Borrowed)),
         query_form: true,
     })
 }

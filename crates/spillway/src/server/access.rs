@@ -63,7 +63,7 @@ impl AccessLog {
     fn labels<'a>(&'a self, req: &Request) -> (usize, &'a str) {
         if let Some(target) = req
             .headers()
-            .get("x-amz-target")
+            .get(&crate::api::names::X_AMZ_TARGET)
             .and_then(|v| v.to_str().ok())
         {
             let (service, op) = target.split_once('.').unwrap_or(("", target));
@@ -107,16 +107,20 @@ pub async fn access(State(log): State<AccessLog>, req: Request, next: Next) -> R
         .with_label_values(&[APIS[api], action, status.as_str()])
         .inc();
     DURATIONS[api].observe(elapsed.as_secs_f64());
-    if !resp.headers().contains_key("x-amzn-requestid") {
+    if !resp
+        .headers()
+        .contains_key(&crate::api::names::X_AMZN_REQUEST_ID)
+    {
         let id = uuid::Uuid::new_v4().to_string();
         if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("x-amzn-requestid", v);
+            resp.headers_mut()
+                .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
         }
     }
     if let Some((method, path)) = seen {
         let request_id = resp
             .headers()
-            .get("x-amzn-requestid")
+            .get(&crate::api::names::X_AMZN_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         tracing::info!(

@@ -178,10 +178,10 @@ impl IntoResponse for DynamoError {
 
 /// A DynamoDB request id: 52 characters of [0-9A-Z], as DynamoDB's are.
 pub fn request_id() -> String {
-    let mut id = uuid::Uuid::new_v4().simple().to_string();
-    id.push_str(&uuid::Uuid::new_v4().simple().to_string());
-    id.truncate(52);
-    id.to_uppercase()
+    let mut id = [0u8; 64];
+    uuid::Uuid::new_v4().simple().encode_upper(&mut id[..32]);
+    uuid::Uuid::new_v4().simple().encode_upper(&mut id[32..]);
+    String::from_utf8_lossy(&id[..52]).into_owned()
 }
 
 /// An AWS JSON 1.0 response with DynamoDB's headers.
@@ -199,9 +199,9 @@ fn respond(status: StatusCode, body: &Value) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    h.insert(crate::api::names::X_AMZ_CRC32, HeaderValue::from(crc));
     if let Ok(v) = HeaderValue::from_str(&request_id()) {
-        h.insert("x-amzn-requestid", v);
+        h.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
     }
     r
 }
@@ -215,14 +215,19 @@ pub async fn handle(tables: &Arc<Tables>, action: &str, body: &[u8]) -> Response
         Value::Object(Default::default())
     } else {
         match serde_json::from_slice(body) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return DynamoError::Serialization("Start of structure or map expected".into())
-                    .into_response();
-            }
+            Ok(v) => v,
             Err(e) => return DynamoError::Serialization(e.to_string()).into_response(),
         }
     };
+    handle_json(tables, action, request).await
+}
+
+/// Handles one DynamoDB request whose body is already parsed.
+pub async fn handle_json(tables: &Arc<Tables>, action: &str, request: Value) -> Response {
+    if !request.is_object() {
+        return DynamoError::Serialization("Start of structure or map expected".into())
+            .into_response();
+    }
     let tables = Arc::clone(tables);
     let action = action.to_owned();
     // Storage work is blocking.

@@ -158,16 +158,21 @@ impl IntoResponse for KinesisError {
 /// Adds the identifiers Kinesis puts on every answer: `x-amzn-RequestId` (a UUID) and
 /// `x-amz-id-2` (64 opaque bytes, base64), which clients log and some tools expect.
 pub fn request_ids(headers: &mut axum::http::HeaderMap) {
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        headers.insert("x-amzn-requestid", v);
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
     }
-    let mut id2 = Vec::with_capacity(64);
-    for _ in 0..4 {
-        id2.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let mut raw = [0u8; 64];
+    for chunk in raw.chunks_mut(16) {
+        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     }
-    let id2 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, id2);
-    if let Ok(v) = HeaderValue::from_str(&id2) {
-        headers.insert("x-amz-id-2", v);
+    let mut id2 = [0u8; 88];
+    if let Ok(n) =
+        base64::Engine::encode_slice(&base64::engine::general_purpose::STANDARD, raw, &mut id2)
+        && let Ok(v) = HeaderValue::from_bytes(&id2[..n])
+    {
+        headers.insert(crate::api::names::X_AMZ_ID_2, v);
     }
 }
 
@@ -453,6 +458,11 @@ mod tests {
         ))
         .expect("body is ready")
         .expect("body reads");
+        // A void operation that succeeded (DeleteStream of the configured stream, say)
+        // answers an empty body, as Kinesis does.
+        if status == StatusCode::OK && body.is_empty() {
+            return Ok(());
+        }
         let v: Value = serde_json::from_slice(&body).expect("the answer is JSON");
         if status == StatusCode::BAD_REQUEST {
             prop_assert!(
