@@ -627,3 +627,32 @@ async fn query_checks_its_key_conditions_before_the_table_and_its_start_key_afte
         "Filter Expression can only contain non-primary key attributes: Primary key attribute: r"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_actions_judge_the_resource_arn_before_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    let (status, v) = call(&c, &s, "TagResource", json!({})).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["message"], "Invalid TableArn");
+    let (_, v) = call(
+        &c,
+        &s,
+        "UntagResource",
+        json!({"ResourceArn": "a:b:c:d:e:f"}),
+    )
+    .await;
+    assert_eq!(
+        v["__type"],
+        "com.amazon.coral.service#AccessDeniedException"
+    );
+    let (_, v) = call(&c, &s, "ListTagsOfResource", json!({"ResourceArn": ""})).await;
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("dynamodb:ListTagsOfResource on resource: *"),
+        "{v}"
+    );
+}

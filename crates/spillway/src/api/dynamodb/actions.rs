@@ -24,6 +24,7 @@ pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     if let Err(e @ crate::api::model::RequestError::Validation(_)) = modelled {
         // The table actions judge a missing or misfit TableName before the constraints.
         checks::table_action_name(action, req)?;
+        control::arn_shape(t, action, req)?;
         return Err(e.into());
     }
     modelled?;
