@@ -498,3 +498,161 @@ async fn item_checks_come_in_dynamodb_order_before_the_table_is_looked_up() {
         "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_checks_its_key_conditions_before_the_table_and_its_start_key_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    let refusal = |v: &Value| v["message"].as_str().unwrap_or_default().to_owned();
+    // No such table: the legacy KeyConditions' own rules still come first.
+    let (status, v) = call(
+        &c,
+        &s,
+        "Query",
+        json!({"TableName": "nothere",
+        "KeyConditions": {"h": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"S": "b"}, {"S": "a"}]}}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refusal(&v),
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+    );
+    // The key condition is parsed before the filter, and its shape is judged before the table.
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        json!({"TableName": "nothere", "FilterExpression": "",
+        "KeyConditionExpression": "h = :v OR r = :v", "ExpressionAttributeValues": {":v": {"S": "a"}}}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "Invalid FilterExpression: The expression can not be empty;"
+    );
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        json!({"TableName": "nothere",
+        "KeyConditionExpression": "h = :v OR r = :v", "ExpressionAttributeValues": {":v": {"S": "a"}}}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "Invalid operator used in KeyConditionExpression: OR"
+    );
+    // A well-formed query of a missing table is not found.
+    let (status, _) = call(
+        &c,
+        &s,
+        "Query",
+        json!({"TableName": "nothere",
+        "KeyConditionExpression": "z = :v", "ExpressionAttributeValues": {":v": {"S": "a"}}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Against the table: the starting key's pieces, then its place inside the conditions.
+    range_table(&c, &s, "ranged").await;
+    let query = |start: Value, cond: &str| {
+        let mut values = json!({":h": {"S": "a"}});
+        if cond.contains(":r") {
+            values[":r"] = json!({"N": "5"});
+        }
+        json!({"TableName": "ranged", "ExclusiveStartKey": start,
+        "KeyConditionExpression": cond, "ExpressionAttributeValues": values})
+    };
+    let (_, v) = call(&c, &s, "Query", query(json!({"h": {"S": "a"}}), "h = :h")).await;
+    assert_eq!(refusal(&v), "The provided starting key is invalid");
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        query(json!({"h": {"S": "a"}, "r": {"S": "1"}}), "h = :h"),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "The provided key element does not match the schema"
+    );
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        query(json!({"h": {"S": "b"}, "r": {"N": "1"}}), "h = :h"),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "The provided starting key is outside query boundaries based on provided conditions"
+    );
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        query(
+            json!({"h": {"S": "a"}, "r": {"N": "1"}}),
+            "h = :h AND r > :r",
+        ),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "The provided starting key does not match the range key predicate"
+    );
+    let v = ok(
+        &c,
+        &s,
+        "Query",
+        query(
+            json!({"h": {"S": "a"}, "r": {"N": "7"}}),
+            "h = :h AND :r < r",
+        ),
+    )
+    .await;
+    assert_eq!(v["Count"], 0);
+    let (_, v) = call(
+        &c,
+        &s,
+        "Query",
+        json!({"TableName": "ranged", "KeyConditionExpression": "h = :h",
+        "FilterExpression": "r > :r",
+        "ExpressionAttributeValues": {":h": {"S": "a"}, ":r": {"N": "5"}}}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&v),
+        "Filter Expression can only contain non-primary key attributes: Primary key attribute: r"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_actions_judge_the_resource_arn_before_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let c = client();
+    let (status, v) = call(&c, &s, "TagResource", json!({})).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["message"], "Invalid TableArn");
+    let (_, v) = call(
+        &c,
+        &s,
+        "UntagResource",
+        json!({"ResourceArn": "a:b:c:d:e:f"}),
+    )
+    .await;
+    assert_eq!(
+        v["__type"],
+        "com.amazon.coral.service#AccessDeniedException"
+    );
+    let (_, v) = call(&c, &s, "ListTagsOfResource", json!({"ResourceArn": ""})).await;
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("dynamodb:ListTagsOfResource on resource: *"),
+        "{v}"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::DynamoError;
-use super::{checks, control, legacy};
+use super::{checks, control, keycond, legacy};
 use crate::storage::SyncMode;
 use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
@@ -24,6 +24,7 @@ pub fn dispatch(t: &Arc<Tables>, action: &str, req: &Value) -> R {
     if let Err(e @ crate::api::model::RequestError::Validation(_)) = modelled {
         // The table actions judge a missing or misfit TableName before the constraints.
         checks::table_action_name(action, req)?;
+        control::arn_shape(t, action, req)?;
         return Err(e.into());
     }
     modelled?;
@@ -644,33 +645,11 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     Ok(out)
 }
 
-/// The hash-key equality (and the rest) of a KeyConditionExpression.
-fn split_key_condition(c: &Cond, hash: &str) -> Option<(AttributeValue, Option<Cond>)> {
-    let is_hash_eq = |c: &Cond| match c {
-        Cond::Compare(expr::Operand::Path(p), expr::Cmp::Eq, expr::Operand::Value(v))
-            if p.0 == [expr::Step::Name(hash.to_owned())] =>
-        {
-            Some(v.clone())
-        }
-        _ => None,
-    };
-    if let Some(v) = is_hash_eq(c) {
-        return Some((v, None));
-    }
-    if let Cond::And(a, b) = c {
-        if let Some(v) = is_hash_eq(a) {
-            return Some((v, Some((**b).clone())));
-        }
-        if let Some(v) = is_hash_eq(b) {
-            return Some((v, Some((**a).clone())));
-        }
-    }
-    None
-}
-
 fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let name = table_name(req)?;
-    if is_query {
+    // DynamoDB's checks before the table: the legacy filter comes before AttributesToGet
+    // in a Query and after it in a Scan.
+    let filter_conditions = if is_query {
         checks::expression_params(
             req,
             &[
@@ -685,7 +664,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
                 "KeyConditions",
             ],
         )?;
-        checks::condition_values(req, "QueryFilter")?;
+        let filter = legacy::conditions(req, "QueryFilter")?;
         checks::attributes_to_get(req)?;
         checks::start_key(req)?;
         if !["KeyConditions", "KeyConditionExpression"]
@@ -696,6 +675,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
             ));
         }
+        filter
     } else {
         checks::expression_params(
             req,
@@ -703,36 +683,40 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
         )?;
         checks::attributes_to_get(req)?;
-        checks::condition_values(req, "ScanFilter")?;
+        let filter = legacy::conditions(req, "ScanFilter")?;
         checks::start_key(req)?;
         checks::segments(req)?;
-    }
+        filter
+    };
     checks::expression_maps(req)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
-    // Every expression is parsed before the table is looked up, as DynamoDB does.
-    let legacy_filter = if is_query {
-        "QueryFilter"
-    } else {
-        "ScanFilter"
-    };
-    let filter = match condition(req, "FilterExpression", &m, &mut used)? {
-        Some(c) => Some(c),
-        None => legacy::filter(req, legacy_filter)?,
-    };
+    // The expressions in DynamoDB's order: key condition, filter, projection.
     let key_expr = if is_query {
-        let c = condition(req, "KeyConditionExpression", &m, &mut used)?;
-        if c.is_none() && req.get("KeyConditions").is_none_or(Value::is_null) {
-            return Err(validation(
-                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-            ));
-        }
-        c
+        condition(req, "KeyConditionExpression", &m, &mut used)?
     } else {
         None
     };
+    let filter_expr = condition(req, "FilterExpression", &m, &mut used)?;
     let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
+    // The key conditions' own shape, still before the table.
+    let key_conds = if is_query {
+        let conds = match &key_expr {
+            Some(c) => {
+                let conds = keycond::from_expression(c)?;
+                conds.iter().try_for_each(legacy::check)?;
+                conds
+            }
+            None => legacy::conditions(req, "KeyConditions")?.unwrap_or_default(),
+        };
+        if conds.len() != 1 && conds.len() != 2 {
+            return Err(validation("Conditions can be of length 1 or 2 only"));
+        }
+        Some(conds)
+    } else {
+        None
+    };
     let state = t.get(&name)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
         Some(n) => Some(
@@ -747,58 +731,15 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         ),
         None => None,
     };
-    let (hash_key, range_key) = match &index {
-        Some(ix) => (&ix.hash_key, ix.range_key.as_ref()),
-        None => (&state.hash_key, state.range_key.as_ref()),
-    };
-    let key_expr = match key_expr {
-        None if is_query => legacy::key_conditions(
-            req,
-            &(hash_key.name.clone(), hash_key.kind.as_str()),
-            range_key
-                .map(|r| (r.name.clone(), r.kind.as_str()))
-                .as_ref(),
-        )?,
-        other => other,
-    };
-    if is_query
-        && let Some(f) = req.get(legacy_filter).and_then(Value::as_object)
-        && let Some(k) = std::iter::once(hash_key)
-            .chain(range_key)
-            .find(|k| f.contains_key(&k.name))
-    {
-        return Err(validation(format!(
-            "{legacy_filter} can only contain non-primary key attributes: Primary key attribute: {}",
-            k.name
-        )));
+    if index.as_ref().is_some_and(|ix| !ix.local) && consistent(req) {
+        return Err(validation(
+            "Consistent reads are not supported on global secondary indexes",
+        ));
     }
-    let key_cond = if let Some(c) = key_expr {
-        let hash_name = hash_key.name.clone();
-        Some(split_key_condition(&c, &hash_name).ok_or_else(|| {
-            validation("Query condition missed key schema element: ".to_owned() + &hash_name)
-        })?)
-    } else {
-        None
-    };
-    let limit = match req.get("Limit") {
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => n as usize,
-            _ => {
-                return Err(validation(format!(
-                    "1 validation error detected: Value '{v}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-                )));
-            }
-        },
-        None => usize::MAX,
-    };
     let start = match req.get("ExclusiveStartKey") {
-        Some(v) => Some(item_of(Some(v), "exclusiveStartKey")?),
-        None => None,
+        Some(v) if !v.is_null() => Some(item_of(Some(v), "exclusiveStartKey")?),
+        _ => None,
     };
-    let forward = req
-        .get("ScanIndexForward")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
     let segment = match (req.get("Segment"), req.get("TotalSegments")) {
         (None, None) => None,
         (Some(s), Some(n)) => {
@@ -816,31 +757,104 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             ));
         }
     };
+    let in_segment = |item: &Item, (s, n): (u64, u64)| {
+        let key = state.encode_key(item).unwrap_or_default();
+        u64::from(crc32fast::hash(&key)) % n == s
+    };
+    let keys = keycond::schema(&state, index.as_ref());
+    let all_unsupported = || match &index {
+        Some(ix)
+            if !ix.local
+                && ix.projection != "ALL"
+                && req.get("Select").and_then(Value::as_str) == Some("ALL_ATTRIBUTES") =>
+        {
+            Err(validation(format!(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                ix.name
+            )))
+        }
+        _ => Ok(()),
+    };
+    let proj_paths: Vec<&Path> = proj.iter().flatten().collect();
+    let mut filter_paths = Vec::new();
+    if let Some(f) = &filter_expr {
+        keycond::paths(f, &mut filter_paths);
+    }
+    let key_range = match &key_conds {
+        Some(conds) => {
+            let range = keycond::query_range(&state, index.as_ref(), conds, start.as_ref())?;
+            keycond::scalar_keys(&state, &proj_paths)?;
+            match &filter_conditions {
+                Some(fc) => {
+                    let heads: Vec<&str> = fc.iter().map(|(n, _, _)| n.as_str()).collect();
+                    keycond::filter_on_key(keys, &heads, "QueryFilter")?;
+                }
+                None if filter_expr.is_some() => {
+                    let heads = keycond::heads(&filter_paths);
+                    keycond::filter_on_key(keys, &heads, "Filter Expression")?;
+                }
+                None => {}
+            }
+            all_unsupported()?;
+            keycond::scalar_keys(&state, &filter_paths)?;
+            Some(range)
+        }
+        None => {
+            keycond::scan_start(&state, index.as_ref(), start.as_ref(), all_unsupported)?;
+            if let (Some(k), Some((s, n))) = (&start, segment)
+                && !in_segment(k, (s, n))
+            {
+                return Err(validation(format!(
+                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {n} Segment: {s}"
+                )));
+            }
+            keycond::scalar_keys(&state, &proj_paths)?;
+            keycond::scalar_keys(&state, &filter_paths)?;
+            None
+        }
+    };
+    let filter = filter_expr.or_else(|| {
+        filter_conditions
+            .as_ref()
+            .and_then(|cs| legacy::filter(cs, req))
+    });
+    let limit = match req.get("Limit") {
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => n as usize,
+            _ => {
+                return Err(validation(format!(
+                    "1 validation error detected: Value '{v}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                )));
+            }
+        },
+        None => usize::MAX,
+    };
+    let forward = req
+        .get("ScanIndexForward")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let limit = limit.min(100_000);
-    let range_cond = key_cond.as_ref().and_then(|(_, r)| r.as_ref());
+    let range_cond = key_range.as_ref().and_then(|r| r.range.as_ref());
     let keep = |item: &Item| range_cond.is_none_or(|c| expr::eval(item, c));
-    let page = match (&index, &key_cond) {
-        (Some(ix), kc) => t.index_page(
+    let page = match (&index, &key_range) {
+        (Some(ix), kr) => t.index_page(
             &name,
             &ix.name,
-            kc.as_ref().map(|(h, _)| h),
+            kr.as_ref().map(|r| &r.hash),
             forward,
             start.as_ref(),
             limit,
             &keep,
         )?,
-        (None, Some((hash, _))) => t.query(&name, hash, forward, start.as_ref(), limit, &keep)?,
+        (None, Some(r)) => t.query(&name, &r.hash, forward, start.as_ref(), limit, &keep)?,
         (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
     let read_bytes: usize = page.items.iter().map(value::item_size).sum();
     let units = read_units(read_bytes, consistent(req));
     let mut items = Vec::new();
     for item in &page.items {
-        if let Some((s, n)) = segment {
-            let key = state.encode_key(item).unwrap_or_default();
-            if u64::from(crc32fast::hash(&key)) % n != s {
-                continue;
-            }
+        if segment.is_some_and(|sn| !in_segment(item, sn)) {
+            continue;
         }
         if filter.as_ref().is_some_and(|c| !expr::eval(item, c)) {
             continue;

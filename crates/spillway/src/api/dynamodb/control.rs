@@ -521,6 +521,30 @@ fn tag_list(v: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A missing ResourceArn, or one not shaped like an ARN with a resource path, as the tag
+/// actions refuse it before any constraint of the model; other actions pass.
+pub fn arn_shape(t: &Tables, action: &str, req: &Value) -> Result<(), DynamoError> {
+    if !matches!(
+        action,
+        "TagResource" | "UntagResource" | "ListTagsOfResource"
+    ) {
+        return Ok(());
+    }
+    let arn = match req.get("ResourceArn") {
+        None | Some(Value::Null) => return Err(validation("Invalid TableArn")),
+        Some(v) => v.as_str().unwrap_or_default(),
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 6 || !parts[5].contains('/') || parts.iter().any(|p| p.is_empty()) {
+        return Err(DynamoError::AccessDenied(format!(
+            "User: arn:aws:iam::{}:root is not authorized to perform: dynamodb:{action} on resource: {}",
+            t.account_id(),
+            if arn.is_empty() { "*" } else { arn }
+        )));
+    }
+    Ok(())
+}
+
 /// The table a ResourceArn names, with AWS's refusals for other ARNs.
 fn arn_table(
     t: &Tables,
@@ -528,18 +552,9 @@ fn arn_table(
     action: &str,
     check: impl FnOnce() -> Result<(), DynamoError>,
 ) -> Result<String, DynamoError> {
-    let arn = match req.get("ResourceArn") {
-        None | Some(Value::Null) => return Err(validation("Invalid TableArn")),
-        Some(v) => v.as_str().unwrap_or_default().to_owned(),
-    };
+    arn_shape(t, action, req)?;
+    let arn = req["ResourceArn"].as_str().unwrap_or_default();
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() < 6 || !parts[5].contains('/') || parts.iter().any(|p| p.is_empty()) {
-        return Err(DynamoError::AccessDenied(format!(
-            "User: arn:aws:iam::{}:root is not authorized to perform: dynamodb:{action} on resource: {}",
-            t.account_id(),
-            if arn.is_empty() { "*" } else { arn.as_str() }
-        )));
-    }
     check()?;
     let name = parts[5].strip_prefix("table/").unwrap_or_default();
     let valid = parts[0] == "arn"
@@ -612,7 +627,7 @@ pub fn untag_resource(t: &Arc<Tables>, req: &Value) -> R {
         e.tags.retain(|(k, _)| !keys.contains(k));
         Ok(())
     })
-    .map_err(arn_not_found(req))?;
+    .map_err(DynamoError::from)?;
     Ok(Value::Null)
 }
 

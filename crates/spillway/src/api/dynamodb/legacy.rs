@@ -35,7 +35,7 @@ fn value_of(v: &Value) -> Result<AttributeValue, DynamoError> {
 }
 
 /// One legacy comparison as a condition over attribute `name`.
-fn comparison(name: &str, op: &str, values: &[AttributeValue]) -> Cond {
+pub(super) fn comparison(name: &str, op: &str, values: &[AttributeValue]) -> Cond {
     let p = attr(name);
     let v = |i: usize| Operand::Value(values[i].clone());
     let cmp = |c: Cmp| Cond::Compare(Operand::Path(attr(name)), c, v(0));
@@ -96,12 +96,8 @@ const OPERATORS: [&str; 13] = [
     "BETWEEN",
 ];
 
-fn values_list(v: Option<&Value>) -> Result<Vec<AttributeValue>, DynamoError> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(value_of)
-        .collect()
+fn values_list(v: Option<&Vec<Value>>) -> Result<Vec<AttributeValue>, DynamoError> {
+    v.into_iter().flatten().map(value_of).collect()
 }
 
 fn same_type(values: &[AttributeValue]) -> Result<(), DynamoError> {
@@ -131,7 +127,8 @@ fn between_order(op: &str, values: &[AttributeValue]) -> Result<(), DynamoError>
 /// order: (attribute, operator, values).
 pub type Conditions = Vec<(String, String, Vec<AttributeValue>)>;
 
-/// Reads and checks a map of `Condition`s.
+/// Reads and checks a map of `Condition`s, one condition after the other: its values,
+/// then the operator's rules for them ([`check`]).
 pub fn conditions(req: &Value, field: &str) -> Result<Option<Conditions>, DynamoError> {
     let Some(map) = req.get(field).and_then(Value::as_object) else {
         return Ok(None);
@@ -148,23 +145,37 @@ pub fn conditions(req: &Value, field: &str) -> Result<Option<Conditions>, Dynamo
                 lower_first(field)
             )));
         }
-        let values = values_list(c.get("AttributeValueList"))?;
-        if !arity_ok(op, values.len()) {
-            return Err(invalid(format!(
-                "Invalid number of argument(s) for the {op} ComparisonOperator"
-            )));
+        let listed = c.get("AttributeValueList").and_then(Value::as_array);
+        if let Some(m) = listed
+            .into_iter()
+            .flatten()
+            .find_map(super::checks::attribute_value)
+        {
+            return Err(validation(m));
         }
-        same_type(&values)?;
-        if let Some(bad) = values.iter().find(|v| !type_ok(op, v.type_name())) {
-            return Err(invalid(format!(
-                "ComparisonOperator {op} is not valid for {} AttributeValue type",
-                bad.type_name()
-            )));
-        }
-        between_order(op, &values)?;
-        out.push((name.clone(), op.to_owned(), values));
+        let condition = (name.clone(), op.to_owned(), values_list(listed)?);
+        check(&condition)?;
+        out.push(condition);
     }
     Ok(Some(out))
+}
+
+/// One condition's values against its operator: how many, of one type, of a type the
+/// operator takes, and BETWEEN's bounds in order.
+pub fn check((_, op, values): &(String, String, Vec<AttributeValue>)) -> Result<(), DynamoError> {
+    if !arity_ok(op, values.len()) {
+        return Err(invalid(format!(
+            "Invalid number of argument(s) for the {op} ComparisonOperator"
+        )));
+    }
+    same_type(values)?;
+    if let Some(bad) = values.iter().find(|v| !type_ok(op, v.type_name())) {
+        return Err(invalid(format!(
+            "ComparisonOperator {op} is not valid for {} AttributeValue type",
+            bad.type_name()
+        )));
+    }
+    between_order(op, values)
 }
 
 fn lower_first(s: &str) -> String {
@@ -188,83 +199,12 @@ fn combine(conds: Vec<Cond>, req: &Value) -> Option<Cond> {
     })
 }
 
-/// QueryFilter or ScanFilter as a filter condition.
-pub fn filter(req: &Value, field: &str) -> Result<Option<Cond>, DynamoError> {
-    Ok(conditions(req, field)?.and_then(|cs| {
-        combine(
-            cs.iter().map(|(n, op, vs)| comparison(n, op, vs)).collect(),
-            req,
-        )
-    }))
-}
-
-/// KeyConditions as one condition (attribute conditions joined by AND), checked
-/// against the key schema (`hash`, `range`) the query reads.
-pub fn key_conditions(
-    req: &Value,
-    hash: &(String, &'static str),
-    range: Option<&(String, &'static str)>,
-) -> Result<Option<Cond>, DynamoError> {
-    let Some(cs) = conditions(req, "KeyConditions")? else {
-        return Ok(None);
-    };
-    if cs.len() != 1 && cs.len() != 2 {
-        return Err(validation("Conditions can be of length 1 or 2 only"));
-    }
-    let find = |n: &str| cs.iter().find(|(name, _, _)| name == n);
-    for (key, is_hash) in std::iter::once((hash, true)).chain(range.map(|r| (r, false))) {
-        if is_hash && range.is_none() && cs.len() > 1 {
-            return Err(validation("Query key condition not supported"));
-        }
-        let Some((_, op, values)) = find(&key.0) else {
-            if is_hash || cs.len() > 1 {
-                return Err(validation(format!(
-                    "Query condition missed key schema element: {}",
-                    key.0
-                )));
-            }
-            continue;
-        };
-        if matches!(
-            op.as_str(),
-            "NULL" | "NOT_NULL" | "NE" | "CONTAINS" | "NOT_CONTAINS" | "IN"
-        ) {
-            return Err(validation(
-                "Attempted conditional constraint is not an indexable operation",
-            ));
-        }
-        if values.iter().any(|v| v.type_name() != key.1) {
-            return Err(invalid(
-                "Condition parameter type does not match schema type",
-            ));
-        }
-        if is_hash && op != "EQ" {
-            return Err(validation("Query key condition not supported"));
-        }
-    }
-    // Any condition on a non-key attribute.
-    if let Some((n, _, _)) = cs
-        .iter()
-        .find(|(n, _, _)| *n != hash.0 && range.is_none_or(|r| *n != r.0))
-    {
-        return Err(validation(format!(
-            "Query condition missed key schema element: {}",
-            range.map_or(n.as_str(), |r| r.0.as_str())
-        )));
-    }
-    // The hash condition first, so the key-condition split finds it.
-    let mut ordered: Vec<Cond> = Vec::new();
-    for (n, op, vs) in &cs {
-        let c = comparison(n, op, vs);
-        if *n == hash.0 {
-            ordered.insert(0, c);
-        } else {
-            ordered.push(c);
-        }
-    }
-    Ok(ordered
-        .into_iter()
-        .reduce(|a, b| Cond::And(Box::new(a), Box::new(b))))
+/// QueryFilter or ScanFilter (read by [`conditions`]) as a filter condition.
+pub fn filter(cs: &Conditions, req: &Value) -> Option<Cond> {
+    combine(
+        cs.iter().map(|(n, op, vs)| comparison(n, op, vs)).collect(),
+        req,
+    )
 }
 
 /// Expected (with ConditionalOperator) as a condition.
@@ -302,7 +242,7 @@ pub fn expected(req: &Value) -> Result<Option<Cond>, DynamoError> {
             let values = if has("Value") {
                 vec![value_of(&c["Value"])?]
             } else {
-                values_list(c.get("AttributeValueList"))?
+                values_list(c.get("AttributeValueList").and_then(Value::as_array))?
             };
             if !arity_ok(op, values.len()) {
                 return Err(invalid(format!(

@@ -9,6 +9,7 @@
 mod actions;
 mod checks;
 mod control;
+mod keycond;
 mod legacy;
 
 /// The actions without the HTTP and thread-pool layers, for the fuzz targets.
