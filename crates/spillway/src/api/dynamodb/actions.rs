@@ -559,6 +559,7 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     checks::expression_maps(req)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
+    let legacy_updates = req.get("UpdateExpression").is_none();
     let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => {
             let (a, p) = Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
@@ -594,7 +595,14 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let (old, new) = t.modify(&name, &key, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         let mut item = old.cloned().unwrap_or_else(|| key.clone());
-        expr::apply(&mut item, &actions).map_err(|e| TableError::Validation(e.0))?;
+        expr::apply(&mut item, &actions).map_err(|e| {
+            // AttributeUpdates' ADD and DELETE word a type mismatch their own way.
+            if legacy_updates && e == expr::wrong_type() {
+                TableError::Validation("Type mismatch for attribute to update".into())
+            } else {
+                TableError::Validation(e.0)
+            }
+        })?;
         if value::item_depth(&item) > value::MAX_NESTING_LEVELS {
             return Err(TableError::Validation(format!(
                 "1 validation error detected: {}",
@@ -605,25 +613,12 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     })?;
     let new = new.unwrap_or_default();
     let old = old.unwrap_or_default();
-    let touched: Vec<String> = actions
+    // UPDATED_OLD and UPDATED_NEW: the paths the actions wrote, as a projection.
+    let touched: Vec<expr::Path> = actions
         .iter()
-        .filter_map(|a| {
-            let (expr::Action::Set(p, _)
-            | expr::Action::Remove(p)
-            | expr::Action::Add(p, _)
-            | expr::Action::Delete(p, _)) = a;
-            match p.0.first() {
-                Some(expr::Step::Name(n)) => Some(n.clone()),
-                _ => None,
-            }
-        })
+        .map(|a| expr::action_path(a).clone())
         .collect();
-    let pick = |i: &Item| -> Item {
-        i.iter()
-            .filter(|(k, _)| touched.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
+    let pick = |i: &Item| -> Item { expr::project(i, &touched) };
     let attrs = match rv.as_str() {
         "ALL_OLD" => Some(old.clone()),
         "ALL_NEW" => Some(new.clone()),
