@@ -280,6 +280,8 @@ pub struct Parser<'a> {
     /// Names and values the expression used, to report unused ones.
     pub used_names: std::collections::HashSet<String>,
     pub used_values: std::collections::HashSet<String>,
+    /// Every document path the expression names, its names looked up.
+    pub paths: Vec<Path>,
     /// Operators and functions seen so far (DynamoDB allows [`MAX_OPERATORS`]).
     ops: usize,
     /// Current recursion depth (bounded by [`MAX_NESTING`]).
@@ -326,6 +328,20 @@ fn show_path(p: &Path) -> String {
             })
             .collect();
     format!("[{}]", steps.join(", "))
+}
+
+/// A scalar as DynamoDB prints it in messages: `{N:1}`, `{S:a}`.
+fn show_value(v: &AttributeValue) -> String {
+    use base64::Engine as _;
+    let text = match v {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => n.to_string(),
+        AttributeValue::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::Null => "true".into(),
+        _ => "...".into(),
+    };
+    format!("{{{}:{text}}}", v.type_name())
 }
 
 /// Whether one path is the other or inside it.
@@ -404,6 +420,7 @@ impl<'a> Parser<'a> {
             values,
             used_names: Default::default(),
             used_values: Default::default(),
+            paths: Vec::new(),
             ops: 0,
             depth: 0,
             calls: Vec::new(),
@@ -704,10 +721,13 @@ impl<'a> Parser<'a> {
     }
 
     fn path_of(&mut self, raw: &[RawStep]) -> Result<Path, ExprError> {
-        raw.iter()
-            .map(|s| self.name_of(s))
-            .collect::<Result<_, _>>()
-            .map(Path)
+        let p = Path(
+            raw.iter()
+                .map(|s| self.name_of(s))
+                .collect::<Result<_, _>>()?,
+        );
+        self.paths.push(p.clone());
+        Ok(p)
     }
 
     fn value(&mut self, v: &str) -> Result<AttributeValue, ExprError> {
@@ -807,6 +827,25 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// BETWEEN's bounds, when both are values: of one type, the lower not above the upper.
+    fn bounds(&self, lo: &Operand, hi: &Operand) -> Result<(), ExprError> {
+        let (Operand::Value(l), Operand::Value(h)) = (lo, hi) else {
+            return Ok(());
+        };
+        let problem = if l.type_name() != h.type_name() {
+            "requires same data type for lower and upper bounds"
+        } else if compare(l, h) == Some(Ordering::Greater) {
+            "requires upper bound to be greater than or equal to lower bound"
+        } else {
+            return Ok(());
+        };
+        Err(self.err(format_args!(
+            "The BETWEEN operator {problem}; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+            show_value(l),
+            show_value(h)
+        )))
+    }
+
     /// A function standing as a condition, with its operands checked.
     fn function_of(&mut self, f: &str, args: &[Raw]) -> Result<Cond, ExprError> {
         let args = args
@@ -896,6 +935,7 @@ impl<'a> Parser<'a> {
                     self.operand_of(hi)?,
                 );
                 self.distinct("BETWEEN", &x, &[&l, &h])?;
+                self.bounds(&l, &h)?;
                 Cond::Between(x, l, h)
             }
             RawCond::In(a, list) => {

@@ -12,7 +12,7 @@ use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
     self, AttributeValue, Item, ItemError, ValueError, item_from_json, item_to_json,
 };
-use crate::table::{TableError, TableState, Tables};
+use crate::table::{KeyType, TableError, TableState, Tables};
 
 type R = Result<Value, DynamoError>;
 
@@ -185,6 +185,8 @@ fn refuse_unused<'k>(
 struct Parsed {
     used_names: std::collections::HashSet<String>,
     used_values: std::collections::HashSet<String>,
+    /// The document paths the expressions name, in the order they were parsed.
+    paths: Vec<Path>,
 }
 
 impl Parsed {
@@ -192,12 +194,44 @@ impl Parsed {
         Self {
             used_names: Default::default(),
             used_values: Default::default(),
+            paths: Vec::new(),
         }
     }
 
     fn absorb(&mut self, p: &Parser<'_>) {
         self.used_names.extend(p.used_names.iter().cloned());
         self.used_values.extend(p.used_values.iter().cloned());
+        self.paths.extend(p.paths.iter().cloned());
+    }
+
+    /// DynamoDB refuses a path into a key attribute of the table or of an index: keys
+    /// are scalars, so `key.x` or `key[0]` cannot name anything.
+    fn key_paths(&self, state: &TableState) -> Result<(), DynamoError> {
+        let table_keys: Vec<&str> = std::iter::once(state.hash_key.name.as_str())
+            .chain(state.range_key.as_ref().map(|k| k.name.as_str()))
+            .collect();
+        let index_keys: Vec<&str> = state
+            .indexes
+            .iter()
+            .flat_map(|i| std::iter::once(&i.hash_key).chain(i.range_key.as_ref()))
+            .map(|k| k.name.as_str())
+            .collect();
+        for p in self.paths.iter().filter(|p| p.0.len() > 1) {
+            let Some(expr::Step::Name(top)) = p.0.first() else {
+                continue;
+            };
+            let which = if table_keys.contains(&top.as_str()) {
+                "Key"
+            } else if index_keys.contains(&top.as_str()) {
+                "IndexKey"
+            } else {
+                continue;
+            };
+            return Err(validation(format!(
+                "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {which}: {top}"
+            )));
+        }
+        Ok(())
     }
 
     /// DynamoDB refuses names and values no expression used.
@@ -466,6 +500,7 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
+    used.key_paths(&state)?;
     let mut out = json!({});
     let found = t.get_item(&name, &key)?;
     if let Some(item) = &found {
@@ -532,7 +567,9 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
-    key_only(&*t.get(&name)?, &key)?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
+    used.key_paths(&state)?;
     let (old, _) = t.modify(&name, &key, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(None)
@@ -544,6 +581,29 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
         (rv == "ALL_OLD").then_some(old).flatten(),
         units,
     ))
+}
+
+/// The key attributes of a table's indexes: (attribute, type, index), in index order.
+fn index_keys(state: &TableState) -> Vec<(String, KeyType, String)> {
+    state
+        .indexes
+        .iter()
+        .flat_map(|i| {
+            std::iter::once(&i.hash_key)
+                .chain(i.range_key.as_ref())
+                .map(|k| (k.name.clone(), k.kind, i.name.clone()))
+        })
+        .collect()
+}
+
+/// The type a SET value has whatever the item holds, when there is one.
+fn static_type(v: &expr::SetValue) -> Option<&'static str> {
+    match v {
+        expr::SetValue::Operand(expr::Operand::Value(v)) => Some(v.type_name()),
+        expr::SetValue::Plus(..) | expr::SetValue::Minus(..) => Some("N"),
+        expr::SetValue::ListAppend(..) => Some("L"),
+        _ => None,
+    }
 }
 
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
@@ -588,6 +648,26 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
             )));
         }
     }
+    let index_keys = index_keys(&state);
+    // An index key set to a value whose type is known before the item is read.
+    for a in &actions {
+        let (p, known) = match a {
+            expr::Action::Set(p, v) => (p, static_type(v)),
+            expr::Action::Add(p, v) => (p, Some(v.type_name())),
+            _ => continue,
+        };
+        if let ([expr::Step::Name(top)], Some(actual)) = (p.0.as_slice(), known)
+            && let Some((_, kind, index)) = index_keys
+                .iter()
+                .find(|(n, k, _)| n == top && k.as_str() != actual)
+        {
+            return Err(validation(format!(
+                "One or more parameter values were invalid: Type mismatch for Index Key {top} Expected: {} Actual: {actual} IndexName: {index}",
+                kind.as_str()
+            )));
+        }
+    }
+    used.key_paths(&state)?;
     let rv = return_values(
         req,
         &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
@@ -608,6 +688,22 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
                 "1 validation error detected: {}",
                 ValueError::TooDeep
             )));
+        }
+        if value::item_size(&item) > crate::table::MAX_ITEM_BYTES {
+            return Err(TableError::Validation(
+                "Item size to update has exceeded the maximum allowed size".into(),
+            ));
+        }
+        let changed_index_key = index_keys.iter().any(|(n, k, _)| {
+            item.get(n).is_some_and(|v| {
+                v.type_name() != k.as_str() && old.and_then(|o| o.get(n)) != Some(v)
+            })
+        });
+        if changed_index_key {
+            return Err(TableError::Validation(
+                "The update expression attempted to update the secondary index key to unsupported type"
+                    .into(),
+            ));
         }
         Ok(Some(item))
     })?;
@@ -729,6 +825,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     let proj = projection_or_attributes(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let state = t.get(&name)?;
+    used.key_paths(&state)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
         Some(n) => Some(
             state
