@@ -1935,6 +1935,295 @@ mod tests {
         );
     }
 
+    /// The error `text` (of `kind`) gets, with `#a` = a, `#i` = "[3]", `:n` a number, `:s`
+    /// a string, `:l` a list, `:ss` a string set.
+    fn first_error(kind: &'static str, text: &str) -> String {
+        let names = HashMap::from([
+            ("#a".to_owned(), "a".to_owned()),
+            ("#i".to_owned(), "[3]".to_owned()),
+        ]);
+        let values = HashMap::from([
+            (":n".to_owned(), n("1")),
+            (":s".to_owned(), s("b")),
+            (":l".to_owned(), AttributeValue::L(vec![])),
+            (":ss".to_owned(), AttributeValue::Ss(vec!["x".into()])),
+        ]);
+        let p = match Parser::new(kind, text, &names, &values) {
+            Ok(p) => p,
+            Err(e) => return e.0,
+        };
+        let e = match kind {
+            "UpdateExpression" => p.update().err(),
+            "ProjectionExpression" => p.projection().err(),
+            _ => p.condition().err(),
+        };
+        let e = e.unwrap_or_else(|| panic!("{text} was accepted")).0;
+        e.split_once(": ").map(|(_, m)| m.to_owned()).unwrap_or(e)
+    }
+
+    #[test]
+    fn condition_problems_are_reported_in_dynamodb_order() {
+        let cases = [
+            // Syntax (redundant parentheses included) before everything else.
+            (
+                "a > 4 AND frob(x)",
+                "Syntax error; token: \"4\", near: \"> 4 AND\"",
+            ),
+            (
+                "a > whatever((:n), ((a)))",
+                "The expression has redundant parentheses;",
+            ),
+            (
+                "size(a).b > a",
+                "Syntax error; token: \".\", near: \") . b\"",
+            ),
+            // Then function names, then functions in the wrong place, then reserved words.
+            (
+                "attRIbute_exIsts((views), #x)",
+                "Invalid function name; function: attRIbute_exIsts",
+            ),
+            (
+                "attribute_exists((views), (#x)) > b",
+                "The function is not allowed to be used this way in an expression; function: attribute_exists",
+            ),
+            (
+                "size(x)",
+                "The function is not allowed to be used this way in an expression; function: size",
+            ),
+            (
+                "attribute_exists(views, #x)",
+                "Attribute name is a reserved keyword; reserved keyword: views",
+            ),
+            // Then one walk in the order of the text: names and values as met, each
+            // function's operands after its arguments, repeated operands.
+            (
+                "begins_with(:nope, #x, #y)",
+                "An expression attribute value used in expression is not defined; attribute value: :nope",
+            ),
+            (
+                "(#x between :n and :n) and (a in (:n))",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "a = a AND b = :nope",
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [a]",
+            ),
+            (
+                "begins_with(x, size(a), b)",
+                "Incorrect number of operands for operator or function; operator or function: begins_with, number of operands: 3",
+            ),
+            (
+                "attribute_exists(:n)",
+                "Operator or function requires a document path; operator or function: attribute_exists",
+            ),
+            (
+                "attribute_not_exists(size(:s))",
+                "Operator or function requires a document path; operator or function: attribute_not_exists",
+            ),
+            (
+                "attribute_not_exists(size(:n))",
+                "Incorrect operand type for operator or function; operator or function: size, operand type: N",
+            ),
+            (
+                "attribute_type(a, size(a))",
+                "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: N",
+            ),
+            (
+                "attribute_type(a, :s)",
+                "Invalid attribute type name found; type: b, valid types: {S,SS,N,NS,B,BS,BOOL,NULL,L,M}",
+            ),
+            (
+                "begins_with(:l, a)",
+                "Incorrect operand type for operator or function; operator or function: begins_with, operand type: L",
+            ),
+            (
+                "contains(x.a[1], x.#a[1])",
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: contains, first operand: [x, a, [1]]",
+            ),
+            (
+                "a between :n and :s",
+                "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:b}",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("ConditionExpression", text), want, "{text}");
+        }
+        // Parentheses around operands are fine, and size counts characters.
+        let mut i = item();
+        i.insert("b".into(), s("abÿ"));
+        let c = cond("((size(b)) = :three) AND (b) = (b)", &[(":three", n("3"))]);
+        assert!(c.is_err(), "b = b repeats its operand");
+        let c = cond(
+            "((size(b)) = :three) AND (n) > :three",
+            &[(":three", n("3"))],
+        )
+        .unwrap();
+        assert!(eval(&i, &c));
+    }
+
+    #[test]
+    fn update_problems_are_reported_in_dynamodb_order() {
+        let cases = [
+            (
+                "set a = b + c + d",
+                "Syntax error; token: \"+\", near: \"c + d\"",
+            ),
+            (
+                " set #x = :x set abOrt = true ",
+                "Attribute name is a reserved keyword; reserved keyword: abOrt",
+            ),
+            (
+                "set #x = if_not_exist(:x) set c = d",
+                "Invalid function name; function: if_not_exist",
+            ),
+            (
+                "add #x :y set a = b add e :z",
+                "The \"ADD\" section can only be used once in an update expression;",
+            ),
+            (
+                "SET #x = if_not_exists(:x)",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "SET #a = if_not_exists(:x)",
+                "An expression attribute value used in expression is not defined; attribute value: :x",
+            ),
+            // Overlaps anywhere before conflicts, both before operand checks.
+            (
+                "set d[1] = a, d.b = a, c[1].a = a, c = if_not_exists(a)",
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [c, [1], a], path two: [c]",
+            ),
+            (
+                "set c[3].#i = a, c.#i[3] = if_not_exists(a)",
+                "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [c, [3], [3]], path two: [c, [3], [3]]",
+            ),
+            (
+                "set b = list_append(:s, a), c = if_not_exists(a) add a.b :s",
+                "Incorrect operand type for operator or function; operator: ADD, operand type: STRING",
+            ),
+            (
+                "delete a :n",
+                "Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER",
+            ),
+            (
+                "set a = if_not_exists(c)",
+                "Incorrect number of operands for operator or function; operator or function: if_not_exists, number of operands: 1",
+            ),
+            (
+                "set a = if_not_exists(if_not_exists(a, b), c)",
+                "Operator or function requires a document path; operator or function: if_not_exists",
+            ),
+            (
+                "set a = list_append(a, :n)",
+                "Incorrect operand type for operator or function; operator or function: list_append, operand type: N",
+            ),
+            (
+                "set a = :s - :l",
+                "Incorrect operand type for operator or function; operator or function: -, operand type: S",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("UpdateExpression", text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn projection_problems_and_nested_projections() {
+        let cases = [
+            ("(a)", "Syntax error; token: \"(\", near: \"( a\""),
+            (
+                "#x,ABSoLUTE",
+                "Attribute name is a reserved keyword; reserved keyword: ABSoLUTE",
+            ),
+            (
+                "a,b,a,#x",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "b[1], b.a, #a.b, a",
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]",
+            ),
+            (
+                "a[3].b, #a.#i.b",
+                "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, [3], b], path two: [a, [3], b]",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("ProjectionExpression", text), want, "{text}");
+        }
+        // Several positions of one list come back in list order, closed up; a path into
+        // a value that is not a map or list keeps nothing.
+        let mut i = item();
+        i.insert("c".into(), AttributeValue::L(vec![s("x"), s("y"), s("z")]));
+        let (paths, _) = Parser::new(
+            "ProjectionExpression",
+            "m.k[1], c[2], c[1], c[0].a, id.x",
+            &HashMap::new(),
+            &HashMap::new(),
+        )
+        .unwrap()
+        .projection()
+        .unwrap();
+        let p = project(&i, &paths);
+        assert_eq!(p["c"], AttributeValue::L(vec![s("y"), s("z")]));
+        assert!(!p.contains_key("id"));
+    }
+
+    #[test]
+    fn list_positions_are_updated_in_order_and_bad_paths_refused() {
+        let values = HashMap::from([
+            (":two".to_owned(), n("2")),
+            (":ss".to_owned(), AttributeValue::Ss(vec!["a".into()])),
+        ]);
+        let run = |text: &str, i: &mut Item| {
+            let (a, _) =
+                Parser::new("UpdateExpression", text, &HashMap::new(), &values)?.update()?;
+            apply(i, &a)
+        };
+        let mut i = item();
+        i.insert("c".into(), AttributeValue::L(vec![n("1"), n("3")]));
+        run(
+            "set c[4] = n - :two, c[2] = n add c[8] :ss, c[6] :two",
+            &mut i,
+        )
+        .unwrap();
+        assert_eq!(
+            i["c"],
+            AttributeValue::L(vec![
+                n("1"),
+                n("3"),
+                n("5"),
+                n("3"),
+                n("2"),
+                AttributeValue::Ss(vec!["a".into()])
+            ])
+        );
+        // REMOVE takes positions as they were before the update.
+        run("remove c[0], c[2]", &mut i).unwrap();
+        assert_eq!(
+            i["c"].clone(),
+            AttributeValue::L(vec![
+                n("3"),
+                n("3"),
+                n("2"),
+                AttributeValue::Ss(vec!["a".into()])
+            ])
+        );
+        for text in [
+            "remove id.a",
+            "delete n.x :ss",
+            "add m[1] :two",
+            "set nope.x = :two",
+        ] {
+            assert_eq!(
+                run(text, &mut i).unwrap_err().0,
+                "The document path provided in the update expression is invalid for update",
+                "{text}"
+            );
+        }
+        assert_eq!(run("set n = id + :two", &mut i).unwrap_err(), wrong_type());
+    }
+
     /// Parses `text` as `kind` with a few names and values, and evaluates or applies
     /// what parsed against a small item: the whole path a request takes.
     fn parse_and_run(kind: &str, text: &str) -> Result<(), ExprError> {
