@@ -457,6 +457,7 @@ fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
+    index_key_types(&*t.get(&name)?, &item)?;
     // A put with no condition and no returned item does not need the item it replaces.
     // (Capacity, as DynamoDB counts it, needs the old item's size too.)
     if cond.is_none() && rv == "NONE" && !wants_capacity(req) {
@@ -594,6 +595,22 @@ fn index_keys(state: &TableState) -> Vec<(String, KeyType, String)> {
                 .map(|k| (k.name.clone(), k.kind, i.name.clone()))
         })
         .collect()
+}
+
+/// An item's index key attributes must have the index's key types.
+fn index_key_types(state: &TableState, item: &Item) -> Result<(), DynamoError> {
+    for (n, kind, index) in index_keys(state) {
+        if let Some(v) = item.get(&n)
+            && v.type_name() != kind.as_str()
+        {
+            return Err(validation(format!(
+                "One or more parameter values were invalid: Type mismatch for Index Key {n} Expected: {} Actual: {} IndexName: {index}",
+                kind.as_str(),
+                v.type_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The type a SET value has whatever the item holds, when there is one.
