@@ -51,14 +51,14 @@ pub const MAX_PATH_DEPTH: usize = 32;
 pub const MAX_NESTING: usize = MAX_OPERATORS;
 
 /// One step of a document path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
     Name(String),
     Index(usize),
 }
 
 /// A document path: `a.b[2].c`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Path(pub Vec<Step>);
 
 /// Something a condition compares.
@@ -201,7 +201,75 @@ fn tokenize(kind: &str, text: &str) -> Result<Vec<Tok>, ExprError> {
     Ok(out)
 }
 
+/// One step of a document path as written: a name not yet looked up.
+#[derive(Debug, Clone)]
+enum RawStep {
+    Word(String),
+    Alias(String),
+    Index(usize),
+}
+
+/// An operand (or an update's value) as written, before names and values are looked up.
+#[derive(Debug)]
+enum Raw {
+    Path(Vec<RawStep>),
+    Value(String),
+    Call(String, Vec<Raw>),
+    /// `a + b` (true) or `a - b` (false), in update expressions.
+    Arith(Box<Raw>, bool, Box<Raw>),
+}
+
+/// A condition as written.
+#[derive(Debug)]
+enum RawCond {
+    Compare(Raw, Cmp, Raw),
+    Between(Raw, Raw, Raw),
+    In(Raw, Vec<Raw>),
+    /// A function used as a condition (holds a [`Raw::Call`]).
+    Call(Raw),
+    And(Box<RawCond>, Box<RawCond>),
+    Or(Box<RawCond>, Box<RawCond>),
+    Not(Box<RawCond>),
+}
+
+/// One update action as written.
+#[derive(Debug)]
+enum RawAction {
+    Set(Vec<RawStep>, Raw),
+    Remove(Vec<RawStep>),
+    Add(Vec<RawStep>, String),
+    Delete(Vec<RawStep>, String),
+}
+
+/// An operand with its names and values looked up.
+#[derive(Debug)]
+enum Term {
+    Path(Path),
+    Value(AttributeValue),
+    Call(String, Vec<Term>),
+    Arith(Box<Term>, bool, Box<Term>),
+}
+
+/// Functions that are conditions themselves.
+const CONDITION_FUNCTIONS: [&str; 5] = [
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+];
+
+/// The type names `attribute_type` accepts.
+const TYPE_NAMES: [&str; 10] = ["S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M"];
+
 /// Parses one kind of expression with its name and value maps.
+///
+/// DynamoDB reports what is wrong with an expression in stages, and so does this parser:
+/// first the syntax (with redundant parentheses and the operator count), then function
+/// names, functions used in the wrong place, reserved words and (in updates) repeated
+/// sections, each over the whole text; only then are names and values looked up and
+/// operands checked, as [`Self::condition`], [`Self::update`] and [`Self::projection`]
+/// describe.
 #[derive(Debug)]
 pub struct Parser<'a> {
     kind: &'static str,
@@ -212,18 +280,116 @@ pub struct Parser<'a> {
     /// Names and values the expression used, to report unused ones.
     pub used_names: std::collections::HashSet<String>,
     pub used_values: std::collections::HashSet<String>,
+    /// Every document path the expression names, its names looked up.
+    pub paths: Vec<Path>,
     /// Operators and functions seen so far (DynamoDB allows [`MAX_OPERATORS`]).
     ops: usize,
     /// Current recursion depth (bounded by [`MAX_NESTING`]).
     depth: usize,
-    /// Token positions of the last parenthesised group closed: (open, close).
-    last_group: Option<(usize, usize)>,
-    /// A group directly inside another, `((…))`, which DynamoDB refuses.
-    redundant: bool,
+    /// For each "(" token, the position of its ")" (usize::MAX when it has none).
+    closing: Vec<usize>,
+    /// Functions called, in the order of the text, and whether each stands as a condition.
+    calls: Vec<(String, bool)>,
+    /// Attribute names written as words (not `#aliases`), in the order of the text.
+    words: Vec<String>,
+    /// The first update section that appears twice.
+    repeated: Option<String>,
 }
 
 fn is_kw(t: &Tok, kw: &str) -> bool {
     matches!(t, Tok::Ident(w) if w.eq_ignore_ascii_case(kw))
+}
+
+/// Where each "(" closes.
+fn closing_parens(toks: &[Tok]) -> Vec<usize> {
+    let mut out = vec![usize::MAX; toks.len()];
+    let mut open = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t {
+            Tok::Sym("(") => open.push(i),
+            Tok::Sym(")") => {
+                if let Some(o) = open.pop() {
+                    out[o] = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A path as DynamoDB prints it in messages: `[a, b, [1]]`.
+fn show_path(p: &Path) -> String {
+    let steps: Vec<String> =
+        p.0.iter()
+            .map(|s| match s {
+                Step::Name(n) => n.clone(),
+                Step::Index(i) => format!("[{i}]"),
+            })
+            .collect();
+    format!("[{}]", steps.join(", "))
+}
+
+/// A scalar as DynamoDB prints it in messages: `{N:1}`, `{S:a}`.
+fn show_value(v: &AttributeValue) -> String {
+    use base64::Engine as _;
+    let text = match v {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => n.to_string(),
+        AttributeValue::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::Null => "true".into(),
+        _ => "...".into(),
+    };
+    format!("{{{}:{text}}}", v.type_name())
+}
+
+/// Whether one path is the other or inside it.
+fn overlap(a: &Path, b: &Path) -> bool {
+    a.0.iter().zip(&b.0).all(|(x, y)| x == y)
+}
+
+/// Whether two paths take a name and an index at the same place: one treats as a map
+/// what the other treats as a list.
+fn conflict(a: &Path, b: &Path) -> bool {
+    a.0.iter()
+        .zip(&b.0)
+        .find(|(x, y)| x != y)
+        .is_some_and(|(x, y)| matches!(x, Step::Name(_)) != matches!(y, Step::Name(_)))
+}
+
+/// The size DynamoDB's `size` gives a value, or None for a type without one.
+fn size_of(v: &AttributeValue) -> Option<usize> {
+    Some(match v {
+        AttributeValue::S(s) => s.chars().count(),
+        AttributeValue::B(b) => b.len(),
+        AttributeValue::L(l) => l.len(),
+        AttributeValue::M(m) => m.len(),
+        AttributeValue::Ss(v) => v.len(),
+        AttributeValue::Ns(v) => v.len(),
+        AttributeValue::Bs(v) => v.len(),
+        _ => return None,
+    })
+}
+
+/// How ADD and DELETE name a value's type in their messages.
+fn long_type_name(v: &AttributeValue) -> &'static str {
+    match v {
+        AttributeValue::S(_) => "STRING",
+        AttributeValue::N(_) => "NUMBER",
+        AttributeValue::B(_) => "BINARY",
+        AttributeValue::Bool(_) => "BOOLEAN",
+        AttributeValue::Null => "NULL",
+        AttributeValue::M(_) => "MAP",
+        AttributeValue::L(_) => "LIST",
+        AttributeValue::Ss(_) => "STRING_SET",
+        AttributeValue::Ns(_) => "NUMBER_SET",
+        AttributeValue::Bs(_) => "BINARY_SET",
+    }
+}
+
+fn number(n: usize) -> AttributeValue {
+    AttributeValue::N(Number::parse(&n.to_string()).unwrap_or_else(|_| Number::zero()))
 }
 
 impl<'a> Parser<'a> {
@@ -244,19 +410,27 @@ impl<'a> Parser<'a> {
                 text.len()
             )));
         }
+        let toks = tokenize(kind, text)?;
         Ok(Self {
             kind,
-            toks: tokenize(kind, text)?,
+            closing: closing_parens(&toks),
+            toks,
             pos: 0,
             names,
             values,
             used_names: Default::default(),
             used_values: Default::default(),
+            paths: Vec::new(),
             ops: 0,
             depth: 0,
-            last_group: None,
-            redundant: false,
+            calls: Vec::new(),
+            words: Vec::new(),
+            repeated: None,
         })
+    }
+
+    fn err(&self, what: impl std::fmt::Display) -> ExprError {
+        ExprError(format!("Invalid {}: {what}", self.kind))
     }
 
     /// Counts one operator or function.
@@ -284,27 +458,67 @@ impl<'a> Parser<'a> {
     }
 
     fn too_many_operators(&self) -> ExprError {
-        ExprError(format!(
-            "Invalid {}: The expression contains too many operators; operator count: {}",
-            self.kind, self.ops
+        self.err(format_args!(
+            "The expression contains too many operators; operator count: {}",
+            self.ops
         ))
     }
 
     fn redundant_parentheses(&self) -> ExprError {
-        ExprError(format!(
-            "Invalid {}: The expression has redundant parentheses;",
-            self.kind
-        ))
+        self.err("The expression has redundant parentheses;")
     }
 
-    /// The checks DynamoDB makes once the whole expression has parsed.
-    fn finish(&self) -> Result<(), ExprError> {
-        self.end()?;
-        if self.redundant {
+    /// Opens the group whose "(" is the current token; a group that holds nothing but
+    /// another group, `((…))`, is refused as DynamoDB refuses it.
+    fn open_group(&mut self) -> Result<(), ExprError> {
+        let (open, close) = (self.pos, self.closing[self.pos]);
+        if close != usize::MAX
+            && matches!(self.toks.get(open + 1), Some(Tok::Sym("(")))
+            && self.closing.get(open + 1) == Some(&(close - 1))
+        {
             return Err(self.redundant_parentheses());
         }
+        self.pos += 1;
+        self.enter()
+    }
+
+    /// The checks made once the whole text has parsed, before any name or value is
+    /// looked up: the operator count, function names, functions in the wrong place,
+    /// reserved words and repeated update sections, each in the order of the text.
+    fn finish(&self) -> Result<(), ExprError> {
+        self.end()?;
         if self.ops > MAX_OPERATORS {
             return Err(self.too_many_operators());
+        }
+        let update = self.kind == "UpdateExpression";
+        let known = |f: &str| {
+            if update {
+                matches!(f, "if_not_exists" | "list_append" | "size")
+            } else {
+                f == "size" || CONDITION_FUNCTIONS.contains(&f)
+            }
+        };
+        if let Some((f, _)) = self.calls.iter().find(|(f, _)| !known(f)) {
+            return Err(self.err(format_args!("Invalid function name; function: {f}")));
+        }
+        if let Some((f, _)) = self
+            .calls
+            .iter()
+            .find(|(f, as_cond)| CONDITION_FUNCTIONS.contains(&f.as_str()) != *as_cond)
+        {
+            return Err(self.err(format_args!(
+                "The function is not allowed to be used this way in an expression; function: {f}"
+            )));
+        }
+        if let Some(w) = self.words.iter().find(|w| super::reserved::is_reserved(w)) {
+            return Err(self.err(format_args!(
+                "Attribute name is a reserved keyword; reserved keyword: {w}"
+            )));
+        }
+        if let Some(s) = &self.repeated {
+            return Err(self.err(format_args!(
+                "The \"{s}\" section can only be used once in an update expression;"
+            )));
         }
         Ok(())
     }
@@ -315,9 +529,8 @@ impl<'a> Parser<'a> {
 
     fn syntax(&self) -> ExprError {
         match self.peek() {
-            Some(t) => ExprError(format!(
-                "Invalid {}: Syntax error; token: \"{}\", near: \"{}\"",
-                self.kind,
+            Some(t) => self.err(format_args!(
+                "Syntax error; token: \"{}\", near: \"{}\"",
                 show(t),
                 self.toks[self.pos.saturating_sub(1)..(self.pos + 2).min(self.toks.len())]
                     .iter()
@@ -325,9 +538,8 @@ impl<'a> Parser<'a> {
                     .collect::<Vec<_>>()
                     .join(" ")
             )),
-            None => ExprError(format!(
-                "Invalid {}: Syntax error; token: \"<EOF>\", near: \"{}\"",
-                self.kind,
+            None => self.err(format_args!(
+                "Syntax error; token: \"<EOF>\", near: \"{}\"",
                 self.toks.last().map(show).unwrap_or_default()
             )),
         }
@@ -367,100 +579,392 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn name(&mut self) -> Result<String, ExprError> {
+    /// Whether `w` is a word of this kind of expression's grammar (never a name).
+    fn is_keyword(&self, w: &str) -> bool {
+        let words: &[&str] = match self.kind {
+            "UpdateExpression" => &["SET", "REMOVE", "ADD", "DELETE"],
+            "ProjectionExpression" => &[],
+            _ => &["AND", "OR", "NOT", "BETWEEN", "IN"],
+        };
+        words.iter().any(|k| w.eq_ignore_ascii_case(k))
+    }
+
+    fn raw_name(&mut self) -> Result<RawStep, ExprError> {
         match self.peek().cloned() {
-            Some(Tok::Ident(w)) => {
-                if super::reserved::is_reserved(&w) {
-                    return Err(ExprError(format!(
-                        "Invalid {}: Attribute name is a reserved keyword; reserved keyword: {w}",
-                        self.kind
-                    )));
-                }
+            Some(Tok::Ident(w)) if !self.is_keyword(&w) => {
                 self.pos += 1;
-                Ok(w)
+                self.words.push(w.clone());
+                Ok(RawStep::Word(w))
             }
             Some(Tok::Name(n)) => {
                 self.pos += 1;
-                self.used_names.insert(n.clone());
-                self.names.get(&n).cloned().ok_or_else(|| {
-                    ExprError(format!(
-                        "Invalid {}: An expression attribute name used in the document path is not defined; attribute name: {n}",
-                        self.kind
-                    ))
-                })
+                Ok(RawStep::Alias(n))
             }
             _ => Err(self.syntax()),
         }
     }
 
-    fn path(&mut self) -> Result<Path, ExprError> {
-        let mut steps = vec![Step::Name(self.name()?)];
+    fn raw_path(&mut self) -> Result<Vec<RawStep>, ExprError> {
+        let mut steps = vec![self.raw_name()?];
         loop {
             if steps.len() > MAX_PATH_DEPTH && !matches!(self.peek(), Some(Tok::Sym("." | "["))) {
-                return Err(ExprError(format!(
-                    "Invalid {}: The document path has too many nesting levels; nesting levels: {}",
-                    self.kind,
+                return Err(self.err(format_args!(
+                    "The document path has too many nesting levels; nesting levels: {}",
                     steps.len()
                 )));
             }
             if self.eat_sym(".") {
-                steps.push(Step::Name(self.name()?));
+                steps.push(self.raw_name()?);
             } else if self.eat_sym("[") {
                 match self.peek().cloned() {
                     Some(Tok::Int(n)) => {
                         self.pos += 1;
-                        steps.push(Step::Index(n));
+                        steps.push(RawStep::Index(n));
                     }
                     _ => return Err(self.syntax()),
                 }
                 self.expect_sym("]")?;
             } else {
-                return Ok(Path(steps));
+                return Ok(steps);
             }
         }
+    }
+
+    /// An operand: a path, a `:value`, a function call, or one of those in parentheses.
+    /// In updates (`arith`) a parenthesised operand may be a sum or difference.
+    fn term(&mut self, arith: bool) -> Result<Raw, ExprError> {
+        match self.peek().cloned() {
+            Some(Tok::Sym("(")) => {
+                self.open_group()?;
+                let inner = if arith {
+                    self.sum()?
+                } else {
+                    self.term(false)?
+                };
+                self.expect_sym(")")?;
+                self.leave();
+                Ok(inner)
+            }
+            Some(Tok::Value(v)) => {
+                self.pos += 1;
+                Ok(Raw::Value(v))
+            }
+            Some(Tok::Ident(f))
+                if self.toks.get(self.pos + 1) == Some(&Tok::Sym("(")) && !self.is_keyword(&f) =>
+            {
+                self.pos += 2;
+                self.op();
+                self.enter()?;
+                self.calls.push((f.clone(), false));
+                let mut args = vec![self.arg(arith)?];
+                while self.eat_sym(",") {
+                    args.push(self.arg(arith)?);
+                }
+                self.expect_sym(")")?;
+                self.leave();
+                Ok(Raw::Call(f, args))
+            }
+            _ => Ok(Raw::Path(self.raw_path()?)),
+        }
+    }
+
+    fn arg(&mut self, arith: bool) -> Result<Raw, ExprError> {
+        if arith { self.sum() } else { self.term(false) }
+    }
+
+    /// An update's value: an operand, or two joined by `+` or `-`.
+    fn sum(&mut self) -> Result<Raw, ExprError> {
+        let first = self.term(true)?;
+        let plus = if self.eat_sym("+") {
+            true
+        } else if self.eat_sym("-") {
+            false
+        } else {
+            return Ok(first);
+        };
+        self.op();
+        let second = self.term(true)?;
+        Ok(Raw::Arith(Box::new(first), plus, Box::new(second)))
+    }
+
+    /// Whether the "(" at `i` opens a group of conditions rather than an operand: an
+    /// operand's group is followed by a comparison, BETWEEN or IN.
+    fn opens_condition(&self, i: usize) -> bool {
+        let Some(next) = self.closing.get(i).and_then(|&c| c.checked_add(1)) else {
+            return true;
+        };
+        !matches!(
+            self.toks.get(next),
+            Some(Tok::Sym("=" | "<>" | "<" | "<=" | ">" | ">="))
+        ) && !self
+            .toks
+            .get(next)
+            .is_some_and(|t| is_kw(t, "BETWEEN") || is_kw(t, "IN"))
+    }
+
+    fn name_of(&mut self, step: &RawStep) -> Result<Step, ExprError> {
+        Ok(match step {
+            RawStep::Word(w) => Step::Name(w.clone()),
+            RawStep::Index(i) => Step::Index(*i),
+            RawStep::Alias(n) => {
+                self.used_names.insert(n.clone());
+                match self.names.get(n) {
+                    Some(v) => Step::Name(v.clone()),
+                    None => {
+                        return Err(self.err(format_args!(
+                            "An expression attribute name used in the document path is not defined; attribute name: {n}"
+                        )));
+                    }
+                }
+            }
+        })
+    }
+
+    fn path_of(&mut self, raw: &[RawStep]) -> Result<Path, ExprError> {
+        let p = Path(
+            raw.iter()
+                .map(|s| self.name_of(s))
+                .collect::<Result<_, _>>()?,
+        );
+        self.paths.push(p.clone());
+        Ok(p)
     }
 
     fn value(&mut self, v: &str) -> Result<AttributeValue, ExprError> {
         self.used_values.insert(v.to_owned());
-        self.values.get(v).cloned().ok_or_else(|| {
-            ExprError(format!(
-                "Invalid {}: An expression attribute value used in expression is not defined; attribute value: {v}",
-                self.kind
-            ))
+        match self.values.get(v) {
+            Some(x) => Ok(x.clone()),
+            None => Err(self.err(format_args!(
+                "An expression attribute value used in expression is not defined; attribute value: {v}"
+            ))),
+        }
+    }
+
+    /// Looks up the names and values of an operand, in the order of the text.
+    fn term_of(&mut self, raw: &Raw) -> Result<Term, ExprError> {
+        Ok(match raw {
+            Raw::Path(p) => Term::Path(self.path_of(p)?),
+            Raw::Value(v) => Term::Value(self.value(v)?),
+            Raw::Call(f, args) => Term::Call(
+                f.clone(),
+                args.iter()
+                    .map(|a| self.term_of(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Raw::Arith(a, plus, b) => Term::Arith(
+                Box::new(self.term_of(a)?),
+                *plus,
+                Box::new(self.term_of(b)?),
+            ),
         })
     }
 
-    fn operand(&mut self) -> Result<Operand, ExprError> {
-        match self.peek().cloned() {
-            Some(Tok::Value(v)) => {
-                self.pos += 1;
-                Ok(Operand::Value(self.value(&v)?))
-            }
-            Some(Tok::Ident(w))
-                if w == "size" && self.toks.get(self.pos + 1) == Some(&Tok::Sym("(")) =>
-            {
-                self.pos += 2;
-                self.op();
-                let p = self.path()?;
-                self.expect_sym(")")?;
-                Ok(Operand::Size(p))
-            }
-            _ => Ok(Operand::Path(self.path()?)),
+    fn arity(&self, f: &str, args: usize, wanted: usize) -> Result<(), ExprError> {
+        if args == wanted {
+            return Ok(());
         }
+        Err(self.err(format_args!(
+            "Incorrect number of operands for operator or function; operator or function: {f}, number of operands: {args}"
+        )))
+    }
+
+    fn needs_path(&self, f: &str) -> ExprError {
+        self.err(format_args!(
+            "Operator or function requires a document path; operator or function: {f}"
+        ))
+    }
+
+    fn operand_type(&self, f: &str, t: &str) -> ExprError {
+        self.err(format_args!(
+            "Incorrect operand type for operator or function; operator or function: {f}, operand type: {t}"
+        ))
+    }
+
+    /// `size` of an operand: of a path when evaluated, of a value at once.
+    fn size(&self, args: Vec<Operand>) -> Result<Operand, ExprError> {
+        self.arity("size", args.len(), 1)?;
+        match args.into_iter().next() {
+            Some(Operand::Path(p)) => Ok(Operand::Size(p)),
+            Some(Operand::Value(v)) => match size_of(&v) {
+                Some(n) => Ok(Operand::Value(number(n))),
+                None => Err(self.operand_type("size", v.type_name())),
+            },
+            _ => Err(self.operand_type("size", "N")),
+        }
+    }
+
+    /// A condition's operand, its names and values looked up and `size` checked.
+    fn operand_of(&mut self, raw: &Raw) -> Result<Operand, ExprError> {
+        match raw {
+            Raw::Path(p) => Ok(Operand::Path(self.path_of(p)?)),
+            Raw::Value(v) => Ok(Operand::Value(self.value(v)?)),
+            Raw::Call(f, args) => {
+                let args = args
+                    .iter()
+                    .map(|a| self.operand_of(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if f != "size" {
+                    return Err(self.err(format_args!(
+                        "The function is not allowed to be used this way in an expression; function: {f}"
+                    )));
+                }
+                self.size(args)
+            }
+            Raw::Arith(..) => Err(self.syntax()),
+        }
+    }
+
+    /// DynamoDB refuses an operator whose first operand is a path repeated among the others.
+    fn distinct(&self, op: &str, first: &Operand, rest: &[&Operand]) -> Result<(), ExprError> {
+        if let Operand::Path(p) = first
+            && rest.iter().any(|o| matches!(o, Operand::Path(q) if q == p))
+        {
+            return Err(self.err(format_args!(
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {}",
+                show_path(p)
+            )));
+        }
+        Ok(())
+    }
+
+    /// BETWEEN's bounds, when both are values: of one type, the lower not above the upper.
+    fn bounds(&self, lo: &Operand, hi: &Operand) -> Result<(), ExprError> {
+        let (Operand::Value(l), Operand::Value(h)) = (lo, hi) else {
+            return Ok(());
+        };
+        let problem = if l.type_name() != h.type_name() {
+            "requires same data type for lower and upper bounds"
+        } else if compare(l, h) == Some(Ordering::Greater) {
+            "requires upper bound to be greater than or equal to lower bound"
+        } else {
+            return Ok(());
+        };
+        Err(self.err(format_args!(
+            "The BETWEEN operator {problem}; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+            show_value(l),
+            show_value(h)
+        )))
+    }
+
+    /// A function standing as a condition, with its operands checked.
+    fn function_of(&mut self, f: &str, args: &[Raw]) -> Result<Cond, ExprError> {
+        let args = args
+            .iter()
+            .map(|a| self.operand_of(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let wanted = match f {
+            "attribute_exists" | "attribute_not_exists" => 1,
+            _ => 2,
+        };
+        self.arity(f, args.len(), wanted)?;
+        let mut args = args.into_iter();
+        let (Some(first), second) = (args.next(), args.next()) else {
+            return Err(self.syntax());
+        };
+        let scalar = |o: &Operand, ok: &dyn Fn(&AttributeValue) -> bool| match o {
+            Operand::Value(v) if !ok(v) => Err(self.operand_type(f, v.type_name())),
+            Operand::Size(_) if !ok(&number(0)) => Err(self.operand_type(f, "N")),
+            _ => Ok(()),
+        };
+        match (f, second) {
+            ("attribute_exists" | "attribute_not_exists", None) => match first {
+                Operand::Path(p) if f == "attribute_exists" => Ok(Cond::Exists(p)),
+                Operand::Path(p) => Ok(Cond::NotExists(p)),
+                _ => Err(self.needs_path(f)),
+            },
+            ("attribute_type", Some(t)) => {
+                let Operand::Path(p) = first else {
+                    return Err(self.needs_path(f));
+                };
+                scalar(&t, &|v| matches!(v, AttributeValue::S(_)))?;
+                if let Operand::Value(AttributeValue::S(name)) = &t
+                    && !TYPE_NAMES.contains(&name.as_str())
+                {
+                    return Err(self.err(format_args!(
+                        "Invalid attribute type name found; type: {name}, valid types: {{{}}}",
+                        TYPE_NAMES.join(",")
+                    )));
+                }
+                let first = Operand::Path(p);
+                self.distinct(f, &first, &[&t])?;
+                let Operand::Path(p) = first else {
+                    return Err(self.needs_path(f));
+                };
+                Ok(Cond::Type(p, t))
+            }
+            ("begins_with", Some(b)) => {
+                let text =
+                    |v: &AttributeValue| matches!(v, AttributeValue::S(_) | AttributeValue::B(_));
+                scalar(&first, &text)?;
+                scalar(&b, &text)?;
+                self.distinct(f, &first, &[&b])?;
+                Ok(Cond::BeginsWith(first, b))
+            }
+            ("contains", Some(b)) => {
+                self.distinct(f, &first, &[&b])?;
+                Ok(Cond::Contains(first, b))
+            }
+            _ => Err(self.err(format_args!("Invalid function name; function: {f}"))),
+        }
+    }
+
+    /// Looks up and checks a condition, operand by operand in the order of the text: the
+    /// first undefined name or value, wrong operand or repeated path is the one reported.
+    fn cond_of(&mut self, raw: &RawCond) -> Result<Cond, ExprError> {
+        Ok(match raw {
+            RawCond::And(a, b) => Cond::And(Box::new(self.cond_of(a)?), Box::new(self.cond_of(b)?)),
+            RawCond::Or(a, b) => Cond::Or(Box::new(self.cond_of(a)?), Box::new(self.cond_of(b)?)),
+            RawCond::Not(a) => Cond::Not(Box::new(self.cond_of(a)?)),
+            RawCond::Compare(a, op, b) => {
+                let (x, y) = (self.operand_of(a)?, self.operand_of(b)?);
+                let sym = match op {
+                    Cmp::Eq => "=",
+                    Cmp::Ne => "<>",
+                    Cmp::Lt => "<",
+                    Cmp::Le => "<=",
+                    Cmp::Gt => ">",
+                    Cmp::Ge => ">=",
+                };
+                self.distinct(sym, &x, &[&y])?;
+                Cond::Compare(x, *op, y)
+            }
+            RawCond::Between(a, lo, hi) => {
+                let (x, l, h) = (
+                    self.operand_of(a)?,
+                    self.operand_of(lo)?,
+                    self.operand_of(hi)?,
+                );
+                self.distinct("BETWEEN", &x, &[&l, &h])?;
+                self.bounds(&l, &h)?;
+                Cond::Between(x, l, h)
+            }
+            RawCond::In(a, list) => {
+                let x = self.operand_of(a)?;
+                let list = list
+                    .iter()
+                    .map(|o| self.operand_of(o))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.distinct("IN", &x, &list.iter().collect::<Vec<_>>())?;
+                Cond::In(x, list)
+            }
+            RawCond::Call(Raw::Call(f, args)) => self.function_of(f, args)?,
+            RawCond::Call(_) => return Err(self.syntax()),
+        })
     }
 
     /// A whole condition expression.
     pub fn condition(mut self) -> Result<(Cond, Self), ExprError> {
-        let c = self.or()?;
+        let raw = self.or()?;
         self.finish()?;
+        let c = self.cond_of(&raw)?;
         Ok((c, self))
     }
 
     /// `condition`: OR of ANDs of NOTs of primaries and parenthesised groups, parsed
     /// with explicit stacks (operator precedence), so no nesting costs the thread's stack.
-    fn or(&mut self) -> Result<Cond, ExprError> {
+    fn or(&mut self) -> Result<RawCond, ExprError> {
         let mut pending: Vec<Pending> = Vec::new();
-        let mut out: Vec<Cond> = Vec::new();
+        let mut out: Vec<RawCond> = Vec::new();
         let mut open_groups = 0usize;
         loop {
             // Where an operand is expected: NOTs and opening parentheses, then a primary.
@@ -468,10 +972,12 @@ impl<'a> Parser<'a> {
                 if self.eat_kw("NOT") {
                     self.op();
                     pending.push(Pending::Not);
-                } else if self.eat_sym("(") {
-                    self.enter()?;
+                } else if matches!(self.peek(), Some(Tok::Sym("(")))
+                    && self.opens_condition(self.pos)
+                {
+                    self.open_group()?;
                     open_groups += 1;
-                    pending.push(Pending::Open(self.pos - 1));
+                    pending.push(Pending::Open);
                 } else {
                     break;
                 }
@@ -479,16 +985,9 @@ impl<'a> Parser<'a> {
             out.push(self.primary()?);
             // After an operand: closing parentheses, then AND, OR or the end.
             while open_groups > 0 && self.eat_sym(")") {
-                let close = self.pos - 1;
                 loop {
                     match pending.pop() {
-                        Some(Pending::Open(open)) => {
-                            if self.last_group == Some((open + 1, close - 1)) {
-                                self.redundant = true;
-                            }
-                            self.last_group = Some((open, close));
-                            break;
-                        }
+                        Some(Pending::Open) => break,
                         Some(p) => reduce(p, &mut out),
                         None => return Err(self.syntax()),
                     }
@@ -528,67 +1027,33 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A comparison or a function (NOT and parentheses are [`Self::or`]'s).
-    fn primary(&mut self) -> Result<Cond, ExprError> {
-        if let Some(Tok::Ident(f)) = self.peek().cloned()
-            && self.toks.get(self.pos + 1) == Some(&Tok::Sym("("))
-            && f != "size"
-        {
-            self.pos += 2;
-            self.op();
-            let c = match f.as_str() {
-                "attribute_exists" => Cond::Exists(self.path()?),
-                "attribute_not_exists" => Cond::NotExists(self.path()?),
-                "attribute_type" => {
-                    let p = self.path()?;
-                    self.expect_sym(",")?;
-                    Cond::Type(p, self.operand()?)
-                }
-                "begins_with" => {
-                    let a = self.operand()?;
-                    self.expect_sym(",")?;
-                    Cond::BeginsWith(a, self.operand()?)
-                }
-                "contains" => {
-                    let a = self.operand()?;
-                    self.expect_sym(",")?;
-                    Cond::Contains(a, self.operand()?)
-                }
-                other => {
-                    return Err(ExprError(format!(
-                        "Invalid {}: Invalid function name; function: {other}",
-                        self.kind
-                    )));
-                }
-            };
-            self.expect_sym(")")?;
-            return Ok(c);
-        }
-        let left = self.operand()?;
+    /// A comparison or a function (NOT and parenthesised conditions are [`Self::or`]'s).
+    fn primary(&mut self) -> Result<RawCond, ExprError> {
+        let first_call = self.calls.len();
+        let left = self.term(false)?;
         if self.eat_kw("BETWEEN") {
             self.op();
-            let lo = self.operand()?;
+            let lo = self.term(false)?;
             if !self.eat_kw("AND") {
                 return Err(self.syntax());
             }
-            return Ok(Cond::Between(left, lo, self.operand()?));
+            return Ok(RawCond::Between(left, lo, self.term(false)?));
         }
         if self.eat_kw("IN") {
             self.op();
             self.expect_sym("(")?;
-            let mut list = vec![self.operand()?];
+            let mut list = vec![self.term(false)?];
             while self.eat_sym(",") {
-                list.push(self.operand()?);
+                list.push(self.term(false)?);
             }
             self.expect_sym(")")?;
             if list.len() > MAX_IN_OPERANDS {
-                return Err(ExprError(format!(
-                    "Invalid {}: The IN operator is provided with too many operands; number of operands: {}",
-                    self.kind,
+                return Err(self.err(format_args!(
+                    "The IN operator is provided with too many operands; number of operands: {}",
                     list.len()
                 )));
             }
-            return Ok(Cond::In(left, list));
+            return Ok(RawCond::In(left, list));
         }
         let op = match self.peek() {
             Some(Tok::Sym("=")) => Cmp::Eq,
@@ -597,77 +1062,128 @@ impl<'a> Parser<'a> {
             Some(Tok::Sym("<=")) => Cmp::Le,
             Some(Tok::Sym(">")) => Cmp::Gt,
             Some(Tok::Sym(">=")) => Cmp::Ge,
+            _ if matches!(left, Raw::Call(..)) => {
+                // A function standing alone is a condition.
+                if let Some(c) = self.calls.get_mut(first_call) {
+                    c.1 = true;
+                }
+                return Ok(RawCond::Call(left));
+            }
             _ => return Err(self.syntax()),
         };
         self.pos += 1;
         self.op();
-        Ok(Cond::Compare(left, op, self.operand()?))
+        Ok(RawCond::Compare(left, op, self.term(false)?))
     }
 
-    /// A projection expression.
-    pub fn projection(mut self) -> Result<(Vec<Path>, Self), ExprError> {
-        let mut paths = vec![self.path()?];
-        while self.eat_sym(",") {
-            paths.push(self.path()?);
-        }
-        self.finish()?;
-        Ok((paths, self))
-    }
-
-    fn set_value(&mut self) -> Result<SetValue, ExprError> {
-        self.enter()?;
-        let first = self.set_term()?;
-        let v = if self.eat_sym("+") {
-            self.op();
-            SetValue::Plus(Box::new(first), Box::new(self.set_term()?))
-        } else if self.eat_sym("-") {
-            self.op();
-            SetValue::Minus(Box::new(first), Box::new(self.set_term()?))
-        } else {
-            first
-        };
-        self.leave();
-        Ok(v)
-    }
-
-    fn set_term(&mut self) -> Result<SetValue, ExprError> {
-        if let Some(Tok::Ident(f)) = self.peek().cloned()
-            && self.toks.get(self.pos + 1) == Some(&Tok::Sym("("))
-        {
-            match f.as_str() {
-                "if_not_exists" => {
-                    self.pos += 2;
-                    self.op();
-                    let p = self.path()?;
-                    self.expect_sym(",")?;
-                    let v = self.set_value()?;
-                    self.expect_sym(")")?;
-                    return Ok(SetValue::IfNotExists(p, Box::new(v)));
-                }
-                "list_append" => {
-                    self.pos += 2;
-                    self.op();
-                    let a = self.set_value()?;
-                    self.expect_sym(",")?;
-                    let b = self.set_value()?;
-                    self.expect_sym(")")?;
-                    return Ok(SetValue::ListAppend(Box::new(a), Box::new(b)));
-                }
-                "size" => {}
-                other => {
-                    return Err(ExprError(format!(
-                        "Invalid {}: Invalid function name; function: {other}",
-                        self.kind
+    /// Paths of one expression must neither overlap (one inside another) nor conflict
+    /// (one indexing a list where the other names a map member); overlaps are reported
+    /// first, each pair as path one (earlier in the text) and path two.
+    fn distinct_paths(&self, paths: &[&Path]) -> Result<(), ExprError> {
+        for (what, clash) in [
+            ("overlap", overlap as fn(&Path, &Path) -> bool),
+            ("conflict", conflict),
+        ] {
+            for (j, b) in paths.iter().enumerate() {
+                if let Some(a) = paths[..j].iter().find(|a| clash(a, b)) {
+                    return Err(self.err(format_args!(
+                        "Two document paths {what} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+                        show_path(a),
+                        show_path(b)
                     )));
                 }
             }
         }
-        Ok(SetValue::Operand(self.operand()?))
+        Ok(())
     }
 
-    /// An update expression.
+    /// A projection expression: syntax and reserved words, then names in the order of the
+    /// text, then overlapping and conflicting paths.
+    pub fn projection(mut self) -> Result<(Vec<Path>, Self), ExprError> {
+        let mut raw = vec![self.raw_path()?];
+        while self.eat_sym(",") {
+            raw.push(self.raw_path()?);
+        }
+        self.finish()?;
+        let paths = raw
+            .iter()
+            .map(|p| self.path_of(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.distinct_paths(&paths.iter().collect::<Vec<_>>())?;
+        Ok((paths, self))
+    }
+
+    /// A SET value, checked operand by operand (innermost first).
+    fn set_value_of(&self, t: Term) -> Result<SetValue, ExprError> {
+        Ok(match t {
+            Term::Path(p) => SetValue::Operand(Operand::Path(p)),
+            Term::Value(v) => SetValue::Operand(Operand::Value(v)),
+            Term::Arith(a, plus, b) => {
+                let (x, y) = (self.set_value_of(*a)?, self.set_value_of(*b)?);
+                let sym = if plus { "+" } else { "-" };
+                for v in [&x, &y] {
+                    if let SetValue::Operand(Operand::Value(v)) = v
+                        && !matches!(v, AttributeValue::N(_))
+                    {
+                        return Err(self.operand_type(sym, v.type_name()));
+                    }
+                }
+                if plus {
+                    SetValue::Plus(Box::new(x), Box::new(y))
+                } else {
+                    SetValue::Minus(Box::new(x), Box::new(y))
+                }
+            }
+            Term::Call(f, args) => {
+                let args = args
+                    .into_iter()
+                    .map(|a| self.set_value_of(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if f == "size" {
+                    let args = args
+                        .into_iter()
+                        .map(|a| match a {
+                            SetValue::Operand(o) => Ok(o),
+                            _ => Err(self.needs_path("size")),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(SetValue::Operand(self.size(args)?));
+                }
+                self.arity(&f, args.len(), 2)?;
+                let mut args = args.into_iter();
+                let (Some(a), Some(b)) = (args.next(), args.next()) else {
+                    return Err(self.syntax());
+                };
+                match f.as_str() {
+                    "if_not_exists" => match a {
+                        SetValue::Operand(Operand::Path(p)) => {
+                            SetValue::IfNotExists(p, Box::new(b))
+                        }
+                        _ => return Err(self.needs_path(&f)),
+                    },
+                    "list_append" => {
+                        for v in [&a, &b] {
+                            if let SetValue::Operand(Operand::Value(v)) = v
+                                && !matches!(v, AttributeValue::L(_))
+                            {
+                                return Err(self.operand_type(&f, v.type_name()));
+                            }
+                        }
+                        SetValue::ListAppend(Box::new(a), Box::new(b))
+                    }
+                    _ => {
+                        return Err(self.err(format_args!("Invalid function name; function: {f}")));
+                    }
+                }
+            }
+        })
+    }
+
+    /// An update expression. After the syntax and the whole-text checks, names and values
+    /// are looked up in the order of the text, then the paths are checked for overlaps and
+    /// conflicts, then ADD's and DELETE's values for their types, then SET's values.
     pub fn update(mut self) -> Result<(Vec<Action>, Self), ExprError> {
-        let mut actions = Vec::new();
+        let mut raw = Vec::new();
         let mut seen = std::collections::HashSet::new();
         while self.pos < self.toks.len() {
             let clause = match self.peek() {
@@ -677,33 +1193,27 @@ impl<'a> Parser<'a> {
             if !matches!(clause.as_str(), "SET" | "REMOVE" | "ADD" | "DELETE") {
                 return Err(self.syntax());
             }
-            if !seen.insert(clause.clone()) {
-                return Err(ExprError(format!(
-                    "Invalid {}: The \"{clause}\" section can only be used once in an update expression;",
-                    self.kind
-                )));
+            if !seen.insert(clause.clone()) && self.repeated.is_none() {
+                self.repeated = Some(clause.clone());
             }
             self.pos += 1;
             loop {
-                let path = self.path()?;
-                actions.push(match clause.as_str() {
+                let path = self.raw_path()?;
+                raw.push(match clause.as_str() {
                     "SET" => {
                         self.expect_sym("=")?;
-                        Action::Set(path, self.set_value()?)
+                        RawAction::Set(path, self.sum()?)
                     }
-                    "REMOVE" => Action::Remove(path),
+                    "REMOVE" => RawAction::Remove(path),
                     other => {
-                        let v = match self.peek().cloned() {
-                            Some(Tok::Value(v)) => {
-                                self.pos += 1;
-                                self.value(&v)?
-                            }
-                            _ => return Err(self.syntax()),
+                        let Some(Tok::Value(v)) = self.peek().cloned() else {
+                            return Err(self.syntax());
                         };
+                        self.pos += 1;
                         if other == "ADD" {
-                            Action::Add(path, v)
+                            RawAction::Add(path, v)
                         } else {
-                            Action::Delete(path, v)
+                            RawAction::Delete(path, v)
                         }
                     }
                 });
@@ -712,10 +1222,84 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        if actions.is_empty() {
+        if raw.is_empty() {
             return Err(self.syntax());
         }
         self.finish()?;
+        // Names and values, in the order of the text.
+        enum Looked {
+            Set(Path, Term),
+            Remove(Path),
+            Add(Path, AttributeValue),
+            Delete(Path, AttributeValue),
+        }
+        let mut looked = Vec::with_capacity(raw.len());
+        for a in &raw {
+            looked.push(match a {
+                RawAction::Set(p, v) => {
+                    let p = self.path_of(p)?;
+                    Looked::Set(p, self.term_of(v)?)
+                }
+                RawAction::Remove(p) => Looked::Remove(self.path_of(p)?),
+                RawAction::Add(p, v) => {
+                    let p = self.path_of(p)?;
+                    Looked::Add(p, self.value(v)?)
+                }
+                RawAction::Delete(p, v) => {
+                    let p = self.path_of(p)?;
+                    Looked::Delete(p, self.value(v)?)
+                }
+            });
+        }
+        let paths: Vec<&Path> = looked
+            .iter()
+            .map(|a| match a {
+                Looked::Set(p, _)
+                | Looked::Remove(p)
+                | Looked::Add(p, _)
+                | Looked::Delete(p, _) => p,
+            })
+            .collect();
+        self.distinct_paths(&paths)?;
+        for a in &looked {
+            let (op, v, ok) = match a {
+                Looked::Add(_, v) => (
+                    "ADD",
+                    v,
+                    matches!(
+                        v,
+                        AttributeValue::N(_)
+                            | AttributeValue::Ss(_)
+                            | AttributeValue::Ns(_)
+                            | AttributeValue::Bs(_)
+                    ),
+                ),
+                Looked::Delete(_, v) => (
+                    "DELETE",
+                    v,
+                    matches!(
+                        v,
+                        AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+                    ),
+                ),
+                _ => continue,
+            };
+            if !ok {
+                return Err(self.err(format_args!(
+                    "Incorrect operand type for operator or function; operator: {op}, operand type: {}",
+                    long_type_name(v)
+                )));
+            }
+        }
+        let mut actions = Vec::with_capacity(looked.len());
+        for a in looked {
+            actions.push(match a {
+                Looked::Set(p, v) => Action::Set(p, self.set_value_of(v)?),
+                Looked::Remove(p) => Action::Remove(p),
+                Looked::Add(p, v) => Action::Add(p, v),
+                Looked::Delete(p, v) => Action::Delete(p, v),
+            });
+        }
         Ok((actions, self))
     }
 }
@@ -723,28 +1307,28 @@ impl<'a> Parser<'a> {
 /// An operator of the condition parser waiting for its operands.
 #[derive(Debug)]
 enum Pending {
-    /// An opening parenthesis, at this token position.
-    Open(usize),
+    /// An opening parenthesis.
+    Open,
     Not,
     And,
     Or,
 }
 
 /// Applies one pending operator to the operands parsed so far.
-fn reduce(p: Pending, out: &mut Vec<Cond>) {
+fn reduce(p: Pending, out: &mut Vec<RawCond>) {
     match p {
-        Pending::Open(_) => {}
+        Pending::Open => {}
         Pending::Not => {
             if let Some(x) = out.pop() {
-                out.push(Cond::Not(Box::new(x)));
+                out.push(RawCond::Not(Box::new(x)));
             }
         }
         Pending::And | Pending::Or => {
             if let (Some(b), Some(a)) = (out.pop(), out.pop()) {
                 out.push(if matches!(p, Pending::And) {
-                    Cond::And(Box::new(a), Box::new(b))
+                    RawCond::And(Box::new(a), Box::new(b))
                 } else {
-                    Cond::Or(Box::new(a), Box::new(b))
+                    RawCond::Or(Box::new(a), Box::new(b))
                 });
             }
         }
@@ -780,19 +1364,7 @@ fn operand_value(item: &Item, o: &Operand) -> Option<AttributeValue> {
     match o {
         Operand::Path(p) => resolve(item, p).cloned(),
         Operand::Value(v) => Some(v.clone()),
-        Operand::Size(p) => {
-            let n = match resolve(item, p)? {
-                AttributeValue::S(s) => s.len(),
-                AttributeValue::B(b) => b.len(),
-                AttributeValue::L(l) => l.len(),
-                AttributeValue::M(m) => m.len(),
-                AttributeValue::Ss(v) => v.len(),
-                AttributeValue::Ns(v) => v.len(),
-                AttributeValue::Bs(v) => v.len(),
-                _ => return None,
-            };
-            Number::parse(&n.to_string()).ok().map(AttributeValue::N)
-        }
+        Operand::Size(p) => size_of(resolve(item, p)?).map(number),
     }
 }
 
@@ -923,48 +1495,75 @@ fn eval_leaf(item: &Item, cond: &Cond) -> bool {
     }
 }
 
-/// The item reduced to the projected paths.
-pub fn project(item: &Item, paths: &[Path]) -> Item {
-    let mut out = Item::new();
-    for p in paths {
-        if let Some(v) = resolve(item, p) {
-            // Rebuild the path's nesting (list positions are kept compacted, as DynamoDB does).
-            let mut value = v.clone();
-            for s in p.0[1..].iter().rev() {
-                value = match s {
-                    Step::Name(n) => AttributeValue::M(BTreeMap::from([(n.clone(), value)])),
-                    Step::Index(_) => AttributeValue::L(vec![value]),
-                };
-            }
-            let Step::Name(top) = &p.0[0] else { continue };
-            merge(
-                out.entry(top.clone()).or_insert(AttributeValue::Null),
-                value,
-            );
-        }
-    }
-    out
+/// What a projection keeps of one value: all of it, or some of its members (of a map)
+/// or elements (of a list).
+#[derive(Debug, Default)]
+struct Keep {
+    all: bool,
+    members: BTreeMap<String, Keep>,
+    elements: BTreeMap<usize, Keep>,
 }
 
-fn merge(into: &mut AttributeValue, v: AttributeValue) {
-    match (into, v) {
-        (AttributeValue::M(a), AttributeValue::M(b)) => {
-            for (k, x) in b {
-                match a.get_mut(&k) {
-                    Some(existing) => merge(existing, x),
-                    None => {
-                        a.insert(k, x);
-                    }
-                }
+impl Keep {
+    fn of(paths: &[Path]) -> Self {
+        let mut root = Keep::default();
+        for p in paths {
+            let mut node = &mut root;
+            for s in &p.0 {
+                node = match s {
+                    Step::Name(n) => node.members.entry(n.clone()).or_default(),
+                    Step::Index(i) => node.elements.entry(*i).or_default(),
+                };
             }
+            node.all = true;
         }
-        (AttributeValue::L(a), AttributeValue::L(b)) => a.extend(b),
-        (slot, v) => *slot = v,
+        root
     }
+
+    /// The part of `v` kept, if any. List elements keep their order and close up, as
+    /// DynamoDB returns them; the depth is a path's, at most [`MAX_PATH_DEPTH`].
+    fn apply(&self, v: &AttributeValue) -> Option<AttributeValue> {
+        if self.all {
+            return Some(v.clone());
+        }
+        match v {
+            AttributeValue::M(m) => {
+                let kept: BTreeMap<String, AttributeValue> = self
+                    .members
+                    .iter()
+                    .filter_map(|(n, k)| Some((n.clone(), k.apply(m.get(n)?)?)))
+                    .collect();
+                (!kept.is_empty()).then_some(AttributeValue::M(kept))
+            }
+            AttributeValue::L(l) => {
+                let kept: Vec<AttributeValue> = self
+                    .elements
+                    .iter()
+                    .filter_map(|(i, k)| k.apply(l.get(*i)?))
+                    .collect();
+                (!kept.is_empty()).then_some(AttributeValue::L(kept))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The item reduced to the projected paths.
+pub fn project(item: &Item, paths: &[Path]) -> Item {
+    Keep::of(paths)
+        .members
+        .iter()
+        .filter_map(|(n, k)| Some((n.clone(), k.apply(item.get(n)?)?)))
+        .collect()
 }
 
 fn set_value(item: &Item, v: &SetValue) -> Result<AttributeValue, ExprError> {
     set_value_at(item, v, 0)
+}
+
+/// The error for an operand of the wrong type met while applying an update.
+pub fn wrong_type() -> ExprError {
+    ExprError("An operand in the update expression has an incorrect data type".into())
 }
 
 /// A SET value; `depth` bounds the recursion (the parser already keeps trees within
@@ -992,24 +1591,13 @@ fn set_value_at(item: &Item, v: &SetValue, depth: usize) -> Result<AttributeValu
                 x.extend(y);
                 AttributeValue::L(x)
             }
-            _ => {
-                return Err(ExprError(
-                    "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: list_append, operand type: M".into(),
-                ));
-            }
+            _ => return Err(wrong_type()),
         },
         SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
             let (AttributeValue::N(x), AttributeValue::N(y)) =
                 (set_value(item, a)?, set_value(item, b)?)
             else {
-                return Err(ExprError(format!(
-                    "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: {}, operand type: S",
-                    if matches!(v, SetValue::Plus(..)) {
-                        "+"
-                    } else {
-                        "-"
-                    }
-                )));
+                return Err(wrong_type());
             };
             let r = if matches!(v, SetValue::Plus(..)) {
                 x.add(&y)
@@ -1021,123 +1609,137 @@ fn set_value_at(item: &Item, v: &SetValue, depth: usize) -> Result<AttributeValu
     })
 }
 
-/// Mutable access to the slot at `path`, creating nothing; None if a parent is missing.
-fn slot<'i>(
-    item: &'i mut Item,
-    path: &Path,
-) -> Option<(&'i mut BTreeMap<String, AttributeValue>, String)> {
+fn bad_path() -> ExprError {
+    ExprError("The document path provided in the update expression is invalid for update".into())
+}
+
+/// The container a path's last step goes into, if it is the kind that step needs (a map
+/// for a name, a list for an index).
+fn parent_mut<'i>(item: &'i mut Item, path: &Path) -> Option<&'i mut AttributeValue> {
     let (last, parents) = path.0.split_last()?;
-    let Step::Name(last) = last else { return None };
-    let mut steps = parents.iter();
-    let mut map: &mut BTreeMap<String, AttributeValue> = item;
-    let mut pending: Option<&Step> = steps.next();
-    let Some(first) = pending.take() else {
-        return Some((map, last.clone()));
-    };
-    let Step::Name(first) = first else {
-        return None;
-    };
-    let mut cur: &mut AttributeValue = map.get_mut(first)?;
-    for s in steps {
-        cur = match (s, cur) {
-            (Step::Name(n), AttributeValue::M(m)) => m.get_mut(n)?,
-            (Step::Index(i), AttributeValue::L(l)) => l.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    match cur {
-        AttributeValue::M(m) => {
-            map = m;
-            Some((map, last.clone()))
+    let parent = resolve_mut(item, parents)?;
+    match (&*parent, last) {
+        (AttributeValue::M(_), Step::Name(_)) | (AttributeValue::L(_), Step::Index(_)) => {
+            Some(parent)
         }
         _ => None,
     }
 }
 
-/// Applies update actions to `item` (reading values from the item as it was).
+/// Stores `value` at `path`; a list position past the end appends.
+fn put(item: &mut Item, path: &Path, value: AttributeValue) -> Result<(), ExprError> {
+    if let [Step::Name(top)] = path.0.as_slice() {
+        item.insert(top.clone(), value);
+        return Ok(());
+    }
+    match (parent_mut(item, path).ok_or_else(bad_path)?, path.0.last()) {
+        (AttributeValue::M(m), Some(Step::Name(n))) => {
+            m.insert(n.clone(), value);
+        }
+        (AttributeValue::L(l), Some(Step::Index(i))) => {
+            if *i < l.len() {
+                l[*i] = value;
+            } else {
+                l.push(value);
+            }
+        }
+        _ => return Err(bad_path()),
+    }
+    Ok(())
+}
+
+/// Removes what is at `path` (nothing there is no error; a missing or mistyped parent is).
+fn take(item: &mut Item, path: &Path) -> Result<(), ExprError> {
+    if let [Step::Name(top)] = path.0.as_slice() {
+        item.remove(top);
+        return Ok(());
+    }
+    match (parent_mut(item, path).ok_or_else(bad_path)?, path.0.last()) {
+        (AttributeValue::M(m), Some(Step::Name(n))) => {
+            m.remove(n);
+        }
+        (AttributeValue::L(l), Some(Step::Index(i))) => {
+            if *i < l.len() {
+                l.remove(*i);
+            }
+        }
+        _ => return Err(bad_path()),
+    }
+    Ok(())
+}
+
+/// The path an action writes.
+pub fn action_path(a: &Action) -> &Path {
+    match a {
+        Action::Set(p, _) | Action::Remove(p) | Action::Add(p, _) | Action::Delete(p, _) => p,
+    }
+}
+
+/// Adds `y`'s members to set `x`, keeping `x`'s order.
+fn union<T: PartialEq + Clone>(mut x: Vec<T>, y: &[T]) -> Vec<T> {
+    for v in y {
+        if !x.contains(v) {
+            x.push(v.clone());
+        }
+    }
+    x
+}
+
+/// Applies update actions to `item` (SET reads values from the item as it was). As in
+/// DynamoDB the actions take effect in the order of their paths, list positions by
+/// number, so SETs and ADDs past a list's end append in the order of their positions;
+/// REMOVEs come last, from the highest position down, so each removes the element its
+/// position named before the update.
 pub fn apply(item: &mut Item, actions: &[Action]) -> Result<(), ExprError> {
     let before = item.clone();
-    let bad_path = || {
-        ExprError(
-            "The document path provided in the update expression is invalid for update".into(),
-        )
-    };
-    for a in actions {
+    let mut order: Vec<&Action> = actions.iter().collect();
+    order.sort_by(|a, b| {
+        let (ra, rb) = (
+            matches!(a, Action::Remove(_)),
+            matches!(b, Action::Remove(_)),
+        );
+        ra.cmp(&rb).then_with(|| {
+            if ra {
+                action_path(b).cmp(action_path(a))
+            } else {
+                action_path(a).cmp(action_path(b))
+            }
+        })
+    });
+    for a in order {
         match a {
             Action::Set(p, v) => {
                 let value = set_value(&before, v)?;
-                if let [.., Step::Index(i)] = p.0.as_slice() {
-                    let parent = Path(p.0[..p.0.len() - 1].to_vec());
-                    match resolve_mut(item, &parent) {
-                        Some(AttributeValue::L(l)) => {
-                            if *i < l.len() {
-                                l[*i] = value
-                            } else {
-                                l.push(value)
-                            }
-                        }
-                        _ => return Err(bad_path()),
-                    }
-                } else {
-                    let (map, key) = slot(item, p).ok_or_else(bad_path)?;
-                    map.insert(key, value);
-                }
+                put(item, p, value)?;
             }
-            Action::Remove(p) => {
-                if let [.., Step::Index(i)] = p.0.as_slice() {
-                    let parent = Path(p.0[..p.0.len() - 1].to_vec());
-                    if let Some(AttributeValue::L(l)) = resolve_mut(item, &parent)
-                        && *i < l.len()
-                    {
-                        l.remove(*i);
-                    }
-                } else if let Some((map, key)) = slot(item, p) {
-                    map.remove(&key);
-                }
-            }
+            Action::Remove(p) => take(item, p)?,
             Action::Add(p, v) => {
-                let current = resolve(item, p).cloned();
-                let next = match (current, v) {
+                let next = match (resolve(item, p).cloned(), v) {
                     (None, v) => v.clone(),
                     (Some(AttributeValue::N(x)), AttributeValue::N(y)) => {
                         AttributeValue::N(x.add(y).map_err(|e| ExprError(e.to_string()))?)
                     }
-                    (Some(AttributeValue::Ss(mut x)), AttributeValue::Ss(y)) => {
-                        for s in y {
-                            if !x.contains(s) {
-                                x.push(s.clone());
-                            }
-                        }
-                        AttributeValue::Ss(x)
+                    (Some(AttributeValue::Ss(x)), AttributeValue::Ss(y)) => {
+                        AttributeValue::Ss(union(x, y))
                     }
-                    (Some(AttributeValue::Ns(mut x)), AttributeValue::Ns(y)) => {
-                        for s in y {
-                            if !x.contains(s) {
-                                x.push(s.clone());
-                            }
-                        }
-                        AttributeValue::Ns(x)
+                    (Some(AttributeValue::Ns(x)), AttributeValue::Ns(y)) => {
+                        AttributeValue::Ns(union(x, y))
                     }
-                    (Some(AttributeValue::Bs(mut x)), AttributeValue::Bs(y)) => {
-                        for s in y {
-                            if !x.contains(s) {
-                                x.push(s.clone());
-                            }
-                        }
-                        AttributeValue::Bs(x)
+                    (Some(AttributeValue::Bs(x)), AttributeValue::Bs(y)) => {
+                        AttributeValue::Bs(union(x, y))
                     }
-                    _ => {
-                        return Err(ExprError(
-                            "An operand in the update expression has an incorrect data type".into(),
-                        ));
-                    }
+                    _ => return Err(wrong_type()),
                 };
-                let (map, key) = slot(item, p).ok_or_else(bad_path)?;
-                map.insert(key, next);
+                put(item, p, next)?;
             }
             Action::Delete(p, v) => {
                 let next = match (resolve(item, p).cloned(), v) {
-                    (None, _) => continue,
+                    (None, _) => {
+                        if p.0.len() > 1 && parent_mut(item, p).is_none() {
+                            return Err(bad_path());
+                        }
+                        continue;
+                    }
                     (Some(AttributeValue::Ss(x)), AttributeValue::Ss(y)) => {
                         let r: Vec<String> = x.into_iter().filter(|s| !y.contains(s)).collect();
                         (!r.is_empty()).then_some(AttributeValue::Ss(r))
@@ -1151,20 +1753,11 @@ pub fn apply(item: &mut Item, actions: &[Action]) -> Result<(), ExprError> {
                             x.into_iter().filter(|s| !y.contains(s)).collect();
                         (!r.is_empty()).then_some(AttributeValue::Bs(r))
                     }
-                    _ => {
-                        return Err(ExprError(
-                            "An operand in the update expression has an incorrect data type".into(),
-                        ));
-                    }
+                    _ => return Err(wrong_type()),
                 };
-                let (map, key) = slot(item, p).ok_or_else(bad_path)?;
                 match next {
-                    Some(v) => {
-                        map.insert(key, v);
-                    }
-                    None => {
-                        map.remove(&key);
-                    }
+                    Some(v) => put(item, p, v)?,
+                    None => take(item, p)?,
                 }
             }
         }
@@ -1172,8 +1765,8 @@ pub fn apply(item: &mut Item, actions: &[Action]) -> Result<(), ExprError> {
     Ok(())
 }
 
-fn resolve_mut<'i>(item: &'i mut Item, path: &Path) -> Option<&'i mut AttributeValue> {
-    let mut steps = path.0.iter();
+fn resolve_mut<'i>(item: &'i mut Item, steps: &[Step]) -> Option<&'i mut AttributeValue> {
+    let mut steps = steps.iter();
     let Some(Step::Name(first)) = steps.next() else {
         return None;
     };
@@ -1340,6 +1933,295 @@ mod tests {
                 AttributeValue::L(vec![n("2")])
             )]))
         );
+    }
+
+    /// The error `text` (of `kind`) gets, with `#a` = a, `#i` = "[3]", `:n` a number, `:s`
+    /// a string, `:l` a list, `:ss` a string set.
+    fn first_error(kind: &'static str, text: &str) -> String {
+        let names = HashMap::from([
+            ("#a".to_owned(), "a".to_owned()),
+            ("#i".to_owned(), "[3]".to_owned()),
+        ]);
+        let values = HashMap::from([
+            (":n".to_owned(), n("1")),
+            (":s".to_owned(), s("b")),
+            (":l".to_owned(), AttributeValue::L(vec![])),
+            (":ss".to_owned(), AttributeValue::Ss(vec!["x".into()])),
+        ]);
+        let p = match Parser::new(kind, text, &names, &values) {
+            Ok(p) => p,
+            Err(e) => return e.0,
+        };
+        let e = match kind {
+            "UpdateExpression" => p.update().err(),
+            "ProjectionExpression" => p.projection().err(),
+            _ => p.condition().err(),
+        };
+        let e = e.unwrap_or_else(|| panic!("{text} was accepted")).0;
+        e.split_once(": ").map(|(_, m)| m.to_owned()).unwrap_or(e)
+    }
+
+    #[test]
+    fn condition_problems_are_reported_in_dynamodb_order() {
+        let cases = [
+            // Syntax (redundant parentheses included) before everything else.
+            (
+                "a > 4 AND frob(x)",
+                "Syntax error; token: \"4\", near: \"> 4 AND\"",
+            ),
+            (
+                "a > whatever((:n), ((a)))",
+                "The expression has redundant parentheses;",
+            ),
+            (
+                "size(a).b > a",
+                "Syntax error; token: \".\", near: \") . b\"",
+            ),
+            // Then function names, then functions in the wrong place, then reserved words.
+            (
+                "attRIbute_exIsts((views), #x)",
+                "Invalid function name; function: attRIbute_exIsts",
+            ),
+            (
+                "attribute_exists((views), (#x)) > b",
+                "The function is not allowed to be used this way in an expression; function: attribute_exists",
+            ),
+            (
+                "size(x)",
+                "The function is not allowed to be used this way in an expression; function: size",
+            ),
+            (
+                "attribute_exists(views, #x)",
+                "Attribute name is a reserved keyword; reserved keyword: views",
+            ),
+            // Then one walk in the order of the text: names and values as met, each
+            // function's operands after its arguments, repeated operands.
+            (
+                "begins_with(:nope, #x, #y)",
+                "An expression attribute value used in expression is not defined; attribute value: :nope",
+            ),
+            (
+                "(#x between :n and :n) and (a in (:n))",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "a = a AND b = :nope",
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [a]",
+            ),
+            (
+                "begins_with(x, size(a), b)",
+                "Incorrect number of operands for operator or function; operator or function: begins_with, number of operands: 3",
+            ),
+            (
+                "attribute_exists(:n)",
+                "Operator or function requires a document path; operator or function: attribute_exists",
+            ),
+            (
+                "attribute_not_exists(size(:s))",
+                "Operator or function requires a document path; operator or function: attribute_not_exists",
+            ),
+            (
+                "attribute_not_exists(size(:n))",
+                "Incorrect operand type for operator or function; operator or function: size, operand type: N",
+            ),
+            (
+                "attribute_type(a, size(a))",
+                "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: N",
+            ),
+            (
+                "attribute_type(a, :s)",
+                "Invalid attribute type name found; type: b, valid types: {S,SS,N,NS,B,BS,BOOL,NULL,L,M}",
+            ),
+            (
+                "begins_with(:l, a)",
+                "Incorrect operand type for operator or function; operator or function: begins_with, operand type: L",
+            ),
+            (
+                "contains(x.a[1], x.#a[1])",
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: contains, first operand: [x, a, [1]]",
+            ),
+            (
+                "a between :n and :s",
+                "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:b}",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("ConditionExpression", text), want, "{text}");
+        }
+        // Parentheses around operands are fine, and size counts characters.
+        let mut i = item();
+        i.insert("b".into(), s("abÿ"));
+        let c = cond("((size(b)) = :three) AND (b) = (b)", &[(":three", n("3"))]);
+        assert!(c.is_err(), "b = b repeats its operand");
+        let c = cond(
+            "((size(b)) = :three) AND (n) > :three",
+            &[(":three", n("3"))],
+        )
+        .unwrap();
+        assert!(eval(&i, &c));
+    }
+
+    #[test]
+    fn update_problems_are_reported_in_dynamodb_order() {
+        let cases = [
+            (
+                "set a = b + c + d",
+                "Syntax error; token: \"+\", near: \"c + d\"",
+            ),
+            (
+                " set #x = :x set abOrt = true ",
+                "Attribute name is a reserved keyword; reserved keyword: abOrt",
+            ),
+            (
+                "set #x = if_not_exist(:x) set c = d",
+                "Invalid function name; function: if_not_exist",
+            ),
+            (
+                "add #x :y set a = b add e :z",
+                "The \"ADD\" section can only be used once in an update expression;",
+            ),
+            (
+                "SET #x = if_not_exists(:x)",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "SET #a = if_not_exists(:x)",
+                "An expression attribute value used in expression is not defined; attribute value: :x",
+            ),
+            // Overlaps anywhere before conflicts, both before operand checks.
+            (
+                "set d[1] = a, d.b = a, c[1].a = a, c = if_not_exists(a)",
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [c, [1], a], path two: [c]",
+            ),
+            (
+                "set c[3].#i = a, c.#i[3] = if_not_exists(a)",
+                "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [c, [3], [3]], path two: [c, [3], [3]]",
+            ),
+            (
+                "set b = list_append(:s, a), c = if_not_exists(a) add a.b :s",
+                "Incorrect operand type for operator or function; operator: ADD, operand type: STRING",
+            ),
+            (
+                "delete a :n",
+                "Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER",
+            ),
+            (
+                "set a = if_not_exists(c)",
+                "Incorrect number of operands for operator or function; operator or function: if_not_exists, number of operands: 1",
+            ),
+            (
+                "set a = if_not_exists(if_not_exists(a, b), c)",
+                "Operator or function requires a document path; operator or function: if_not_exists",
+            ),
+            (
+                "set a = list_append(a, :n)",
+                "Incorrect operand type for operator or function; operator or function: list_append, operand type: N",
+            ),
+            (
+                "set a = :s - :l",
+                "Incorrect operand type for operator or function; operator or function: -, operand type: S",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("UpdateExpression", text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn projection_problems_and_nested_projections() {
+        let cases = [
+            ("(a)", "Syntax error; token: \"(\", near: \"( a\""),
+            (
+                "#x,ABSoLUTE",
+                "Attribute name is a reserved keyword; reserved keyword: ABSoLUTE",
+            ),
+            (
+                "a,b,a,#x",
+                "An expression attribute name used in the document path is not defined; attribute name: #x",
+            ),
+            (
+                "b[1], b.a, #a.b, a",
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]",
+            ),
+            (
+                "a[3].b, #a.#i.b",
+                "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, [3], b], path two: [a, [3], b]",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(first_error("ProjectionExpression", text), want, "{text}");
+        }
+        // Several positions of one list come back in list order, closed up; a path into
+        // a value that is not a map or list keeps nothing.
+        let mut i = item();
+        i.insert("c".into(), AttributeValue::L(vec![s("x"), s("y"), s("z")]));
+        let (paths, _) = Parser::new(
+            "ProjectionExpression",
+            "m.k[1], c[2], c[1], c[0].a, id.x",
+            &HashMap::new(),
+            &HashMap::new(),
+        )
+        .unwrap()
+        .projection()
+        .unwrap();
+        let p = project(&i, &paths);
+        assert_eq!(p["c"], AttributeValue::L(vec![s("y"), s("z")]));
+        assert!(!p.contains_key("id"));
+    }
+
+    #[test]
+    fn list_positions_are_updated_in_order_and_bad_paths_refused() {
+        let values = HashMap::from([
+            (":two".to_owned(), n("2")),
+            (":ss".to_owned(), AttributeValue::Ss(vec!["a".into()])),
+        ]);
+        let run = |text: &str, i: &mut Item| {
+            let (a, _) =
+                Parser::new("UpdateExpression", text, &HashMap::new(), &values)?.update()?;
+            apply(i, &a)
+        };
+        let mut i = item();
+        i.insert("c".into(), AttributeValue::L(vec![n("1"), n("3")]));
+        run(
+            "set c[4] = n - :two, c[2] = n add c[8] :ss, c[6] :two",
+            &mut i,
+        )
+        .unwrap();
+        assert_eq!(
+            i["c"],
+            AttributeValue::L(vec![
+                n("1"),
+                n("3"),
+                n("5"),
+                n("3"),
+                n("2"),
+                AttributeValue::Ss(vec!["a".into()])
+            ])
+        );
+        // REMOVE takes positions as they were before the update.
+        run("remove c[0], c[2]", &mut i).unwrap();
+        assert_eq!(
+            i["c"].clone(),
+            AttributeValue::L(vec![
+                n("3"),
+                n("3"),
+                n("2"),
+                AttributeValue::Ss(vec!["a".into()])
+            ])
+        );
+        for text in [
+            "remove id.a",
+            "delete n.x :ss",
+            "add m[1] :two",
+            "set nope.x = :two",
+        ] {
+            assert_eq!(
+                run(text, &mut i).unwrap_err().0,
+                "The document path provided in the update expression is invalid for update",
+                "{text}"
+            );
+        }
+        assert_eq!(run("set n = id + :two", &mut i).unwrap_err(), wrong_type());
     }
 
     /// Parses `text` as `kind` with a few names and values, and evaluates or applies

@@ -77,6 +77,28 @@ pub enum ValueError {
     NameTooLong,
 }
 
+/// A BOOL's or NULL's flag. DynamoDB also reads a string for it ("true", "yes" or "1"
+/// are true; "false", "no" or "0" are false), as the suite checked against AWS shows.
+pub fn boolean(v: &Value) -> Option<bool> {
+    if let Some(b) = v.as_bool() {
+        return Some(b);
+    }
+    let s = v.as_str()?;
+    if ["true", "yes", "1"]
+        .iter()
+        .any(|t| s.eq_ignore_ascii_case(t))
+    {
+        Some(true)
+    } else if ["false", "no", "0"]
+        .iter()
+        .any(|t| s.eq_ignore_ascii_case(t))
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 impl AttributeValue {
     /// The type tag: "S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS".
     pub fn type_name(&self) -> &'static str {
@@ -132,8 +154,8 @@ impl AttributeValue {
                 inner.as_str().ok_or(ValueError::WrongShape("N"))?,
             )?),
             "B" => Self::B(b64(inner)?),
-            "BOOL" => Self::Bool(inner.as_bool().ok_or(ValueError::WrongShape("BOOL"))?),
-            "NULL" => match inner.as_bool() {
+            "BOOL" => Self::Bool(boolean(inner).ok_or(ValueError::WrongShape("BOOL"))?),
+            "NULL" => match boolean(inner) {
                 Some(true) => Self::Null,
                 Some(false) => return Err(ValueError::NullFalse),
                 None => return Err(ValueError::WrongShape("NULL")),

@@ -12,7 +12,7 @@ use crate::table::expr::{self, Cond, Parser, Path};
 use crate::table::value::{
     self, AttributeValue, Item, ItemError, ValueError, item_from_json, item_to_json,
 };
-use crate::table::{TableError, TableState, Tables};
+use crate::table::{KeyType, TableError, TableState, Tables};
 
 type R = Result<Value, DynamoError>;
 
@@ -186,6 +186,8 @@ fn refuse_unused<'k>(
 struct Parsed {
     used_names: std::collections::HashSet<String>,
     used_values: std::collections::HashSet<String>,
+    /// The document paths the expressions name, in the order they were parsed.
+    paths: Vec<Path>,
 }
 
 impl Parsed {
@@ -193,12 +195,44 @@ impl Parsed {
         Self {
             used_names: Default::default(),
             used_values: Default::default(),
+            paths: Vec::new(),
         }
     }
 
     fn absorb(&mut self, p: &Parser<'_>) {
         self.used_names.extend(p.used_names.iter().cloned());
         self.used_values.extend(p.used_values.iter().cloned());
+        self.paths.extend(p.paths.iter().cloned());
+    }
+
+    /// DynamoDB refuses a path into a key attribute of the table or of an index: keys
+    /// are scalars, so `key.x` or `key[0]` cannot name anything.
+    fn key_paths(&self, state: &TableState) -> Result<(), DynamoError> {
+        let table_keys: Vec<&str> = std::iter::once(state.hash_key.name.as_str())
+            .chain(state.range_key.as_ref().map(|k| k.name.as_str()))
+            .collect();
+        let index_keys: Vec<&str> = state
+            .indexes
+            .iter()
+            .flat_map(|i| std::iter::once(&i.hash_key).chain(i.range_key.as_ref()))
+            .map(|k| k.name.as_str())
+            .collect();
+        for p in self.paths.iter().filter(|p| p.0.len() > 1) {
+            let Some(expr::Step::Name(top)) = p.0.first() else {
+                continue;
+            };
+            let which = if table_keys.contains(&top.as_str()) {
+                "Key"
+            } else if index_keys.contains(&top.as_str()) {
+                "IndexKey"
+            } else {
+                continue;
+            };
+            return Err(validation(format!(
+                "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {which}: {top}"
+            )));
+        }
+        Ok(())
     }
 
     /// DynamoDB refuses names and values no expression used.
@@ -424,6 +458,7 @@ fn put_item(t: &Arc<Tables>, req: &Value) -> R {
     let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
+    index_key_types(&*t.get(&name)?, &item)?;
     // A put with no condition and no returned item does not need the item it replaces.
     // (Capacity, as DynamoDB counts it, needs the old item's size too.)
     if cond.is_none() && rv == "NONE" && !wants_capacity(req) {
@@ -467,6 +502,7 @@ fn get_item(t: &Arc<Tables>, req: &Value) -> R {
     used.check_unused(&m)?;
     let state = t.get(&name)?;
     key_only(&state, &key)?;
+    used.key_paths(&state)?;
     let mut out = json!({});
     let found = t.get_item(&name, &key)?;
     if let Some(item) = &found {
@@ -533,7 +569,9 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
     let cond = condition_or_expected(req, &m, &mut used)?;
     used.check_unused(&m)?;
     let rv = return_values(req, &["NONE", "ALL_OLD"])?;
-    key_only(&*t.get(&name)?, &key)?;
+    let state = t.get(&name)?;
+    key_only(&state, &key)?;
+    used.key_paths(&state)?;
     let (old, _) = t.modify(&name, &key, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         Ok(None)
@@ -545,6 +583,45 @@ fn delete_item(t: &Arc<Tables>, req: &Value) -> R {
         (rv == "ALL_OLD").then_some(old).flatten(),
         units,
     ))
+}
+
+/// The key attributes of a table's indexes: (attribute, type, index), in index order.
+fn index_keys(state: &TableState) -> Vec<(String, KeyType, String)> {
+    state
+        .indexes
+        .iter()
+        .flat_map(|i| {
+            std::iter::once(&i.hash_key)
+                .chain(i.range_key.as_ref())
+                .map(|k| (k.name.clone(), k.kind, i.name.clone()))
+        })
+        .collect()
+}
+
+/// An item's index key attributes must have the index's key types.
+fn index_key_types(state: &TableState, item: &Item) -> Result<(), DynamoError> {
+    for (n, kind, index) in index_keys(state) {
+        if let Some(v) = item.get(&n)
+            && v.type_name() != kind.as_str()
+        {
+            return Err(validation(format!(
+                "One or more parameter values were invalid: Type mismatch for Index Key {n} Expected: {} Actual: {} IndexName: {index}",
+                kind.as_str(),
+                v.type_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The type a SET value has whatever the item holds, when there is one.
+fn static_type(v: &expr::SetValue) -> Option<&'static str> {
+    match v {
+        expr::SetValue::Operand(expr::Operand::Value(v)) => Some(v.type_name()),
+        expr::SetValue::Plus(..) | expr::SetValue::Minus(..) => Some("N"),
+        expr::SetValue::ListAppend(..) => Some("L"),
+        _ => None,
+    }
 }
 
 fn update_item(t: &Arc<Tables>, req: &Value) -> R {
@@ -560,6 +637,7 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     checks::expression_maps(req)?;
     let m = maps(req)?;
     let mut used = Parsed::new();
+    let legacy_updates = req.get("UpdateExpression").is_none();
     let actions = match req.get("UpdateExpression").and_then(Value::as_str) {
         Some(text) => {
             let (a, p) = Parser::new("UpdateExpression", text, &m.names, &m.values)?.update()?;
@@ -588,6 +666,26 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
             )));
         }
     }
+    let index_keys = index_keys(&state);
+    // An index key set to a value whose type is known before the item is read.
+    for a in &actions {
+        let (p, known) = match a {
+            expr::Action::Set(p, v) => (p, static_type(v)),
+            expr::Action::Add(p, v) => (p, Some(v.type_name())),
+            _ => continue,
+        };
+        if let ([expr::Step::Name(top)], Some(actual)) = (p.0.as_slice(), known)
+            && let Some((_, kind, index)) = index_keys
+                .iter()
+                .find(|(n, k, _)| n == top && k.as_str() != actual)
+        {
+            return Err(validation(format!(
+                "One or more parameter values were invalid: Type mismatch for Index Key {top} Expected: {} Actual: {actual} IndexName: {index}",
+                kind.as_str()
+            )));
+        }
+    }
+    used.key_paths(&state)?;
     let rv = return_values(
         req,
         &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
@@ -595,36 +693,46 @@ fn update_item(t: &Arc<Tables>, req: &Value) -> R {
     let (old, new) = t.modify(&name, &key, SyncMode::SyncData, |old| {
         check(&cond, old, req)?;
         let mut item = old.cloned().unwrap_or_else(|| key.clone());
-        expr::apply(&mut item, &actions).map_err(|e| TableError::Validation(e.0))?;
+        expr::apply(&mut item, &actions).map_err(|e| {
+            // AttributeUpdates' ADD and DELETE word a type mismatch their own way.
+            if legacy_updates && e == expr::wrong_type() {
+                TableError::Validation("Type mismatch for attribute to update".into())
+            } else {
+                TableError::Validation(e.0)
+            }
+        })?;
         if value::item_depth(&item) > value::MAX_NESTING_LEVELS {
             return Err(TableError::Validation(format!(
                 "1 validation error detected: {}",
                 ValueError::TooDeep
             )));
         }
+        if value::item_size(&item) > crate::table::MAX_ITEM_BYTES {
+            return Err(TableError::Validation(
+                "Item size to update has exceeded the maximum allowed size".into(),
+            ));
+        }
+        let changed_index_key = index_keys.iter().any(|(n, k, _)| {
+            item.get(n).is_some_and(|v| {
+                v.type_name() != k.as_str() && old.and_then(|o| o.get(n)) != Some(v)
+            })
+        });
+        if changed_index_key {
+            return Err(TableError::Validation(
+                "The update expression attempted to update the secondary index key to unsupported type"
+                    .into(),
+            ));
+        }
         Ok(Some(item))
     })?;
     let new = new.unwrap_or_default();
     let old = old.unwrap_or_default();
-    let touched: Vec<String> = actions
+    // UPDATED_OLD and UPDATED_NEW: the paths the actions wrote, as a projection.
+    let touched: Vec<expr::Path> = actions
         .iter()
-        .filter_map(|a| {
-            let (expr::Action::Set(p, _)
-            | expr::Action::Remove(p)
-            | expr::Action::Add(p, _)
-            | expr::Action::Delete(p, _)) = a;
-            match p.0.first() {
-                Some(expr::Step::Name(n)) => Some(n.clone()),
-                _ => None,
-            }
-        })
+        .map(|a| expr::action_path(a).clone())
         .collect();
-    let pick = |i: &Item| -> Item {
-        i.iter()
-            .filter(|(k, _)| touched.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
+    let pick = |i: &Item| -> Item { expr::project(i, &touched) };
     let attrs = match rv.as_str() {
         "ALL_OLD" => Some(old.clone()),
         "ALL_NEW" => Some(new.clone()),
@@ -718,6 +826,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         None
     };
     let state = t.get(&name)?;
+    used.key_paths(&state)?;
     let index = match req.get("IndexName").and_then(Value::as_str) {
         Some(n) => Some(
             state

@@ -40,8 +40,8 @@ pub fn attribute_value(v: &Value) -> Option<String> {
         let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
         let problem = match kind {
             "N" => number(value.as_str().unwrap_or_default()),
-            // Any value but true (a string too: the decoder reads it as false).
-            "NULL" if value.as_bool() != Some(true) => Some(
+            // Any value but true ("true", "yes" or "1" as a string count as true).
+            "NULL" if crate::table::value::boolean(value) != Some(true) => Some(
                 "One or more parameter values were invalid: Null attribute value types must have the value of true"
                     .into(),
             ),
