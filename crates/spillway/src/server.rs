@@ -131,6 +131,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
                 &config.server.data_dir,
             )?,
         },
+        Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
     )
     .layer(axum::middleware::from_fn_with_state(
         request_guard.clone(),

@@ -49,7 +49,7 @@ pub fn is_kinesis(headers: &HeaderMap) -> bool {
 
 /// The service of a SigV4 header's credential scope (`Credential=AKID/DATE/REGION/
 /// SERVICE/aws4_request`), when it has one.
-fn signed_service(authorization: &str) -> Option<&str> {
+pub fn signed_service(authorization: &str) -> Option<&str> {
     // Every request passes here: a byte scan, not a substring searcher built per call.
     const FIELD: &[u8] = b"Credential=";
     let at = authorization

@@ -12,6 +12,8 @@ pub mod connection;
 pub mod direct;
 pub mod dynamodb;
 pub mod edge;
+pub mod front;
+pub mod iam;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
@@ -184,7 +186,11 @@ fn unattributed(request: &sigv4::Request<'_>) -> Response {
 }
 
 /// Builds the whole HTTP surface of `spillway serve`.
-pub fn router(config: &Config, services: Services) -> Router {
+pub fn router(
+    config: &Config,
+    services: Services,
+    resources: Arc<dyn crate::storage::ResourceStore>,
+) -> Router {
     let mut app = inspect::router(services.clone());
     app = app.merge(ingest::router(
         &config.routes,
@@ -252,6 +258,7 @@ pub fn router(config: &Config, services: Services) -> Router {
             .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
         );
     }
+    let control = Arc::new(front::ControlPlane::new(config, services, resources));
     app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,
@@ -259,4 +266,8 @@ pub fn router(config: &Config, services: Services) -> Router {
             "No route matches this path",
         )
     })
+    .layer(axum::middleware::from_fn_with_state(
+        control,
+        front::route_by_service,
+    ))
 }

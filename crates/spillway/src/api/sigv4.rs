@@ -54,6 +54,8 @@ pub enum Api {
     Kinesis(Encoding),
     /// `DynamoDB_20120810.*`.
     DynamoDb,
+    /// A control-plane service (`api::front`), by its credential scope's name.
+    Control(&'static str),
 }
 
 impl Api {
@@ -62,8 +64,26 @@ impl Api {
         match self {
             Self::Kinesis(_) => "kinesis",
             Self::DynamoDb => "dynamodb",
+            Self::Control(service) => service,
         }
     }
+}
+
+/// A control-plane service's refusal: the type in `x-amzn-ErrorType` (which every SDK
+/// reads, whatever the service's protocol) and a JSON message.
+fn control_refusal(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = json!({ "__type": kind, "message": message });
+    let mut r = (status, body.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        h.insert("x-amzn-errortype", v);
+    }
+    super::kinesis::request_ids(h);
+    r
 }
 
 impl AuthError {
@@ -87,10 +107,16 @@ impl AuthError {
                     KinesisError::MissingAuthenticationToken.respond(encoding)
                 }
                 Api::DynamoDb => super::dynamodb::missing_auth(),
+                Api::Control(_) => control_refusal(
+                    StatusCode::FORBIDDEN,
+                    self.type_name(),
+                    "Missing Authentication Token",
+                ),
             };
         }
         let message = self.to_string();
         match api {
+            Api::Control(_) => control_refusal(StatusCode::FORBIDDEN, self.type_name(), &message),
             Api::Kinesis(encoding) => {
                 let body = json!({"__type": self.type_name(), "message": message});
                 let (bytes, content_type) = match encoding {

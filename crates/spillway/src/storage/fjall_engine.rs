@@ -38,9 +38,9 @@ use super::keys;
 use bytes::Bytes;
 
 use super::{
-    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ShardKey, ShardTip, StorageError,
-    StoreResult, StoredRecord, StreamCatalogEntry, StreamStore, SyncMode, TableCatalogEntry,
-    TableStore, WriteOp,
+    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ResourceStore, ShardKey,
+    ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore, SyncMode,
+    TableCatalogEntry, TableStore, WriteOp,
 };
 
 /// Block cache for reads of recent records.
@@ -705,6 +705,43 @@ impl TableStore for FjallStore {
     }
 }
 
+impl ResourceStore for FjallStore {
+    fn put_resource(&self, kind: &str, name: &str, document: &[u8]) -> StoreResult<()> {
+        let key = keys::resource_key(kind, name);
+        self.write(|e| {
+            e.mappings.insert(key, document).map_err(io)?;
+            e.persist(SyncMode::SyncData)
+        })
+    }
+
+    fn get_resource(&self, kind: &str, name: &str) -> StoreResult<Option<Bytes>> {
+        let e = self.engine()?;
+        let v = e.mappings.get(keys::resource_key(kind, name)).map_err(io)?;
+        Ok(v.map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    fn list_resources(&self, kind: &str) -> StoreResult<Vec<(String, Bytes)>> {
+        let e = self.engine()?;
+        let prefix = keys::resource_prefix(kind);
+        let mut out = Vec::new();
+        for guard in e.mappings.prefix(&prefix) {
+            let (k, v) = guard.into_inner().map_err(io)?;
+            let name = String::from_utf8(k[prefix.len()..].to_vec())
+                .map_err(|_| StorageError::Corrupt(format!("{kind} resource name")))?;
+            out.push((name, Bytes::copy_from_slice(&v)));
+        }
+        Ok(out)
+    }
+
+    fn delete_resource(&self, kind: &str, name: &str) -> StoreResult<()> {
+        let key = keys::resource_key(kind, name);
+        self.write(|e| {
+            e.mappings.remove(key).map_err(io)?;
+            e.persist(SyncMode::SyncData)
+        })
+    }
+}
+
 impl MappingStore for FjallStore {
     fn load_mappings(&self) -> StoreResult<Vec<MappingCatalogEntry>> {
         self.load_json(mappings_ks, keys::MAPPING_CATALOG)
@@ -801,5 +838,38 @@ impl BatchWriter for FjallStore {
             e.bound_memtable(&e.tables, MEMTABLE_BYTES)?;
             e.bound_memtable(&e.mappings, MAPPING_MEMTABLE_BYTES)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_kept_by_kind_and_name_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = FjallStore::open(dir.path()).expect("open");
+            store
+                .put_resource("iam.role", "b", b"{\"n\":2}")
+                .expect("put");
+            store
+                .put_resource("iam.role", "a", b"{\"n\":1}")
+                .expect("put");
+            // A kind that is a prefix of another kind's name stays apart.
+            store.put_resource("iam", "role", b"{}").expect("put");
+            store.put_resource("iam.role.x", "c", b"{}").expect("put");
+            store
+                .delete_resource("iam.role", "missing")
+                .expect("delete of nothing");
+        }
+        let store = FjallStore::open(dir.path()).expect("reopen");
+        let roles = store.list_resources("iam.role").expect("list");
+        let names: Vec<&str> = roles.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(&roles[0].1[..], b"{\"n\":1}");
+        store.delete_resource("iam.role", "a").expect("delete");
+        assert_eq!(store.get_resource("iam.role", "a").expect("get"), None);
+        assert!(store.get_resource("iam.role", "b").expect("get").is_some());
     }
 }

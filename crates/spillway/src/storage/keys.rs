@@ -36,6 +36,17 @@
 //! | dead letter | `0x23` mapping_id:u32 id:u64 | JSON, Lambda's on-failure record |
 //!
 //! A mapping writes its function's items and its checkpoint in one atomic batch.
+//!
+//! Control-plane resources (IAM roles, Lambda functions, API Gateway APIs, queues: what
+//! the AWS control-plane APIs create) also live in the keyspace `mappings`:
+//!
+//! | kind | key | value |
+//! |---|---|---|
+//! | resource | `0x30` kind (ASCII, no NUL) `0x00` name (UTF-8) | the resource's own document, JSON |
+//!
+//! The kind names the document's type (`iam.role`, `lambda.function`, ...); a resource's
+//! name is unique within its kind. Keys of one kind are one contiguous range, in the
+//! byte order of their names.
 
 use super::{ShardKey, ShardTip, StorageError, StoredRecord};
 
@@ -52,6 +63,24 @@ pub const NEXT_MAPPING_ID: u8 = 0x20;
 pub const MAPPING_CATALOG: u8 = 0x21;
 pub const CHECKPOINT: u8 = 0x22;
 pub const DEAD_LETTER: u8 = 0x23;
+
+pub const RESOURCE: u8 = 0x30;
+
+/// The key prefix of every resource of `kind`: `0x30 kind 0x00`.
+pub fn resource_prefix(kind: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + kind.len());
+    k.push(RESOURCE);
+    k.extend_from_slice(kind.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The key of one resource: [`resource_prefix`] then the name.
+pub fn resource_key(kind: &str, name: &str) -> Vec<u8> {
+    let mut k = resource_prefix(kind);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
 
 /// `prefix` then a big-endian u32: the catalog keys and the item-key prefix of a table.
 pub fn prefixed_id(prefix: u8, id: u32) -> [u8; 5] {

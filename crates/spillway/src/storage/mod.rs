@@ -338,6 +338,18 @@ pub trait MappingStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<(u64, Bytes)>>;
 }
 
+/// The control plane's resources (IAM roles, Lambda functions, API Gateway APIs, ...):
+/// documents by kind and name, each written durably on its own. Their rates are a
+/// person's or a deploy tool's, so every write is synced.
+pub trait ResourceStore: Send + Sync + 'static {
+    fn put_resource(&self, kind: &str, name: &str, document: &[u8]) -> StoreResult<()>;
+    fn get_resource(&self, kind: &str, name: &str) -> StoreResult<Option<Bytes>>;
+    /// Every resource of `kind`, by name in byte order.
+    fn list_resources(&self, kind: &str) -> StoreResult<Vec<(String, Bytes)>>;
+    /// Removes a resource; removing one that is not there is not an error.
+    fn delete_resource(&self, kind: &str, name: &str) -> StoreResult<()>;
+}
+
 /// Atomic writes across tables, checkpoints and dead letters.
 pub trait BatchWriter: Send + Sync + 'static {
     /// Applies every op or none, then makes them durable as `sync` says.
@@ -345,6 +357,6 @@ pub trait BatchWriter: Send + Sync + 'static {
 }
 
 /// Everything the embedded engine provides; what `serve` hands to the domain.
-pub trait Store: StreamStore + TableStore + MappingStore + BatchWriter {}
+pub trait Store: StreamStore + TableStore + MappingStore + ResourceStore + BatchWriter {}
 
-impl<T: StreamStore + TableStore + MappingStore + BatchWriter> Store for T {}
+impl<T: StreamStore + TableStore + MappingStore + ResourceStore + BatchWriter> Store for T {}
