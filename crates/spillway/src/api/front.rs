@@ -95,11 +95,9 @@ impl ControlRequest {
         Some(target.rsplit_once('.').map_or(target, |(_, op)| op))
     }
 
-    /// The signature verified, in the service's refusal shape when it fails.
-    fn authenticate(&self, cp: &ControlPlane, service: &'static str) -> Result<(), Response> {
-        let Some(verifier) = cp.verifier.as_ref() else {
-            return Ok(());
-        };
+    /// The signature verified; the refusal, in the service's shape, when it fails.
+    fn authenticate(&self, cp: &ControlPlane, service: &'static str) -> Option<Response> {
+        let verifier = cp.verifier.as_ref()?;
         let request = super::sigv4::Request {
             method: self.method.as_str(),
             uri: &self.uri,
@@ -108,7 +106,8 @@ impl ControlRequest {
         };
         verifier
             .verify(super::sigv4::Api::Control(service), &request)
-            .map_err(|e| e.respond(super::sigv4::Api::Control(service)))
+            .err()
+            .map(|e| e.respond(super::sigv4::Api::Control(service)))
     }
 }
 
@@ -246,7 +245,7 @@ pub async fn route_by_service(
         ControlService::Sqs => "sqs",
         ControlService::Monitoring => "monitoring",
     };
-    if let Err(refusal) = request.authenticate(&cp, scope) {
+    if let Some(refusal) = request.authenticate(&cp, scope) {
         return refusal;
     }
     dispatch(&cp, service, request).await
