@@ -81,9 +81,9 @@ async fn main() -> anyhow::Result<()> {
         Arc::clone(&store),
         Arc::clone(&streams),
         Arc::clone(&tables),
-        &functions,
+        Arc::new(functions),
     )?;
-    let mapping = Arc::clone(&mappings.mappings[0]);
+    let mapping = Arc::clone(&mappings.list()[0]);
     let shard = Arc::clone(&mapping.stream.shards[0]);
     let tip = shard.tip().next_counter;
     let mut curve = Vec::new();

@@ -100,8 +100,19 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         Arc::clone(&store),
         Arc::clone(&streams),
         Arc::clone(&tables),
-        &functions,
+        Arc::clone(&functions),
     )?);
+    // Functions and mappings created through Lambda's API, registered again.
+    let lambda = Arc::new(crate::lambda::Lambda::new(
+        &config,
+        Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
+        Arc::clone(&functions),
+        Arc::clone(&mappings),
+    ));
+    {
+        let lambda = Arc::clone(&lambda);
+        tokio::task::spawn_blocking(move || lambda.restore()).await??;
+    }
     let retention = tokio::spawn(retention::run(
         Arc::clone(&streams),
         Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
@@ -132,6 +143,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             )?,
         },
         Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
+        lambda,
     )
     .layer(axum::middleware::from_fn_with_state(
         request_guard.clone(),

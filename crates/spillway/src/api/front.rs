@@ -161,6 +161,7 @@ pub fn percent_decode(text: &[u8]) -> String {
 pub struct ControlPlane {
     pub services: Services,
     pub resources: Arc<dyn ResourceStore>,
+    pub lambda: Arc<crate::lambda::Lambda>,
     pub region: String,
     pub account_id: String,
     verifier: Option<super::sigv4::Verifier>,
@@ -180,10 +181,12 @@ impl ControlPlane {
         config: &crate::config::Config,
         services: Services,
         resources: Arc<dyn ResourceStore>,
+        lambda: Arc<crate::lambda::Lambda>,
     ) -> Self {
         Self {
             services,
             resources,
+            lambda,
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             verifier: super::sigv4::Verifier::from_config(&config.region, &config.security),
@@ -256,6 +259,7 @@ pub async fn route_by_service(
 async fn dispatch(cp: &ControlPlane, service: ControlService, request: ControlRequest) -> Response {
     match service {
         ControlService::Sts | ControlService::Iam => super::iam::handle(cp, service, request).await,
+        ControlService::Lambda => super::lambda::handle(cp, request).await,
         _ => unimplemented(service, &request),
     }
 }

@@ -281,6 +281,7 @@ async fn list_functions(State(s): State<Services>) -> axum::Json<Vec<FunctionVie
     axum::Json(
         s.functions
             .all()
+            .iter()
             .map(|f| FunctionView {
                 name: f.name.clone(),
                 arn: f.arn.clone(),
@@ -392,7 +393,7 @@ async fn list_mappings(
     use std::sync::atomic::Ordering::Relaxed;
     blocking(move || {
         let mut out = Vec::new();
-        for m in &s.mappings.mappings {
+        for m in &s.mappings.list() {
             let mut shards = Vec::new();
             for shard in &m.current_stream().shards {
                 let checkpoint = m.checkpoint(shard)?;
@@ -427,7 +428,7 @@ async fn list_dead_letters(
 ) -> Result<axum::Json<Vec<DeadLetterView>>, InspectError> {
     blocking(move || {
         let mut out = Vec::new();
-        for m in &s.mappings.mappings {
+        for m in &s.mappings.list() {
             for (id, record) in m.dead_letters(None, 10_000)? {
                 out.push(DeadLetterView {
                     mapping_uuid: m.uuid.clone(),

@@ -17,6 +17,7 @@ pub mod iam;
 pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
+pub mod lambda;
 pub mod model;
 pub mod prometheus;
 
@@ -190,6 +191,7 @@ pub fn router(
     config: &Config,
     services: Services,
     resources: Arc<dyn crate::storage::ResourceStore>,
+    lambda: Arc<crate::lambda::Lambda>,
 ) -> Router {
     let mut app = inspect::router(services.clone());
     app = app.merge(ingest::router(
@@ -258,7 +260,9 @@ pub fn router(
             .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
         );
     }
-    let control = Arc::new(front::ControlPlane::new(config, services, resources));
+    let control = Arc::new(front::ControlPlane::new(
+        config, services, resources, lambda,
+    ));
     app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,

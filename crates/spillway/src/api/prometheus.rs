@@ -130,7 +130,7 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     let now = now_ms();
     let mut ages = Vec::new();
     let (mut invocations, mut errors, mut dead) = (Vec::new(), Vec::new(), Vec::new());
-    let mappings = &services.mappings.mappings;
+    let mappings = services.mappings.list();
     let per_mapping: Vec<_> = mappings
         .iter()
         .map(|m| (m, m.stats.iterator_ages_ms(now)))
@@ -179,7 +179,8 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     // Functions.
     let (mut running, mut throttles, mut f_invocations, mut f_errors) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for f in services.functions.all() {
+    let functions = services.functions.all();
+    for f in &functions {
         let name = vec![f.name.as_str()];
         running.push((name.clone(), i64::from(f.in_flight())));
         throttles.push((name.clone(), f.stats.throttles.load(Relaxed)));

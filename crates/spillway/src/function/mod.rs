@@ -289,53 +289,98 @@ fn command_problem(fc: &crate::config::FunctionConfig) -> Option<String> {
     (!found).then(|| format!("command `{program}` is not an executable file nor on PATH"))
 }
 
-/// Every configured function, by name.
-#[derive(Debug, Default)]
+/// Every function, by name: the configured ones, and those the Lambda control plane
+/// creates, replaces and deletes while spillway runs.
 pub struct Functions {
-    by_name: BTreeMap<String, Arc<FunctionHandle>>,
+    by_name: std::sync::RwLock<BTreeMap<String, Arc<FunctionHandle>>>,
+    /// What a function built later needs: the region and account of its ARN, the
+    /// tables the built-in function writes, and the AWS endpoint runtimes are told.
+    config: Config,
+    tables: Arc<Tables>,
+    endpoint: SocketAddr,
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Functions")
+            .field("names", &self.read().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Functions {
     /// Builds the functions declared in the config. `endpoint` is the address spillway
     /// serves its AWS APIs on, which Runtime API functions get as `AWS_ENDPOINT_URL`.
     pub fn from_config(config: &Config, tables: &Arc<Tables>, endpoint: SocketAddr) -> Self {
-        let mut by_name = BTreeMap::new();
+        let functions = Self {
+            by_name: Default::default(),
+            config: config.clone(),
+            tables: Arc::clone(tables),
+            endpoint,
+        };
         for fc in &config.functions {
-            if let Some(problem) = command_problem(fc) {
-                // Said at start, not first at the first invocation: every batch of a
-                // mapping to this function will fail until the command is fixed.
-                tracing::error!(
-                    function = %fc.name,
-                    command = ?fc.command,
-                    "{problem}; every invocation of this function will fail"
-                );
-            }
-            let function: Arc<dyn Function> = match fc.kind {
-                FunctionKind::KinesisToDynamo => {
-                    Arc::new(builtin::KinesisToDynamo::new(Arc::clone(tables), fc))
-                }
-                FunctionKind::Process => Arc::new(process::ProcessFunction::new(fc, config)),
-                FunctionKind::Runtime => Arc::new(runtime_api::RuntimeFunction::new(runtime_spec(
-                    config, fc, endpoint,
-                ))),
-            };
-            let handle = FunctionHandle::new(
-                &fc.name,
-                config,
-                fc.reserved_concurrency,
-                Duration::from_secs(fc.timeout_seconds.max(1)),
-                function,
-            );
-            by_name.insert(fc.name.clone(), Arc::new(handle));
+            functions.put(fc);
         }
-        Self { by_name }
+        functions
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<FunctionHandle>>> {
+        self.by_name
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Builds `fc` and makes it the function of its name, replacing one there was (whose
+    /// idle instances stop when the last invocation holding it ends).
+    pub fn put(&self, fc: &FunctionConfig) -> Arc<FunctionHandle> {
+        let config = &self.config;
+        if let Some(problem) = command_problem(fc) {
+            // Said at start, not first at the first invocation: every batch of a
+            // mapping to this function will fail until the command is fixed.
+            tracing::error!(
+                function = %fc.name,
+                command = ?fc.command,
+                "{problem}; every invocation of this function will fail"
+            );
+        }
+        let function: Arc<dyn Function> = match fc.kind {
+            FunctionKind::KinesisToDynamo => {
+                Arc::new(builtin::KinesisToDynamo::new(Arc::clone(&self.tables), fc))
+            }
+            FunctionKind::Process => Arc::new(process::ProcessFunction::new(fc, config)),
+            FunctionKind::Runtime => Arc::new(runtime_api::RuntimeFunction::new(runtime_spec(
+                config,
+                fc,
+                self.endpoint,
+            ))),
+        };
+        let handle = Arc::new(FunctionHandle::new(
+            &fc.name,
+            config,
+            fc.reserved_concurrency,
+            Duration::from_secs(fc.timeout_seconds.max(1)),
+            function,
+        ));
+        self.by_name
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(fc.name.clone(), Arc::clone(&handle));
+        handle
+    }
+
+    /// Removes the function `name`; what still holds it finishes its invocation.
+    pub fn remove(&self, name: &str) -> Option<Arc<FunctionHandle>> {
+        self.by_name
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<FunctionHandle>> {
-        self.by_name.get(name).cloned()
+        self.read().get(name).cloned()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<FunctionHandle>> {
-        self.by_name.values()
+    pub fn all(&self) -> Vec<Arc<FunctionHandle>> {
+        self.read().values().cloned().collect()
     }
 }

@@ -131,8 +131,15 @@ pub struct Mapping {
     pub stream: Arc<StreamState>,
     /// The catalog entry; its `stream_id` is the stream the mapping reads now.
     entry: std::sync::Mutex<MappingCatalogEntry>,
+    /// The function as it was when the mapping opened (its name and ARN); invocations
+    /// go to the function of that name now (see [`Self::invoke`]).
     pub function: Arc<FunctionHandle>,
+    functions: Arc<Functions>,
     pub stats: MappingStats,
+    /// When the mapping was created (Lambda's `LastModified` until it changes).
+    pub created_ms: u64,
+    /// The supervisor and pollers of this mapping, to stop them.
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
     streams: Arc<Streams>,
     tables: Arc<Tables>,
     store: Arc<dyn Store>,
@@ -157,12 +164,23 @@ enum Outcome {
     Failure(FunctionError),
 }
 
-/// All mappings of this process and their poller tasks.
-#[derive(Debug, Default)]
+/// All mappings of this process: the configured ones and those the Lambda control plane
+/// creates, updates and deletes while spillway runs.
 pub struct Mappings {
-    pub mappings: Vec<Arc<Mapping>>,
-    /// Supervisors and pollers, to stop them all.
-    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    list: std::sync::RwLock<Vec<Arc<Mapping>>>,
+    store: Arc<dyn Store>,
+    streams: Arc<Streams>,
+    tables: Arc<Tables>,
+    functions: Arc<Functions>,
+    region: String,
+}
+
+impl std::fmt::Debug for Mappings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mappings")
+            .field("mappings", &self.list())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Mappings {
@@ -173,19 +191,55 @@ impl Mappings {
         store: Arc<dyn Store>,
         streams: Arc<Streams>,
         tables: Arc<Tables>,
-        functions: &Functions,
+        functions: Arc<Functions>,
     ) -> Result<Self, MappingError> {
-        let catalog = store.load_mappings()?;
-        let mut out = Self::default();
+        let out = Self {
+            list: Default::default(),
+            store,
+            streams,
+            tables,
+            functions,
+            region: config.region.clone(),
+        };
         for mc in &config.mappings {
-            let stream = streams.get(mc.stream_name())?;
-            let function = functions.get(&mc.function_name).ok_or_else(|| {
-                MappingError::Config(format!("function `{}` is not declared", mc.function_name))
-            })?;
-            // The entry of this function and stream: by the stream's id, or by its name
-            // when the stream was deleted and created again (the id changed).
-            let same_function = |e: &&MappingCatalogEntry| e.function == mc.function_name;
-            let found = catalog
+            out.open(mc.clone(), None)?;
+        }
+        Ok(out)
+    }
+
+    /// Every mapping, in the order they were opened.
+    pub fn list(&self) -> Vec<Arc<Mapping>> {
+        self.list
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The mapping of a UUID.
+    pub fn get(&self, uuid: &str) -> Option<Arc<Mapping>> {
+        self.list().into_iter().find(|m| m.uuid == uuid)
+    }
+
+    /// Opens one mapping: its catalog entry (the one of `uuid` when given, else the one
+    /// of its function and stream; a new one if there is none), first-start checkpoints,
+    /// and its pollers when it is enabled.
+    pub fn open(
+        &self,
+        mc: MappingConfig,
+        uuid: Option<&str>,
+    ) -> Result<Arc<Mapping>, MappingError> {
+        let (store, streams) = (&self.store, &self.streams);
+        let catalog = store.load_mappings()?;
+        let stream = streams.get(mc.stream_name())?;
+        let function = self.functions.get(&mc.function_name).ok_or_else(|| {
+            MappingError::Config(format!("function `{}` is not declared", mc.function_name))
+        })?;
+        // The entry of this function and stream: by the stream's id, or by its name
+        // when the stream was deleted and created again (the id changed).
+        let same_function = |e: &&MappingCatalogEntry| e.function == mc.function_name;
+        let found = match uuid {
+            Some(uuid) => catalog.iter().find(|e| e.uuid == uuid),
+            None => catalog
                 .iter()
                 .filter(same_function)
                 .find(|e| e.stream_id == stream.stream_id)
@@ -194,110 +248,144 @@ impl Mappings {
                         .iter()
                         .filter(same_function)
                         .find(|e| e.stream_name.as_deref() == Some(stream.name.as_str()))
-                });
-            let (entry, created) = match found {
-                Some(e) => {
-                    let mut e = e.clone();
-                    if e.stream_name.is_none() {
-                        // An entry written before mappings followed their streams.
-                        e.stream_name = Some(stream.name.clone());
-                        store.put_mapping(&e)?;
-                    }
-                    (e, false)
-                }
-                None => {
-                    let e = MappingCatalogEntry {
-                        mapping_id: store.allocate_mapping_id()?,
-                        uuid: uuid::Uuid::new_v4().to_string(),
-                        function: mc.function_name.clone(),
-                        stream_id: stream.stream_id,
-                        created_ms: now_ms(),
-                        stream_name: Some(stream.name.clone()),
-                    };
+                }),
+        };
+        let (entry, created) = match found {
+            Some(e) => {
+                let mut e = e.clone();
+                if e.stream_name.is_none() || e.function != mc.function_name {
+                    // An entry written before mappings followed their streams, or a
+                    // mapping given another function.
+                    e.stream_name = Some(stream.name.clone());
+                    e.function = mc.function_name.clone();
                     store.put_mapping(&e)?;
-                    tracing::info!(uuid = %e.uuid, stream = %stream.name, function = %e.function, "created event source mapping");
-                    (e, true)
                 }
-            };
-            let follows = entry.stream_id != stream.stream_id;
-            let mapping = Arc::new(Mapping {
-                mapping_id: entry.mapping_id,
-                uuid: entry.uuid.clone(),
-                config: mc.clone(),
-                stream: Arc::clone(&stream),
-                entry: std::sync::Mutex::new(entry),
-                function,
-                stats: MappingStats::default(),
-                streams: Arc::clone(&streams),
-                tables: Arc::clone(&tables),
-                store: Arc::clone(&store),
-                region: config.region.clone(),
-                last_dead_letter_id: AtomicU64::new(0),
-            });
-            // First start of a shard: place its checkpoint by StartingPosition, durably,
-            // so that LATEST means "latest when the mapping was created", not "on restart".
-            // A new mapping places every shard there is, children of earlier reshards
-            // included (LATEST on a resharded stream skips the closed parents and starts
-            // each open child at its tip). For an existing mapping, shards born of a
-            // reshard start at their beginning, after their parents.
-            // A mapping whose stream was deleted and created again while spillway was
-            // down reads the new stream from its beginning instead.
-            if follows {
-                mapping.attach(&stream)?;
+                (e, false)
             }
-            let mut initial = Vec::new();
-            for shard in stream
-                .shards
-                .iter()
-                .filter(|s| !follows && (created || s.parents.is_empty()))
-            {
-                if store
-                    .load_checkpoint(mapping.mapping_id, shard.key)?
-                    .is_none()
-                {
-                    let position = match mc.starting_position {
-                        StartingPosition::Latest => StartPosition::Latest,
-                        StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
-                        StartingPosition::AtTimestamp => StartPosition::AtTimestamp(
-                            (mc.starting_position_timestamp.unwrap_or(0.0) * 1000.0) as u64,
-                        ),
-                    };
-                    initial.push(WriteOp::Checkpoint {
-                        mapping_id: mapping.mapping_id,
-                        shard: shard.key,
-                        next_counter: streams.resolve_in_shard(shard, &position)?,
-                    });
-                }
+            None => {
+                let e = MappingCatalogEntry {
+                    mapping_id: store.allocate_mapping_id()?,
+                    uuid: uuid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
+                    function: mc.function_name.clone(),
+                    stream_id: stream.stream_id,
+                    created_ms: now_ms(),
+                    stream_name: Some(stream.name.clone()),
+                };
+                store.put_mapping(&e)?;
+                tracing::info!(uuid = %e.uuid, stream = %stream.name, function = %e.function, "created event source mapping");
+                (e, true)
             }
-            if !initial.is_empty() {
-                store.apply(&initial, SyncMode::SyncData)?;
-            }
-            if mc.enabled {
-                let (m, tasks) = (Arc::clone(&mapping), Arc::clone(&out.tasks));
-                let supervisor = tokio::spawn(async move { m.supervise(tasks).await });
-                out.tasks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(supervisor);
-            } else {
-                tracing::warn!(
-                    uuid = %mapping.uuid,
-                    stream = %stream.name,
-                    function = %mapping.function.name,
-                    "event source mapping is disabled (Enabled = false): its records are not processed"
-                );
-            }
-            out.mappings.push(mapping);
+        };
+        let follows = entry.stream_id != stream.stream_id;
+        let mapping = Arc::new(Mapping {
+            mapping_id: entry.mapping_id,
+            uuid: entry.uuid.clone(),
+            created_ms: entry.created_ms,
+            config: mc.clone(),
+            stream: Arc::clone(&stream),
+            entry: std::sync::Mutex::new(entry),
+            function,
+            functions: Arc::clone(&self.functions),
+            stats: MappingStats::default(),
+            streams: Arc::clone(streams),
+            tables: Arc::clone(&self.tables),
+            store: Arc::clone(store),
+            region: self.region.clone(),
+            last_dead_letter_id: AtomicU64::new(0),
+            tasks: Arc::default(),
+        });
+        // First start of a shard: place its checkpoint by StartingPosition, durably,
+        // so that LATEST means "latest when the mapping was created", not "on restart".
+        // A new mapping places every shard there is, children of earlier reshards
+        // included (LATEST on a resharded stream skips the closed parents and starts
+        // each open child at its tip). For an existing mapping, shards born of a
+        // reshard start at their beginning, after their parents.
+        // A mapping whose stream was deleted and created again while spillway was
+        // down reads the new stream from its beginning instead.
+        if follows {
+            mapping.attach(&stream)?;
         }
-        Ok(out)
+        let mut initial = Vec::new();
+        for shard in stream
+            .shards
+            .iter()
+            .filter(|s| !follows && (created || s.parents.is_empty()))
+        {
+            if store
+                .load_checkpoint(mapping.mapping_id, shard.key)?
+                .is_none()
+            {
+                let position = match mc.starting_position {
+                    StartingPosition::Latest => StartPosition::Latest,
+                    StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
+                    StartingPosition::AtTimestamp => StartPosition::AtTimestamp(
+                        (mc.starting_position_timestamp.unwrap_or(0.0) * 1000.0) as u64,
+                    ),
+                };
+                initial.push(WriteOp::Checkpoint {
+                    mapping_id: mapping.mapping_id,
+                    shard: shard.key,
+                    next_counter: streams.resolve_in_shard(shard, &position)?,
+                });
+            }
+        }
+        if !initial.is_empty() {
+            store.apply(&initial, SyncMode::SyncData)?;
+        }
+        if mc.enabled {
+            let (m, tasks) = (Arc::clone(&mapping), Arc::clone(&mapping.tasks));
+            let supervisor = tokio::spawn(async move { m.supervise(tasks).await });
+            lock_tasks(&mapping.tasks).push(supervisor);
+        } else {
+            tracing::warn!(
+                uuid = %mapping.uuid,
+                stream = %stream.name,
+                function = %mapping.function.name,
+                "event source mapping is disabled (Enabled = false): its records are not processed"
+            );
+        }
+        self.list
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::clone(&mapping));
+        Ok(mapping)
+    }
+
+    /// Stops the mapping of `uuid` and takes it out of the list; with `forget`, also
+    /// deletes its catalog entry and checkpoints (Lambda's DeleteEventSourceMapping),
+    /// else they stay for the mapping to be opened again with new settings.
+    pub fn close(&self, uuid: &str, forget: bool) -> Result<Option<Arc<Mapping>>, MappingError> {
+        let mapping = {
+            let mut list = self
+                .list
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(at) = list.iter().position(|m| m.uuid == uuid) else {
+                return Ok(None);
+            };
+            list.remove(at)
+        };
+        mapping.stop();
+        if forget {
+            self.store.delete_mapping(mapping.mapping_id)?;
+        }
+        Ok(Some(mapping))
     }
 
     /// Stops every poller. Work in flight is dropped uncommitted and replays on restart.
     pub fn stop(&self) {
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            t.abort();
+        for m in self.list() {
+            m.stop();
         }
     }
+}
+
+fn lock_tasks(
+    tasks: &std::sync::Mutex<Vec<JoinHandle<()>>>,
+) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+    tasks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Backoff before retry `attempt` (1-based): 100 ms doubling, at most 1 s.
@@ -306,6 +394,13 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Mapping {
+    /// Stops the supervisor and every poller of this mapping.
+    fn stop(&self) {
+        for t in lock_tasks(&self.tasks).iter() {
+            t.abort();
+        }
+    }
+
     /// This mapping's checkpoint in `shard`.
     pub fn checkpoint(&self, shard: &ShardState) -> Result<u64, MappingError> {
         Ok(self
@@ -412,7 +507,7 @@ impl Mapping {
                             let (m, s) = (Arc::clone(&self), Arc::clone(shard));
                             let poller = tokio::spawn(async move { m.poll_shard(s).await });
                             v.insert(poller.abort_handle());
-                            tasks.lock().unwrap_or_else(|p| p.into_inner()).push(poller);
+                            lock_tasks(&tasks).push(poller);
                         }
                     }
                 }
@@ -675,7 +770,13 @@ impl Mapping {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let payload = self.event(shard, batch);
         let mut writes = TableWrites::default();
-        let result = self.function.invoke(payload, &mut writes).await;
+        let result = match self.functions.get(&self.config.function_name) {
+            Some(function) => function.invoke(payload, &mut writes).await,
+            None => Err(FunctionError::Start(format!(
+                "Function not found: {}",
+                self.function.arn
+            ))),
+        };
         let outcome = match result {
             Err(e) => Outcome::Failure(e),
             Ok(_) if !self.config.reports_batch_item_failures() => Outcome::Success,

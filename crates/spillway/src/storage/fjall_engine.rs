@@ -756,6 +756,25 @@ impl MappingStore for FjallStore {
         self.put_json(mappings_ks, &key, entry)
     }
 
+    fn delete_mapping(&self, mapping_id: u32) -> StoreResult<()> {
+        self.write(|e| {
+            let mut batch = e.db.batch();
+            batch.remove(
+                &e.mappings,
+                keys::prefixed_id(keys::MAPPING_CATALOG, mapping_id),
+            );
+            for guard in e
+                .mappings
+                .prefix(keys::prefixed_id(keys::CHECKPOINT, mapping_id))
+            {
+                let key = guard.key().map_err(io)?;
+                batch.remove(&e.mappings, key);
+            }
+            batch.commit().map_err(io)?;
+            e.persist(SyncMode::SyncData)
+        })
+    }
+
     fn load_checkpoint(&self, mapping_id: u32, shard: ShardKey) -> StoreResult<Option<u64>> {
         match self
             .engine()?

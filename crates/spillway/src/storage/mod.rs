@@ -328,6 +328,8 @@ pub trait MappingStore: Send + Sync + 'static {
     fn load_mappings(&self) -> StoreResult<Vec<MappingCatalogEntry>>;
     fn allocate_mapping_id(&self) -> StoreResult<u32>;
     fn put_mapping(&self, entry: &MappingCatalogEntry) -> StoreResult<()>;
+    /// Removes a mapping's catalog entry and checkpoints (its dead letters stay).
+    fn delete_mapping(&self, mapping_id: u32) -> StoreResult<()>;
     fn load_checkpoint(&self, mapping_id: u32, shard: ShardKey) -> StoreResult<Option<u64>>;
     /// Dead letters of one mapping with id above `after`, oldest first, at most `limit`.
     fn dead_letters(
