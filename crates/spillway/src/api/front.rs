@@ -218,6 +218,9 @@ pub async fn route_by_service(
     next: Next,
 ) -> Response {
     let Some(service) = signed_service(request.headers(), request.uri()) else {
+        if let Some(target) = super::apigateway::stage_target(request.headers(), request.uri()) {
+            return super::apigateway::execute(&cp, target, request).await;
+        }
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
@@ -260,7 +263,10 @@ async fn dispatch(cp: &ControlPlane, service: ControlService, request: ControlRe
     match service {
         ControlService::Sts | ControlService::Iam => super::iam::handle(cp, service, request).await,
         ControlService::Lambda => super::lambda::handle(cp, request).await,
-        _ => unimplemented(service, &request),
+        ControlService::ApiGateway => super::apigateway::handle(cp, request).await,
+        ControlService::Sqs => super::sqs::handle(cp, request).await,
+        ControlService::Logs => super::logs::handle(cp, request).await,
+        ControlService::Monitoring => super::monitoring::handle(cp, request).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`inspect`]: `/_spillway/...`, a small JSON API for looking at streams without AWS
 //!   tools; `spillway stream` is its client.
 
+pub mod apigateway;
 pub mod connection;
 pub mod direct;
 pub mod dynamodb;
@@ -18,8 +19,11 @@ pub mod ingest;
 pub mod inspect;
 pub mod kinesis;
 pub mod lambda;
+pub mod logs;
 pub mod model;
+pub mod monitoring;
 pub mod prometheus;
+pub mod sqs;
 
 /// Header names the edges read or write on every request, parsed once: a name given as
 /// text is parsed and validated again on each lookup or insert.

@@ -1,0 +1,10 @@
+//! SQS (queues: create, attributes, tags, delete; send, receive, delete messages) on the shared endpoint.
+
+use axum::response::Response;
+
+use super::front::{ControlPlane, ControlRequest, ControlService};
+
+/// Answers one request of this service.
+pub async fn handle(_cp: &ControlPlane, request: ControlRequest) -> Response {
+    super::front::unimplemented(ControlService::Sqs, &request)
+}
