@@ -343,6 +343,11 @@ pub fn run_interop_script(s: &Server, script: &str) {
 /// Runs one of tests/interop/*.py with dummy AWS credentials (and `SPILLWAY_ENDPOINT`
 /// when a server is given); fails with its report if it fails.
 pub fn run_python_test(script: &str, server: Option<&Server>) {
+    run_python_test_with(script, server, &[]);
+}
+
+/// [`run_python_test`] with more environment variables for the script.
+pub fn run_python_test_with(script: &str, server: Option<&Server>, env: &[(&str, &str)]) {
     let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut command = Command::new("python3");
     command
@@ -351,7 +356,8 @@ pub fn run_python_test(script: &str, server: Option<&Server>) {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env.iter().copied());
     if let Some(s) = server {
         command.env("SPILLWAY_ENDPOINT", &s.base);
     }
