@@ -1,0 +1,154 @@
+"""deploy/terraform applied to spillway itself, and run.
+
+Steps: `init` from a local provider mirror, `apply` with every AWS endpoint pointed at
+a running spillway (SPILLWAY_ENDPOINT, started by tests/terraform.rs with no pipeline
+of its own), the Rust reference function (SPILLWAY_FUNCTION_BINARY) zipped as a
+`provided.al2023` package; then POSTs to the deployed stage must each land exactly
+once in the table, through API Gateway's Kinesis integration, the stream, the event
+source mapping and the function; a second `plan` must find nothing to change; and
+`destroy` must remove everything.
+
+Needs terraform on PATH and the hashicorp/aws provider in a local plugin directory
+(see terraform_moto.py, whose helpers this script shares).
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import botocore
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from terraform_moto import REGION, TF_SOURCE, find_plugin_dir, log, run  # noqa: E402
+
+ENDPOINT = os.environ["SPILLWAY_ENDPOINT"]
+BINARY = os.environ["SPILLWAY_FUNCTION_BINARY"]
+STREAM_NAME = "example-stream"
+TABLE_NAME = "example-table"
+FUNCTION_NAME = "kinesis_to_dynamo"
+STAGE_NAME = "dev"
+POSTS = 30
+
+
+def function_zip(path):
+    """The Rust function as a provided.al2023 package: one executable `bootstrap`."""
+    entry = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+    entry.external_attr = 0o100755 << 16
+    entry.create_system = 3
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(entry, Path(BINARY).read_bytes())
+    return path
+
+
+def client(service):
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 2, "mode": "standard"}),
+    )
+
+
+class TerraformSpillway(unittest.TestCase):
+    """Test methods run in name order: apply, POSTs, plan, destroy."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.terraform = shutil.which("terraform")
+        if not cls.terraform:
+            raise unittest.SkipTest("terraform is not on PATH")
+        cls.tmp = tempfile.mkdtemp(prefix="spillway-tf-")
+        cls.workdir = Path(cls.tmp) / "terraform"
+        shutil.copytree(
+            TF_SOURCE,
+            cls.workdir,
+            ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl"),
+        )
+        zip_path = function_zip(Path(cls.tmp) / "function.zip")
+        init = [cls.terraform, "init", "-backend=false", "-input=false", "-no-color"]
+        plugin_dir = find_plugin_dir()
+        if plugin_dir:
+            init.append(f"-plugin-dir={plugin_dir}")
+        run(init, cls.workdir, 180)
+        cls.vars = [
+            "-var", f"aws_endpoint={ENDPOINT}",
+            "-var", f"function_zip={zip_path}",
+            "-var", f"region={REGION}",
+        ]
+        started = time.monotonic()
+        run([cls.terraform, "apply", "-auto-approve", "-input=false", "-no-color", *cls.vars],
+            cls.workdir, 300)
+        log(f"terraform apply against spillway took {time.monotonic() - started:.1f}s")
+        out, _ = run([cls.terraform, "output", "-json"], cls.workdir, 60)
+        cls.outputs = {k: v["value"] for k, v in json.loads(out.stdout).items()}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(getattr(cls, "tmp", ""), ignore_errors=True)
+
+    def test_10_posts_to_the_stage_land_once_in_the_table(self):
+        api_id = self.outputs["rest_api_id"]
+        url = f"{ENDPOINT}/_aws/execute-api/{api_id}/{STAGE_NAME}/"
+        sent = []
+        for i in range(POSTS):
+            body = json.dumps({"message": f"terraform-{i}"})
+            req = urllib.request.Request(url, data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.status, 200)
+                answer = json.loads(r.read())
+                self.assertIn("SequenceNumber", answer)
+            sent.append(body)
+        dynamodb = client("dynamodb")
+        deadline = time.monotonic() + 60
+        while True:
+            items = dynamodb.scan(TableName=TABLE_NAME)["Items"]
+            if len(items) >= POSTS or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        time.sleep(1)  # anything more would be a duplicate
+        items = dynamodb.scan(TableName=TABLE_NAME)["Items"]
+        messages = sorted(i["Message"]["S"] for i in items)
+        self.assertEqual(messages, sorted(sent))
+
+    def test_20_function_and_mapping_are_described(self):
+        lam = client("lambda")
+        conf = lam.get_function(FunctionName=FUNCTION_NAME)["Configuration"]
+        self.assertEqual(conf["Runtime"], "provided.al2023")
+        self.assertEqual(conf["Environment"]["Variables"], {"TABLE_NAME": TABLE_NAME})
+        m = lam.get_event_source_mapping(UUID=self.outputs["event_source_mapping_uuid"])
+        self.assertEqual(m["State"], "Enabled")
+        self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+
+    def test_80_plan_is_empty_after_apply(self):
+        out, _ = run(
+            [self.terraform, "plan", "-detailed-exitcode", "-input=false", "-no-color", *self.vars],
+            self.workdir, 180, check=False,
+        )
+        self.assertEqual(out.returncode, 0,
+                         "plan after apply is not empty:\n" + out.stdout[-6000:] + out.stderr[-3000:])
+
+    def test_90_destroy_removes_everything(self):
+        run([self.terraform, "destroy", "-auto-approve", "-input=false", "-no-color", *self.vars],
+            self.workdir, 240)
+        self.assertEqual(client("lambda").list_functions()["Functions"], [])
+        self.assertNotIn(STREAM_NAME, client("kinesis").list_streams()["StreamNames"])
+        self.assertNotIn(TABLE_NAME, client("dynamodb").list_tables()["TableNames"])
+        self.assertEqual(client("apigateway").get_rest_apis()["items"], [])
+        self.assertEqual(client("iam").list_roles()["Roles"], [])
+
+
+if __name__ == "__main__":
+    result = unittest.TextTestRunner(verbosity=2).run(
+        unittest.TestLoader().loadTestsFromTestCase(TerraformSpillway))
+    raise SystemExit(0 if result.wasSuccessful() else 1)
