@@ -1,9 +1,15 @@
-"""deploy/terraform applied to spillway itself, and run.
+"""A user's Terraform applied to spillway itself, and run. Two shapes
+(SPILLWAY_TF_SHAPE):
+
+- `deploy`: the project's deploy/terraform, with the Rust reference function
+  (SPILLWAY_FUNCTION_BINARY) zipped as a `provided.al2023` package;
+- `reference`: the reference write-up's plain Terraform (terraform_reference/main.tf),
+  with its Python function (tests/functions/reference_handler.py as
+  `lambda_function.py`) on python3.12.
 
 Steps: `init` from a local provider mirror, `apply` with every AWS endpoint pointed at
 a running spillway (SPILLWAY_ENDPOINT, started by tests/terraform.rs with no pipeline
-of its own), the Rust reference function (SPILLWAY_FUNCTION_BINARY) zipped as a
-`provided.al2023` package; then POSTs to the deployed stage must each land exactly
+of its own); then POSTs to the deployed stage must each land exactly
 once in the table, through API Gateway's Kinesis integration, the stream, the event
 source mapping and the function; a second `plan` must find nothing to change; and
 `destroy` must remove everything.
@@ -30,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from terraform_moto import REGION, TF_SOURCE, find_plugin_dir, log, run  # noqa: E402
 
 ENDPOINT = os.environ["SPILLWAY_ENDPOINT"]
-BINARY = os.environ["SPILLWAY_FUNCTION_BINARY"]
+SHAPE = os.environ.get("SPILLWAY_TF_SHAPE", "deploy")
+HERE = Path(__file__).resolve().parent
 STREAM_NAME = "example-stream"
 TABLE_NAME = "example-table"
 FUNCTION_NAME = "kinesis_to_dynamo"
@@ -39,12 +46,17 @@ POSTS = 30
 
 
 def function_zip(path):
-    """The Rust function as a provided.al2023 package: one executable `bootstrap`."""
-    entry = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
-    entry.external_attr = 0o100755 << 16
+    """The function's package: the Rust function as a provided.al2023 `bootstrap`, or
+    the reference's Python handler as `lambda_function.py`."""
+    if SHAPE == "deploy":
+        name, data, mode = "bootstrap", Path(os.environ["SPILLWAY_FUNCTION_BINARY"]).read_bytes(), 0o755
+    else:
+        name, data, mode = "lambda_function.py", (HERE.parent / "functions" / "reference_handler.py").read_bytes(), 0o644
+    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.external_attr = (0o100000 | mode) << 16
     entry.create_system = 3
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(entry, Path(BINARY).read_bytes())
+        z.writestr(entry, data)
     return path
 
 
@@ -70,7 +82,7 @@ class TerraformSpillway(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="spillway-tf-")
         cls.workdir = Path(cls.tmp) / "terraform"
         shutil.copytree(
-            TF_SOURCE,
+            TF_SOURCE if SHAPE == "deploy" else HERE / "terraform_reference",
             cls.workdir,
             ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl"),
         )
@@ -80,15 +92,18 @@ class TerraformSpillway(unittest.TestCase):
         if plugin_dir:
             init.append(f"-plugin-dir={plugin_dir}")
         run(init, cls.workdir, 180)
-        cls.vars = [
-            "-var", f"aws_endpoint={ENDPOINT}",
-            "-var", f"function_zip={zip_path}",
-            "-var", f"region={REGION}",
-        ]
+        if SHAPE == "deploy":
+            cls.vars = [
+                "-var", f"aws_endpoint={ENDPOINT}",
+                "-var", f"function_zip={zip_path}",
+                "-var", f"region={REGION}",
+            ]
+        else:
+            cls.vars = ["-var", f"endpoint={ENDPOINT}", "-var", f"function_zip={zip_path}"]
         started = time.monotonic()
         run([cls.terraform, "apply", "-auto-approve", "-input=false", "-no-color", *cls.vars],
             cls.workdir, 300)
-        log(f"terraform apply against spillway took {time.monotonic() - started:.1f}s")
+        log(f"terraform apply ({SHAPE}) against spillway took {time.monotonic() - started:.1f}s")
         out, _ = run([cls.terraform, "output", "-json"], cls.workdir, 60)
         cls.outputs = {k: v["value"] for k, v in json.loads(out.stdout).items()}
 
@@ -102,13 +117,13 @@ class TerraformSpillway(unittest.TestCase):
         sent = []
         for i in range(POSTS):
             body = json.dumps({"message": f"terraform-{i}"})
+            sent.append(f"terraform-{i}")
             req = urllib.request.Request(url, data=body.encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=30) as r:
                 self.assertEqual(r.status, 200)
                 answer = json.loads(r.read())
                 self.assertIn("SequenceNumber", answer)
-            sent.append(body)
         dynamodb = client("dynamodb")
         deadline = time.monotonic() + 60
         while True:
@@ -122,6 +137,8 @@ class TerraformSpillway(unittest.TestCase):
         self.assertEqual(messages, sorted(sent))
 
     def test_20_function_and_mapping_are_described(self):
+        if SHAPE != "deploy":
+            self.skipTest("the reference's shape has no outputs for these")
         lam = client("lambda")
         conf = lam.get_function(FunctionName=FUNCTION_NAME)["Configuration"]
         self.assertEqual(conf["Runtime"], "provided.al2023")
@@ -146,6 +163,8 @@ class TerraformSpillway(unittest.TestCase):
         self.assertNotIn(TABLE_NAME, client("dynamodb").list_tables()["TableNames"])
         self.assertEqual(client("apigateway").get_rest_apis()["items"], [])
         self.assertEqual(client("iam").list_roles()["Roles"], [])
+        if SHAPE == "deploy":
+            self.assertEqual(client("sqs").list_queues().get("QueueUrls", []), [])
 
 
 if __name__ == "__main__":
