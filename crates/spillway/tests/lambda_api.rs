@@ -4,6 +4,8 @@
 //! and the function and the mapping are still there, still working, with every record
 //! processed once (tests/interop/lambda_api.py).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
+
 mod common;
 
 use common::{Server, run_python_test_with};

@@ -2,6 +2,11 @@
 //! and `apply` then `destroy` against a local moto server creates and removes every
 //! resource (tests/interop/terraform_moto.py, which names moto's gaps). Without
 //! terraform on the machine that builds the tests, the test shows as ignored, naming it.
+//!
+//! The user's side: the same configuration, and the reference write-up's own, applied
+//! to spillway itself and run (tests/interop/terraform_spillway.py).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on any surprise
 
 mod common;
 

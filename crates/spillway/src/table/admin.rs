@@ -194,12 +194,15 @@ impl Tables {
 
     /// Marks a table UPDATING for `update_delay_ms`, and `creating` indexes CREATING and
     /// `deleting` ones DELETING meanwhile; a deleted index leaves the catalog when the
-    /// window ends.
+    /// window ends. `increase` and `decrease` say how the table's throughput changed:
+    /// DynamoDB stamps `LastIncreaseDateTime` or `LastDecreaseDateTime` again when the
+    /// change takes effect.
     pub fn start_update(
         self: &Arc<Self>,
         t: &Arc<TableState>,
         creating: Vec<String>,
         deleting: Vec<String>,
+        (increase, decrease): (bool, bool),
     ) {
         let delay = self.config.update_delay_ms;
         if delay == 0 {
@@ -221,6 +224,22 @@ impl Tables {
                 status.set_index(i, None);
             }
             this.drop_indexes(&name, &deleting);
+            if increase || decrease {
+                let stamped = this.update_entry(&name, |e| {
+                    if let Some(tp) = &mut e.throughput {
+                        if increase {
+                            tp.last_increase_ms = Some(now_ms());
+                        }
+                        if decrease {
+                            tp.last_decrease_ms = Some(now_ms());
+                        }
+                    }
+                    Ok(())
+                });
+                if let Err(e) = stamped {
+                    tracing::warn!(error = %e, table = %name, "recording the throughput increase failed");
+                }
+            }
             status.set_table("ACTIVE");
         });
     }

@@ -9,6 +9,7 @@ mod admin;
 pub mod expr;
 pub mod key;
 pub mod number;
+pub mod partition;
 pub mod reserved;
 pub mod value;
 pub mod writer;

@@ -866,9 +866,11 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             ));
         }
     };
+    // Segments split DynamoDB's partition hash of the hash key (`table::partition`).
     let in_segment = |item: &Item, (s, n): (u64, u64)| {
-        let key = state.encode_key(item).unwrap_or_default();
-        u64::from(crc32fast::hash(&key)) % n == s
+        item.get(&state.hash_key.name)
+            .and_then(crate::table::partition::bucket)
+            .is_some_and(|b| crate::table::partition::segment(b, n) == s)
     };
     let keys = keycond::schema(&state, index.as_ref());
     let all_unsupported = || match &index {
@@ -958,7 +960,35 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         (None, Some(r)) => t.query(&name, &r.hash, forward, start.as_ref(), limit, &keep)?,
         (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
-    let read_bytes: usize = page.items.iter().map(value::item_size).sum();
+    // What an index that does not project everything holds of an item: its keys, or
+    // its keys and the listed attributes.
+    let index_view = |i: &Item| -> Option<Item> {
+        let ix = index.as_ref().filter(|ix| ix.projection != "ALL")?;
+        let mut keep = vec![state.hash_key.name.as_str(), ix.hash_key.name.as_str()];
+        keep.extend(state.range_key.as_ref().map(|r| r.name.as_str()));
+        keep.extend(ix.range_key.as_ref().map(|r| r.name.as_str()));
+        if ix.projection == "INCLUDE" {
+            keep.extend(ix.non_key_attributes.iter().map(String::as_str));
+        }
+        Some(
+            i.iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    // A local index asked for ALL_ATTRIBUTES fetches the rest of each item it returns
+    // from the table, as DynamoDB does, and the table's read is charged too.
+    let fetch = index.as_ref().is_some_and(|ix| {
+        ix.local
+            && ix.projection != "ALL"
+            && req.get("Select").and_then(Value::as_str) == Some("ALL_ATTRIBUTES")
+    });
+    let read_bytes: usize = page
+        .items
+        .iter()
+        .map(|i| index_view(i).map_or_else(|| value::item_size(i), |v| value::item_size(&v)))
+        .sum();
     let units = read_units(read_bytes, consistent(req));
     let mut items = Vec::new();
     for item in &page.items {
@@ -970,29 +1000,20 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
         }
         items.push(item);
     }
+    let fetched_units = if fetch {
+        let bytes: usize = items.iter().map(|i| value::item_size(i)).sum();
+        read_units(bytes, consistent(req))
+    } else {
+        0.0
+    };
     let count_only = req.get("Select").and_then(Value::as_str) == Some("COUNT");
     let mut out = json!({"Count": items.len(), "ScannedCount": page.scanned});
     if !count_only {
         out["Items"] = Value::Array(
             items
                 .iter()
-                .map(|i| match &index {
-                    // What the index holds: its keys, or its keys and the listed attributes.
-                    Some(ix) if ix.projection != "ALL" && proj.is_none() => {
-                        let mut keep =
-                            vec![state.hash_key.name.as_str(), ix.hash_key.name.as_str()];
-                        keep.extend(state.range_key.as_ref().map(|r| r.name.as_str()));
-                        keep.extend(ix.range_key.as_ref().map(|r| r.name.as_str()));
-                        if ix.projection == "INCLUDE" {
-                            keep.extend(ix.non_key_attributes.iter().map(String::as_str));
-                        }
-                        let reduced: Item = i
-                            .iter()
-                            .filter(|(k, _)| keep.contains(&k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        item_to_json(&reduced)
-                    }
+                .map(|i| match index_view(i) {
+                    Some(view) if proj.is_none() && !fetch => item_to_json(&view),
                     _ => project(i, &proj),
                 })
                 .collect(),
@@ -1003,7 +1024,7 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
     }
     if wants_capacity(req) {
         out["ConsumedCapacity"] = match &index {
-            Some(ix) => capacity_json(req, &name, 0.0, Some((&ix.name, ix.local, units))),
+            Some(ix) => capacity_json(req, &name, fetched_units, Some((&ix.name, ix.local, units))),
             None => capacity_json(req, &name, units, None),
         };
     }

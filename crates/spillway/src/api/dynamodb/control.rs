@@ -441,7 +441,14 @@ pub fn update_table(t: &Arc<Tables>, req: &Value) -> R {
     })?;
     let updating = new_tp.is_some() || billing.is_some() || !updates.is_empty();
     if updating || !created.is_empty() || !deletes.is_empty() {
-        t.start_update(&new_state, created, deletes);
+        let change = match (&new_tp, &old_tp) {
+            (Some(n), Some(o)) => (
+                n.read > o.read || n.write > o.write,
+                n.read < o.read || n.write < o.write,
+            ),
+            _ => (false, false),
+        };
+        t.start_update(&new_state, created, deletes, change);
     }
     // The answer shows the throughput still in force, with the change's times.
     let mut shown = new_state.entry.throughput.clone();
