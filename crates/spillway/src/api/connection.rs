@@ -50,13 +50,22 @@ pub fn is_kinesis(headers: &HeaderMap) -> bool {
 /// The service of a SigV4 header's credential scope (`Credential=AKID/DATE/REGION/
 /// SERVICE/aws4_request`), when it has one.
 pub fn signed_service(authorization: &str) -> Option<&str> {
-    // Every request passes here: a byte scan, not a substring searcher built per call.
-    const FIELD: &[u8] = b"Credential=";
-    let at = authorization
-        .as_bytes()
-        .windows(FIELD.len())
-        .position(|w| w == FIELD)?;
-    let credential = &authorization[at + FIELD.len()..];
+    const FIELD: &str = "Credential=";
+    // Every request passes here, often twice. SDKs put the credential right after the
+    // algorithm, so look there first; anything else is searched for.
+    let after_algorithm = authorization
+        .split_once(' ')
+        .map(|(_, rest)| rest.trim_start());
+    let credential = match after_algorithm.and_then(|r| r.strip_prefix(FIELD)) {
+        Some(c) => c,
+        None => {
+            let at = authorization
+                .as_bytes()
+                .windows(FIELD.len())
+                .position(|w| w == FIELD.as_bytes())?;
+            &authorization[at + FIELD.len()..]
+        }
+    };
     let scope = credential.split([',', ' ']).next()?;
     scope.split('/').nth(3)
 }
@@ -295,6 +304,14 @@ mod tests {
         assert!(!signed("dynamodb"));
         assert!(signed("kinesis"));
         assert!(signed(""));
+        // The credential elsewhere than right after the algorithm is found too.
+        assert_eq!(
+            signed_service(
+                "AWS4-HMAC-SHA256 SignedHeaders=host, Credential=A/D/R/dynamodb/aws4_request"
+            ),
+            Some("dynamodb")
+        );
+        assert_eq!(signed_service("AWS4-HMAC-SHA256"), None);
     }
 
     #[test]
