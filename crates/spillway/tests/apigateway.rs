@@ -296,7 +296,7 @@ async fn the_reference_api_buffers_posts_into_the_table_and_survives_a_restart()
             "--rest-api-id",
             &id,
             "--resource-id",
-            &api["rootResourceId"].as_str().unwrap(),
+            api["rootResourceId"].as_str().unwrap(),
             "--http-method",
             "GET",
         ],

@@ -270,6 +270,35 @@ fn request_time(ms: u64) -> String {
     )
 }
 
+/// Why a request stops before (or after) its backend, answered as API Gateway answers.
+#[derive(Debug)]
+enum Stop {
+    /// `$input.json`/`$input.path` on a body that is not JSON.
+    InvalidJson(String),
+    /// A template that does not parse or render.
+    Template(String),
+    /// No template for the Content-Type, and the passthrough behaviour refuses.
+    Unsupported,
+}
+
+impl Stop {
+    fn respond(self) -> Response {
+        match self {
+            Stop::InvalidJson(m) => message(
+                StatusCode::BAD_REQUEST,
+                &format!("Could not parse request body into json: {m}"),
+            ),
+            Stop::Template(e) => {
+                tracing::warn!(target: LOG, "Execution failed due to a mapping template error: {e}");
+                internal_error()
+            }
+            Stop::Unsupported => {
+                message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+            }
+        }
+    }
+}
+
 /// Which request template applies to a Content-Type.
 #[derive(Debug, PartialEq, Eq)]
 enum Selected<'a> {
@@ -327,37 +356,28 @@ fn select_response<'a>(
 }
 
 impl Exchange<'_> {
-    /// Renders a template of this deployment; a failure answers as API Gateway does.
-    fn render(&self, source: &str, ctx: &Context) -> Result<String, Response> {
+    /// Renders a template of this deployment.
+    fn render(&self, source: &str, ctx: &Context) -> Result<String, Stop> {
         // Templates hold `Rc`s, so they are parsed for each request (microseconds).
         spillway_vtl::render(source, ctx).map_err(|e| match e {
-            spillway_vtl::Error::InvalidJsonBody { message: m, .. } => message(
-                StatusCode::BAD_REQUEST,
-                &format!("Could not parse request body into json: {m}"),
-            ),
-            e => {
-                tracing::warn!(target: LOG, error = %e, "Execution failed due to a mapping template error: {e}");
-                internal_error()
-            }
+            spillway_vtl::Error::InvalidJsonBody { message: m, .. } => Stop::InvalidJson(m),
+            e => Stop::Template(e.to_string()),
         })
     }
 
     /// The integration request's body: the chosen template rendered, or the body.
-    fn request_payload(&self) -> Result<String, Response> {
+    fn request_payload(&self) -> Result<String, Stop> {
         match select_request_template(self.integration, &self.content_type) {
             Selected::Template(t) => self.render(t, &self.ctx),
             Selected::Passthrough => Ok(self.ctx.body.clone()),
-            Selected::Unsupported => Err(message(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Media Type",
-            )),
+            Selected::Unsupported => Err(Stop::Unsupported),
         }
     }
 
     fn mock(&self) -> Response {
         let payload = match self.request_payload() {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(stop) => return stop.respond(),
         };
         let status = serde_json::from_str::<Value>(&payload)
             .ok()
@@ -378,7 +398,7 @@ impl Exchange<'_> {
         };
         let payload = match self.request_payload() {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(stop) => return stop.respond(),
         };
         let backend = match target {
             Target::Action { service, action } => {
@@ -601,7 +621,7 @@ impl Exchange<'_> {
                 ctx.body = String::from_utf8_lossy(&backend.body).into_owned();
                 match self.render(source, &ctx) {
                     Ok(out) => (ct.clone(), Bytes::from(out)),
-                    Err(r) => return r,
+                    Err(stop) => return stop.respond(),
                 }
             }
             Some((ct, _)) => (ct.clone(), backend.body.clone()),
