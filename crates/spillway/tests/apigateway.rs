@@ -52,6 +52,23 @@ fn apigw(s: &Server, args: &[&str]) -> Result<Value, String> {
     })
 }
 
+/// `aws apigateway {verb}` on one method (`--rest-api-id`, `--resource-id`,
+/// `--http-method`), with `extra` arguments.
+fn on_method(s: &Server, verb: &str, method: (&str, &str, &str), extra: &[&str]) -> Value {
+    let (id, rid, http_method) = method;
+    let mut args = vec![
+        verb,
+        "--rest-api-id",
+        id,
+        "--resource-id",
+        rid,
+        "--http-method",
+        http_method,
+    ];
+    args.extend_from_slice(extra);
+    ok(s, &args)
+}
+
 fn ok(s: &Server, args: &[&str]) -> Value {
     apigw(s, args).unwrap_or_else(|e| panic!("aws apigateway {args:?} failed: {e}\n{}", s.stderr()))
 }
@@ -71,31 +88,18 @@ fn reference_api(
     let resources = ok(s, &["get-resources", "--rest-api-id", &id]);
     let root = resources["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(root, api["rootResourceId"].as_str().unwrap());
-    ok(
+    on_method(
         s,
-        &[
-            "put-method",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            &root,
-            "--http-method",
-            "POST",
-            "--authorization-type",
-            "NONE",
-        ],
+        "put-method",
+        (&id, &root, "POST"),
+        &["--authorization-type", "NONE"],
     );
     let templates = json!({ "application/json": TEMPLATE.replace("STREAM", stream) }).to_string();
-    let integration = ok(
+    let integration = on_method(
         s,
+        "put-integration",
+        (&id, &root, "POST"),
         &[
-            "put-integration",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            &root,
-            "--http-method",
-            "POST",
             "--type",
             "AWS",
             "--integration-http-method",
@@ -111,35 +115,17 @@ fn reference_api(
     assert_eq!(integration["passthroughBehavior"], "WHEN_NO_MATCH");
     assert_eq!(integration["timeoutInMillis"], 29000);
     for (status, pattern) in responses {
-        ok(
+        on_method(
             s,
-            &[
-                "put-method-response",
-                "--rest-api-id",
-                &id,
-                "--resource-id",
-                &root,
-                "--http-method",
-                "POST",
-                "--status-code",
-                status,
-            ],
+            "put-method-response",
+            (&id, &root, "POST"),
+            &["--status-code", status],
         );
-        let mut args = vec![
-            "put-integration-response",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            &root,
-            "--http-method",
-            "POST",
-            "--status-code",
-            status,
-        ];
+        let mut extra = vec!["--status-code", status];
         if let Some(p) = pattern {
-            args.extend(["--selection-pattern", p]);
+            extra.extend(["--selection-pattern", p]);
         }
-        ok(s, &args);
+        on_method(s, "put-integration-response", (&id, &root, "POST"), &extra);
     }
     let deployment = ok(s, &["create-deployment", "--rest-api-id", &id]);
     let did = deployment["id"].as_str().unwrap();
@@ -371,68 +357,33 @@ async fn integration_responses_select_on_the_backends_status() {
     );
     assert_eq!(health["path"], "/health");
     let rid = health["id"].as_str().unwrap();
-    ok(
-        &s,
-        &[
-            "put-method",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            rid,
-            "--http-method",
-            "GET",
-            "--authorization-type",
-            "NONE",
-        ],
-    );
-    ok(
-        &s,
-        &[
+    let mock: [(&str, &[&str]); 4] = [
+        ("put-method", &["--authorization-type", "NONE"]),
+        (
             "put-integration",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            rid,
-            "--http-method",
-            "GET",
-            "--type",
-            "MOCK",
-            "--request-templates",
-            r#"{"application/json": "{\"statusCode\": 200}"}"#,
-        ],
-    );
-    ok(
-        &s,
-        &[
-            "put-method-response",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            rid,
-            "--http-method",
-            "GET",
-            "--status-code",
-            "200",
-        ],
-    );
-    ok(
-        &s,
-        &[
+            &[
+                "--type",
+                "MOCK",
+                "--request-templates",
+                r#"{"application/json": "{\"statusCode\": 200}"}"#,
+            ],
+        ),
+        ("put-method-response", &["--status-code", "200"]),
+        (
             "put-integration-response",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            rid,
-            "--http-method",
-            "GET",
-            "--status-code",
-            "200",
-            "--response-templates",
-            r#"{"application/json": "{\"ok\": true, \"stage\": \"$context.stage\", \"path\": \"$context.resourcePath\"}"}"#,
-            "--response-parameters",
-            r#"{"method.response.header.X-Health": "'fine'"}"#,
-        ],
-    );
+            &[
+                "--status-code",
+                "200",
+                "--response-templates",
+                r#"{"application/json": "{\"ok\": true, \"stage\": \"$context.stage\", \"path\": \"$context.resourcePath\"}"}"#,
+                "--response-parameters",
+                r#"{"method.response.header.X-Health": "'fine'"}"#,
+            ],
+        ),
+    ];
+    for (verb, extra) in mock {
+        on_method(&s, verb, (&id, rid, "GET"), extra);
+    }
     // Not live until deployed again.
     let r = c
         .get(s.url(&format!("/_aws/execute-api/{id}/dev/health")))
@@ -476,16 +427,11 @@ async fn integration_responses_select_on_the_backends_status() {
         root_view["resourceMethods"]["POST"]["methodIntegration"]["type"],
         "AWS"
     );
-    ok(
+    on_method(
         &s,
+        "update-integration-response",
+        (&id, &root, "POST"),
         &[
-            "update-integration-response",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            &root,
-            "--http-method",
-            "POST",
             "--status-code",
             "200",
             "--patch-operations",

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use model::{ApiDoc, Deployment, EndpointConfiguration, Method, Resource, RestApi, Stage};
+use model::{
+    ApiDoc, Deployment, EndpointConfiguration, Integration, Method, Resource, RestApi, Stage,
+};
 
 use crate::storage::{ResourceStore, StorageError};
 
@@ -295,6 +297,17 @@ impl ApiDoc {
             .resource_methods
             .get_mut(http_method)
             .ok_or_else(|| not_found(NO_METHOD))
+    }
+
+    pub fn integration_mut(
+        &mut self,
+        resource: &str,
+        http_method: &str,
+    ) -> Result<&mut Integration> {
+        self.method_mut(resource, http_method)?
+            .method_integration
+            .as_mut()
+            .ok_or_else(|| not_found(NO_INTEGRATION))
     }
 
     /// Adds a resource under `parent`.

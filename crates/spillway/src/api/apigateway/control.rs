@@ -325,61 +325,84 @@ impl Call {
         }
     }
 
-    fn method(&self, api: &str, rid: &str, hm: &str) -> Result<Option<Answer>> {
-        let b = &self.body;
+    /// GET, PATCH and DELETE of one part of a method (the method, a method response,
+    /// the integration, an integration response), which `locate` finds in the API.
+    fn member<T>(
+        &self,
+        api: &str,
+        rules: Rules,
+        locate: impl Fn(&mut ApiDoc) -> Result<&mut T>,
+        remove: impl FnOnce(&mut ApiDoc) -> Result<()>,
+    ) -> Result<Option<Answer>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone,
+    {
         match self.method {
-            HttpMethod::GET => ok(self.gateway.load(api)?.method(rid, hm)?),
-            HttpMethod::PUT => {
-                let Some(authorization_type) = string(b, "authorizationType") else {
-                    return Err(GatewayError::BadRequest(
-                        "Invalid authorization type specified".into(),
-                    ));
-                };
-                let method = Method {
-                    http_method: hm.to_owned(),
-                    authorization_type,
-                    authorizer_id: string(b, "authorizerId"),
-                    api_key_required: b
-                        .get("apiKeyRequired")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                    request_validator_id: string(b, "requestValidatorId"),
-                    operation_name: string(b, "operationName"),
-                    request_parameters: typed_member(b, "requestParameters")?,
-                    request_models: string_map(b, "requestModels")?,
-                    authorization_scopes: typed_member(b, "authorizationScopes")?,
-                    method_responses: BTreeMap::new(),
-                    method_integration: None,
-                };
-                created(self.gateway.update(api, |d| {
-                    let r = d.resource_mut(rid)?;
-                    if r.resource_methods.contains_key(hm) {
-                        return Err(GatewayError::Conflict(
-                            "Method already exists for this resource".into(),
-                        ));
-                    }
-                    r.resource_methods.insert(hm.to_owned(), method.clone());
-                    Ok(method)
-                })?)
+            HttpMethod::GET => {
+                let mut doc = self.gateway.load(api)?;
+                ok(&*locate(&mut doc)?)
             }
             HttpMethod::PATCH => {
                 let ops = self.ops()?;
                 ok(self.gateway.update(api, |d| {
-                    let m = d.method_mut(rid, hm)?;
-                    patch::apply(m, &ops, METHOD_RULES)?;
-                    Ok(m.clone())
+                    let part = locate(d)?;
+                    patch::apply(part, &ops, rules)?;
+                    Ok(part.clone())
                 })?)
             }
             HttpMethod::DELETE => {
-                self.gateway.update(api, |d| {
-                    d.method(rid, hm)?;
-                    d.resource_mut(rid)?.resource_methods.remove(hm);
-                    Ok(())
-                })?;
+                self.gateway.update(api, remove)?;
                 gone(StatusCode::NO_CONTENT)
             }
             _ => Ok(None),
         }
+    }
+
+    fn method(&self, api: &str, rid: &str, hm: &str) -> Result<Option<Answer>> {
+        if self.method != HttpMethod::PUT {
+            return self.member(
+                api,
+                METHOD_RULES,
+                |d| d.method_mut(rid, hm),
+                |d| {
+                    d.method(rid, hm)?;
+                    d.resource_mut(rid)?.resource_methods.remove(hm);
+                    Ok(())
+                },
+            );
+        }
+        let b = &self.body;
+        let Some(authorization_type) = string(b, "authorizationType") else {
+            return Err(GatewayError::BadRequest(
+                "Invalid authorization type specified".into(),
+            ));
+        };
+        let method = Method {
+            http_method: hm.to_owned(),
+            authorization_type,
+            authorizer_id: string(b, "authorizerId"),
+            api_key_required: b
+                .get("apiKeyRequired")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            request_validator_id: string(b, "requestValidatorId"),
+            operation_name: string(b, "operationName"),
+            request_parameters: typed_member(b, "requestParameters")?,
+            request_models: string_map(b, "requestModels")?,
+            authorization_scopes: typed_member(b, "authorizationScopes")?,
+            method_responses: BTreeMap::new(),
+            method_integration: None,
+        };
+        created(self.gateway.update(api, |d| {
+            let r = d.resource_mut(rid)?;
+            if r.resource_methods.contains_key(hm) {
+                return Err(GatewayError::Conflict(
+                    "Method already exists for this resource".into(),
+                ));
+            }
+            r.resource_methods.insert(hm.to_owned(), method.clone());
+            Ok(method)
+        })?)
     }
 
     fn method_response(
@@ -390,99 +413,62 @@ impl Call {
         status: &str,
     ) -> Result<Option<Answer>> {
         let missing = || GatewayError::NotFound(NO_RESPONSE.into());
-        match self.method {
-            HttpMethod::GET => {
-                let doc = self.gateway.load(api)?;
-                let m = doc.method(rid, hm)?;
-                ok(m.method_responses.get(status).ok_or_else(missing)?)
-            }
-            HttpMethod::PUT => {
-                let response = MethodResponse {
-                    status_code: status.to_owned(),
-                    response_parameters: typed_member(&self.body, "responseParameters")?,
-                    response_models: string_map(&self.body, "responseModels")?,
-                };
-                created(self.gateway.update(api, |d| {
-                    let m = d.method_mut(rid, hm)?;
-                    if m.method_responses.contains_key(status) {
-                        return Err(GatewayError::Conflict(
-                            "Response already exists for this resource".into(),
-                        ));
-                    }
-                    m.method_responses
-                        .insert(status.to_owned(), response.clone());
-                    Ok(response)
-                })?)
-            }
-            HttpMethod::PATCH => {
-                let ops = self.ops()?;
-                ok(self.gateway.update(api, |d| {
-                    let r = d
-                        .method_mut(rid, hm)?
-                        .method_responses
-                        .get_mut(status)
-                        .ok_or_else(missing)?;
-                    patch::apply(r, &ops, METHOD_RESPONSE_RULES)?;
-                    Ok(r.clone())
-                })?)
-            }
-            HttpMethod::DELETE => {
-                self.gateway.update(api, |d| {
-                    d.method_mut(rid, hm)?
-                        .method_responses
-                        .remove(status)
-                        .ok_or_else(missing)
-                })?;
-                gone(StatusCode::NO_CONTENT)
-            }
-            _ => Ok(None),
+        if self.method != HttpMethod::PUT {
+            return self.member(
+                api,
+                METHOD_RESPONSE_RULES,
+                |d| {
+                    let responses = &mut d.method_mut(rid, hm)?.method_responses;
+                    responses.get_mut(status).ok_or_else(missing)
+                },
+                |d| {
+                    let responses = &mut d.method_mut(rid, hm)?.method_responses;
+                    responses.remove(status).map(drop).ok_or_else(missing)
+                },
+            );
         }
+        let response = MethodResponse {
+            status_code: status.to_owned(),
+            response_parameters: typed_member(&self.body, "responseParameters")?,
+            response_models: string_map(&self.body, "responseModels")?,
+        };
+        created(self.gateway.update(api, |d| {
+            let m = d.method_mut(rid, hm)?;
+            if m.method_responses.contains_key(status) {
+                return Err(GatewayError::Conflict(
+                    "Response already exists for this resource".into(),
+                ));
+            }
+            m.method_responses
+                .insert(status.to_owned(), response.clone());
+            Ok(response)
+        })?)
     }
 
     fn integration(&self, api: &str, rid: &str, hm: &str) -> Result<Option<Answer>> {
-        let missing = || GatewayError::NotFound(NO_INTEGRATION.into());
-        match self.method {
-            HttpMethod::GET => {
-                let doc = self.gateway.load(api)?;
-                let m = doc.method(rid, hm)?;
-                ok(m.method_integration.as_ref().ok_or_else(missing)?)
-            }
-            HttpMethod::PUT => {
-                let integration = new_integration(&self.body, rid)?;
-                created(self.gateway.update(api, |d| {
-                    let m = d.method_mut(rid, hm)?;
-                    let mut integration = integration.clone();
-                    // Responses already defined stay with the method's integration.
-                    if let Some(old) = m.method_integration.take() {
-                        integration.integration_responses = old.integration_responses;
-                    }
-                    m.method_integration = Some(integration.clone());
-                    Ok(integration)
-                })?)
-            }
-            HttpMethod::PATCH => {
-                let ops = self.ops()?;
-                ok(self.gateway.update(api, |d| {
-                    let i = d
-                        .method_mut(rid, hm)?
-                        .method_integration
-                        .as_mut()
-                        .ok_or_else(missing)?;
-                    patch::apply(i, &ops, INTEGRATION_RULES)?;
-                    Ok(i.clone())
-                })?)
-            }
-            HttpMethod::DELETE => {
-                self.gateway.update(api, |d| {
-                    d.method_mut(rid, hm)?
-                        .method_integration
-                        .take()
-                        .ok_or_else(missing)
-                })?;
-                gone(StatusCode::NO_CONTENT)
-            }
-            _ => Ok(None),
+        if self.method != HttpMethod::PUT {
+            return self.member(
+                api,
+                INTEGRATION_RULES,
+                |d| d.integration_mut(rid, hm),
+                |d| {
+                    d.integration_mut(rid, hm)?;
+                    d.method_mut(rid, hm)?.method_integration = None;
+                    Ok(())
+                },
+            );
         }
+        let integration = new_integration(&self.body, rid)?;
+        created(self.gateway.update(api, |d| {
+            let m = d.method_mut(rid, hm)?;
+            let mut integration = integration.clone();
+            // Responses already defined stay with the method's integration.
+            if let Some(old) = m.method_integration.take() {
+                integration.integration_responses = old.integration_responses;
+            }
+            m.method_integration = Some(integration.clone());
+            Ok(integration)
+        })?)
     }
 
     fn integration_response(
@@ -492,67 +478,45 @@ impl Call {
         hm: &str,
         status: &str,
     ) -> Result<Option<Answer>> {
-        let no_integration = || GatewayError::NotFound(NO_INTEGRATION.into());
         let missing = || GatewayError::NotFound(NO_RESPONSE.into());
-        match self.method {
-            HttpMethod::GET => {
-                let doc = self.gateway.load(api)?;
-                let i = doc
-                    .method(rid, hm)?
-                    .method_integration
-                    .as_ref()
-                    .ok_or_else(no_integration)?;
-                ok(i.integration_responses.get(status).ok_or_else(missing)?)
-            }
-            HttpMethod::PUT => {
-                let b = &self.body;
-                let response = IntegrationResponse {
-                    status_code: status.to_owned(),
-                    selection_pattern: string(b, "selectionPattern"),
-                    response_parameters: string_map(b, "responseParameters")?,
-                    response_templates: string_map(b, "responseTemplates")?,
-                    content_handling: string(b, "contentHandling"),
-                };
-                created(self.gateway.update(api, |d| {
-                    let m = d.method_mut(rid, hm)?;
-                    if !m.method_responses.contains_key(status) {
-                        return Err(missing());
-                    }
-                    let i = m.method_integration.as_mut().ok_or_else(no_integration)?;
+        if self.method != HttpMethod::PUT {
+            return self.member(
+                api,
+                INTEGRATION_RESPONSE_RULES,
+                |d| {
+                    let i = d.integration_mut(rid, hm)?;
+                    i.integration_responses.get_mut(status).ok_or_else(missing)
+                },
+                |d| {
+                    let i = d.integration_mut(rid, hm)?;
                     i.integration_responses
-                        .insert(status.to_owned(), response.clone());
-                    Ok(response)
-                })?)
-            }
-            HttpMethod::PATCH => {
-                let ops = self.ops()?;
-                ok(self.gateway.update(api, |d| {
-                    let r = d
-                        .method_mut(rid, hm)?
-                        .method_integration
-                        .as_mut()
-                        .ok_or_else(no_integration)?
-                        .integration_responses
-                        .get_mut(status)
-                        .ok_or_else(missing)?;
-                    patch::apply(r, &ops, INTEGRATION_RESPONSE_RULES)?;
-                    Ok(r.clone())
-                })?)
-            }
-            HttpMethod::DELETE => {
-                self.gateway.update(api, |d| {
-                    d.method_mut(rid, hm)?
-                        .method_integration
-                        .as_mut()
-                        .ok_or_else(no_integration)?
-                        .integration_responses
                         .remove(status)
+                        .map(drop)
                         .ok_or_else(missing)
-                })?;
-                gone(StatusCode::NO_CONTENT)
-            }
-            _ => Ok(None),
+                },
+            );
         }
+        let b = &self.body;
+        let response = IntegrationResponse {
+            status_code: status.to_owned(),
+            selection_pattern: string(b, "selectionPattern"),
+            response_parameters: string_map(b, "responseParameters")?,
+            response_templates: string_map(b, "responseTemplates")?,
+            content_handling: string(b, "contentHandling"),
+        };
+        created(self.gateway.update(api, |d| {
+            let m = d.method_mut(rid, hm)?;
+            if !m.method_responses.contains_key(status) {
+                return Err(missing());
+            }
+            let i = m
+                .method_integration
+                .as_mut()
+                .ok_or_else(|| GatewayError::NotFound(NO_INTEGRATION.into()))?;
+            i.integration_responses
+                .insert(status.to_owned(), response.clone());
+            Ok(response)
+        })?)
     }
 
     fn deployments(&self, api: &str) -> Result<Option<Answer>> {
