@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod function;
+pub mod gateway;
 pub mod iam;
 pub mod lambda;
 pub mod load;
