@@ -137,10 +137,13 @@ impl Memory {
             return;
         };
         let now = now_ms();
-        let info = g.streams.entry(stream.to_owned()).or_insert_with(|| StreamInfo {
-            creation_ms: now,
-            ..StreamInfo::default()
-        });
+        let info = g
+            .streams
+            .entry(stream.to_owned())
+            .or_insert_with(|| StreamInfo {
+                creation_ms: now,
+                ..StreamInfo::default()
+            });
         info.first_event_ms = Some(info.first_event_ms.map_or(timestamp, |f| f.min(timestamp)));
         info.last_event_ms = Some(info.last_event_ms.map_or(timestamp, |l| l.max(timestamp)));
         info.last_ingestion_ms = Some(now);
@@ -193,8 +196,7 @@ pub fn function_output(function: &str, instance: &str, line: &str) {
         && g.streams.len() >= MAX_STREAMS
     {
         // Streams without events left make room first.
-        let live: std::collections::BTreeSet<&str> =
-            g.events.iter().map(|e| &*e.stream).collect();
+        let live: std::collections::BTreeSet<&str> = g.events.iter().map(|e| &*e.stream).collect();
         let empty: Vec<String> = g
             .streams
             .keys()
@@ -381,7 +383,11 @@ impl LogGroups {
                 doc.name
             )));
         }
-        if self.resources.get_resource(GROUP_KIND, &doc.name)?.is_some() {
+        if self
+            .resources
+            .get_resource(GROUP_KIND, &doc.name)?
+            .is_some()
+        {
             return Err(LogsError::GroupExists);
         }
         if self.resources.list_resources(GROUP_KIND)?.len() >= MAX_GROUPS {

@@ -222,7 +222,8 @@ pub fn name_of(reference: &str) -> &str {
 
 /// Checks one settable attribute's value; the canonical text of it.
 fn check_attribute(name: &str, value: &str, fifo: bool) -> Result<String, QueueError> {
-    let invalid = || QueueError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
+    let invalid =
+        || QueueError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."));
     let range = |lo: u64, hi: u64| -> Result<String, QueueError> {
         let v: u64 = value.trim().parse().map_err(|_| invalid())?;
         if (lo..=hi).contains(&v) {
@@ -468,7 +469,8 @@ impl Queues {
                 next_seq: 0,
             };
             for (seq, m) in self.resources.list_resources(&q.message_kind())? {
-                let (Ok(seq), Ok(m)) = (seq.parse::<u64>(), serde_json::from_slice::<MessageDoc>(&m))
+                let (Ok(seq), Ok(m)) =
+                    (seq.parse::<u64>(), serde_json::from_slice::<MessageDoc>(&m))
                 else {
                     continue;
                 };
@@ -505,7 +507,8 @@ impl Queues {
             .collect();
         let kind = q.message_kind();
         for seq in expired {
-            self.resources.delete_resource(&kind, &format!("{seq:020}"))?;
+            self.resources
+                .delete_resource(&kind, &format!("{seq:020}"))?;
             q.messages.remove(&seq);
         }
         Ok(())
@@ -665,10 +668,7 @@ impl Queues {
                 delayed.to_string(),
             );
             all.insert("CreatedTimestamp".into(), q.doc.created_s.to_string());
-            all.insert(
-                "LastModifiedTimestamp".into(),
-                q.doc.modified_s.to_string(),
-            );
+            all.insert("LastModifiedTimestamp".into(), q.doc.modified_s.to_string());
             if wanted.iter().any(|w| w == "All") {
                 return Ok(all);
             }
@@ -729,7 +729,8 @@ impl Queues {
     ) -> Result<(), QueueError> {
         self.with_queue(name, |q| {
             let mut doc = q.doc.clone();
-            doc.tags.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+            doc.tags
+                .extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
             for k in remove {
                 doc.tags.remove(k);
             }
@@ -857,7 +858,8 @@ impl Queues {
     ) -> Result<Vec<Received>, QueueError> {
         self.with_queue(name, |q| {
             let now = now_ms();
-            let timeout_ms = visibility.unwrap_or_else(|| q.attribute_u64("VisibilityTimeout", 30)) * 1000;
+            let timeout_ms =
+                visibility.unwrap_or_else(|| q.attribute_u64("VisibilityTimeout", 30)) * 1000;
             let kind = q.message_kind();
             let mut out = Vec::new();
             for (seq, m) in q.messages.iter_mut() {
@@ -930,11 +932,7 @@ impl Queues {
     /// The sequence number of the message a receipt handle names.
     fn find(q: &Queue, handle: &str) -> Result<Option<u64>, QueueError> {
         let (id, _nonce) = parse_receipt(&q.doc.name, handle)?;
-        Ok(q
-            .messages
-            .iter()
-            .find(|(_, m)| m.id == id)
-            .map(|(s, _)| *s))
+        Ok(q.messages.iter().find(|(_, m)| m.id == id).map(|(s, _)| *s))
     }
 
     /// DeleteMessage: deleting a message already gone is not an error (as SQS).

@@ -116,9 +116,13 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
             );
             r
         }
-        Err(Failure(status, kind, message)) => {
-            front::error(ControlService::Logs, &request.headers, status, kind, &message)
-        }
+        Err(Failure(status, kind, message)) => front::error(
+            ControlService::Logs,
+            &request.headers,
+            status,
+            kind,
+            &message,
+        ),
     }
 }
 
@@ -225,7 +229,12 @@ fn describe_group(groups: &LogGroups, g: &LogGroupDoc) -> Value {
 }
 
 /// A page of `items` after the token `next` (the last name of the previous page).
-fn page<T>(items: Vec<T>, name: impl Fn(&T) -> &str, after: Option<&str>, limit: usize) -> (Vec<T>, Option<String>) {
+fn page<T>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
     let mut items: Vec<T> = items
         .into_iter()
         .filter(|i| after.is_none_or(|a| name(i) > a))

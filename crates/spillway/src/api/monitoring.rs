@@ -221,12 +221,8 @@ impl Alarms {
 
     /// The alarm an ARN names.
     fn of_arn(&self, arn: &str) -> Result<(String, Value), Failure> {
-        let missing = || {
-            Failure::not_found(
-                "ResourceNotFoundException",
-                format!("{arn} was not found"),
-            )
-        };
+        let missing =
+            || Failure::not_found("ResourceNotFoundException", format!("{arn} was not found"));
         let name = arn.strip_prefix(&self.arn_prefix).ok_or_else(missing)?;
         let doc = self.get(name)?.ok_or_else(missing)?;
         Ok((name.to_owned(), doc))
@@ -337,7 +333,9 @@ fn tag_list(input: &Value) -> Result<BTreeMap<String, String>, Failure> {
             (Some(k), Some(v)) if (1..=128).contains(&k.len()) && v.len() <= 256 => {
                 Ok((k.to_owned(), v.to_owned()))
             }
-            _ => Err(Failure::invalid("Each tag needs a Key (1-128) and a Value (0-256)")),
+            _ => Err(Failure::invalid(
+                "Each tag needs a Key (1-128) and a Value (0-256)",
+            )),
         })
         .collect()
 }
@@ -359,7 +357,9 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
         "PutMetricAlarm" => {
             let name = text(input, "AlarmName").ok_or_else(|| Failure::missing("AlarmName"))?;
             if name.is_empty() || name.len() > 255 {
-                return Err(Failure::invalid("AlarmName must have length between 1 and 255"));
+                return Err(Failure::invalid(
+                    "AlarmName must have length between 1 and 255",
+                ));
             }
             for required in ["EvaluationPeriods", "ComparisonOperator"] {
                 if input.get(required).is_none() {
@@ -378,9 +378,17 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
             }
             let mut alarm = Map::new();
             alarm.insert("AlarmName".into(), json!(name));
-            alarm.insert("AlarmArn".into(), json!(format!("{}{name}", alarms.arn_prefix)));
+            alarm.insert(
+                "AlarmArn".into(),
+                json!(format!("{}{name}", alarms.arn_prefix)),
+            );
             alarm.insert("ActionsEnabled".into(), json!(true));
-            for list in ["OKActions", "AlarmActions", "InsufficientDataActions", "Dimensions"] {
+            for list in [
+                "OKActions",
+                "AlarmActions",
+                "InsufficientDataActions",
+                "Dimensions",
+            ] {
                 alarm.insert(list.into(), json!([]));
             }
             for member in ALARM_MEMBERS {
@@ -391,13 +399,18 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
             alarm.insert("AlarmConfigurationUpdatedTimestamp".into(), json!(now));
             let (state_since, tags) = match &existing {
                 Some(doc) => (
-                    doc["Alarm"]["StateUpdatedTimestamp"].as_u64().unwrap_or(now),
+                    doc["Alarm"]["StateUpdatedTimestamp"]
+                        .as_u64()
+                        .unwrap_or(now),
                     stored_tags(doc),
                 ),
                 None => (now, tag_list(input)?),
             };
             alarm.insert("StateValue".into(), json!("INSUFFICIENT_DATA"));
-            alarm.insert("StateReason".into(), json!("Unchecked: Initial alarm creation"));
+            alarm.insert(
+                "StateReason".into(),
+                json!("Unchecked: Initial alarm creation"),
+            );
             alarm.insert("StateUpdatedTimestamp".into(), json!(state_since));
             alarm.insert("StateTransitionedTimestamp".into(), json!(state_since));
             alarms.put(name, &json!({ "Alarm": alarm, "Tags": tags }))?;
@@ -407,7 +420,12 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
             let names: Vec<String> = input
                 .get("AlarmNames")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default();
             if names.len() > 100 {
                 return Err(Failure::invalid("AlarmNames takes at most 100 names"));
@@ -447,9 +465,10 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
                         && after.is_none_or(|t| name > t)
                         && state.is_none_or(|s| a["StateValue"] == s)
                         && action_prefix.is_none_or(|p| {
-                            a["AlarmActions"]
-                                .as_array()
-                                .is_some_and(|l| l.iter().any(|x| x.as_str().is_some_and(|x| x.starts_with(p))))
+                            a["AlarmActions"].as_array().is_some_and(|l| {
+                                l.iter()
+                                    .any(|x| x.as_str().is_some_and(|x| x.starts_with(p)))
+                            })
                         })
                 })
                 .collect();
@@ -527,16 +546,16 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
 /// doubles as floats.
 fn to_cbor(v: &Value, member: Option<&str>) -> Cbor {
     match v {
-        Value::Number(n) if member.is_some_and(|m| TIMESTAMPS.contains(&m)) => Cbor::Tag(
-            1,
-            Box::new(Cbor::Float(n.as_f64().unwrap_or(0.0) / 1000.0)),
-        ),
+        Value::Number(n) if member.is_some_and(|m| TIMESTAMPS.contains(&m)) => {
+            Cbor::Tag(1, Box::new(Cbor::Float(n.as_f64().unwrap_or(0.0) / 1000.0)))
+        }
         Value::Number(n) if member.is_some_and(|m| DOUBLES.contains(&m)) || n.is_f64() => {
             Cbor::Float(n.as_f64().unwrap_or(0.0))
         }
-        Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Cbor::Float(n.as_f64().unwrap_or(0.0)), |i| Cbor::Integer(i.into())),
+        Value::Number(n) => n.as_i64().map_or_else(
+            || Cbor::Float(n.as_f64().unwrap_or(0.0)),
+            |i| Cbor::Integer(i.into()),
+        ),
         Value::Null => Cbor::Null,
         Value::Bool(b) => Cbor::Bool(*b),
         Value::String(s) => Cbor::Text(s.clone()),
@@ -695,7 +714,11 @@ fn respond_error(protocol: Protocol, request: &ControlRequest, e: &Failure) -> R
 mod tests {
     use super::*;
 
-    fn request(path: &str, headers: &[(&'static str, &'static str)], body: Vec<u8>) -> ControlRequest {
+    fn request(
+        path: &str,
+        headers: &[(&'static str, &'static str)],
+        body: Vec<u8>,
+    ) -> ControlRequest {
         let mut h = axum::http::HeaderMap::new();
         for (k, v) in headers {
             h.insert(*k, HeaderValue::from_static(v));
@@ -727,7 +750,10 @@ mod tests {
 
         let r = request(
             "/",
-            &[("x-amz-target", "GraniteServiceVersion20100801.DescribeAlarms")],
+            &[(
+                "x-amz-target",
+                "GraniteServiceVersion20100801.DescribeAlarms",
+            )],
             br#"{"AlarmNames":["a"]}"#.to_vec(),
         );
         let (p, op, input) = decode(&r).expect("json");
@@ -741,8 +767,14 @@ mod tests {
         );
         let (p, op, input) = decode(&r).expect("query");
         assert_eq!((p, op.as_str()), (Protocol::Query, "PutMetricAlarm"));
-        assert_eq!(input["Dimensions"], json!([{"Name": "FunctionName", "Value": "f"}]));
-        assert_eq!(typed("Threshold", &input["Threshold"]).unwrap(), json!(80.0));
+        assert_eq!(
+            input["Dimensions"],
+            json!([{"Name": "FunctionName", "Value": "f"}])
+        );
+        assert_eq!(
+            typed("Threshold", &input["Threshold"]).unwrap(),
+            json!(80.0)
+        );
 
         // Garbage never panics.
         let r = request(
@@ -760,8 +792,15 @@ mod tests {
             None,
         );
         let Cbor::Map(m) = v else { panic!("map") };
-        let get = |k: &str| m.iter().find(|(key, _)| key == &Cbor::Text(k.into())).map(|(_, v)| v.clone());
-        assert_eq!(get("StateUpdatedTimestamp"), Some(Cbor::Tag(1, Box::new(Cbor::Float(1.5)))));
+        let get = |k: &str| {
+            m.iter()
+                .find(|(key, _)| key == &Cbor::Text(k.into()))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("StateUpdatedTimestamp"),
+            Some(Cbor::Tag(1, Box::new(Cbor::Float(1.5))))
+        );
         assert_eq!(get("Threshold"), Some(Cbor::Float(80.0)));
         assert_eq!(get("Period"), Some(Cbor::Integer(60.into())));
     }

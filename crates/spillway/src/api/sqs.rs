@@ -58,7 +58,10 @@ impl From<QueueError> for SqsError {
     fn from(e: QueueError) -> Self {
         let message = e.to_string();
         let (json_type, query_code) = match &e {
-            QueueError::NotFound => ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"),
+            QueueError::NotFound => (
+                "QueueDoesNotExist",
+                "AWS.SimpleQueueService.NonExistentQueue",
+            ),
             QueueError::AlreadyExists(_) => ("QueueNameExists", "QueueAlreadyExists"),
             QueueError::InvalidAttributeName(_) => ("InvalidAttributeName", "InvalidAttributeName"),
             QueueError::InvalidAttributeValue(_) => {
@@ -69,7 +72,10 @@ impl From<QueueError> for SqsError {
             QueueError::ReceiptHandleInvalid(_) => {
                 ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid")
             }
-            QueueError::NotInflight => ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"),
+            QueueError::NotInflight => (
+                "MessageNotInflight",
+                "AWS.SimpleQueueService.MessageNotInflight",
+            ),
             QueueError::OverLimit(_) => ("OverLimit", "OverLimit"),
             QueueError::Storage(_) => {
                 return Self {
@@ -137,7 +143,11 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         .filter(|h| h.len() <= 255)
         .unwrap_or("localhost:4566")
         .to_owned();
-    let queues = Queues::shared(std::sync::Arc::clone(&cp.resources), &cp.region, &cp.account_id);
+    let queues = Queues::shared(
+        std::sync::Arc::clone(&cp.resources),
+        &cp.region,
+        &cp.account_id,
+    );
     let context = Context {
         queues: &queues,
         host,
@@ -214,16 +224,17 @@ fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, SqsError> {
 fn integer(input: &Value, name: &str) -> Result<Option<i64>, SqsError> {
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| SqsError::invalid(format!("Value {n} for parameter {name} is invalid."))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| SqsError::invalid(format!("Value {s} for parameter {name} is invalid."))),
-        Some(_) => Err(SqsError::invalid(format!("Invalid value for the parameter {name}."))),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+            SqsError::invalid(format!("Value {n} for parameter {name} is invalid."))
+        }),
+        Some(Value::String(s)) => {
+            s.trim().parse().map(Some).map_err(|_| {
+                SqsError::invalid(format!("Value {s} for parameter {name} is invalid."))
+            })
+        }
+        Some(_) => Err(SqsError::invalid(format!(
+            "Invalid value for the parameter {name}."
+        ))),
     }
 }
 
@@ -251,7 +262,9 @@ fn string_map(input: &Value, name: &str) -> Result<BTreeMap<String, String>, Sqs
                 _ => Err(SqsError::invalid(format!("Invalid value for {name}.{k}."))),
             })
             .collect(),
-        Some(_) => Err(SqsError::invalid(format!("{name} must be a map of strings."))),
+        Some(_) => Err(SqsError::invalid(format!(
+            "{name} must be a map of strings."
+        ))),
     }
 }
 
@@ -306,7 +319,10 @@ fn entries(input: &Value) -> Result<Vec<Value>, SqsError> {
         return Err(SqsError::new(
             "TooManyEntriesInBatchRequest",
             "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-            format!("Maximum number of entries per request are {MAX_BATCH}. You have sent {}.", entries.len()),
+            format!(
+                "Maximum number of entries per request are {MAX_BATCH}. You have sent {}.",
+                entries.len()
+            ),
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -487,7 +503,10 @@ async fn run(cx: &Context<'_>, op: &str, input: &Value) -> Result<Value, SqsErro
                 return Err(SqsError::new(
                     "BatchRequestTooLong",
                     "AWS.SimpleQueueService.BatchRequestTooLong",
-                    format!("Batch requests cannot be longer than {} bytes.", queue::MAX_MESSAGE_BYTES),
+                    format!(
+                        "Batch requests cannot be longer than {} bytes.",
+                        queue::MAX_MESSAGE_BYTES
+                    ),
                 ));
             }
             let (mut ok, mut bad) = (Vec::new(), Vec::new());
@@ -621,7 +640,10 @@ pub fn form_tree(pairs: &[(String, String)]) -> Value {
             .split('.')
             .filter(|s| *s != "member" && *s != "entry")
             .collect();
-        if segments.is_empty() || segments.len() > MAX_FORM_DEPTH || segments.iter().any(|s| s.is_empty()) {
+        if segments.is_empty()
+            || segments.len() > MAX_FORM_DEPTH
+            || segments.iter().any(|s| s.is_empty())
+        {
             continue;
         }
         let mut at = &mut root;
@@ -678,7 +700,10 @@ fn pairs_to_map(list: Option<Value>, key: &str, value: &str) -> Option<Value> {
             .into_iter()
             .filter_map(|mut item| {
                 let k = item.get(key)?.as_str()?.to_owned();
-                Some((k, item.get_mut(value).map(Value::take).unwrap_or(Value::Null)))
+                Some((
+                    k,
+                    item.get_mut(value).map(Value::take).unwrap_or(Value::Null),
+                ))
             })
             .collect(),
     ))
@@ -858,7 +883,10 @@ mod tests {
              &Attribute.2.Name=DelaySeconds&Attribute.2.Value=5&Tag.1.Key=env&Tag.1.Value=dev",
         ));
         assert_eq!(v["QueueName"], "q");
-        assert_eq!(v["Attributes"], json!({"VisibilityTimeout": "60", "DelaySeconds": "5"}));
+        assert_eq!(
+            v["Attributes"],
+            json!({"VisibilityTimeout": "60", "DelaySeconds": "5"})
+        );
         assert_eq!(v["Tags"], json!({"env": "dev"}));
 
         let v = query_input(&pairs(
@@ -879,7 +907,9 @@ mod tests {
         assert_eq!(v["MessageAttributeNames"], json!([".*"]));
 
         // CloudWatch's `member` lists.
-        let v = form_tree(&pairs("AlarmNames.member.1=a&AlarmNames.member.2=b&Dimensions.member.1.Name=n"));
+        let v = form_tree(&pairs(
+            "AlarmNames.member.1=a&AlarmNames.member.2=b&Dimensions.member.1.Name=n",
+        ));
         assert_eq!(v["AlarmNames"], json!(["a", "b"]));
         assert_eq!(v["Dimensions"], json!([{"Name": "n"}]));
     }
@@ -928,8 +958,16 @@ mod tests {
                 )
         );
         let mut out = String::new();
-        xml_member(&mut out, "DeleteMessageBatch", "Successful", &json!([{"Id": "a"}]));
-        assert_eq!(out, "<DeleteMessageBatchResultEntry><Id>a</Id></DeleteMessageBatchResultEntry>");
+        xml_member(
+            &mut out,
+            "DeleteMessageBatch",
+            "Successful",
+            &json!([{"Id": "a"}]),
+        );
+        assert_eq!(
+            out,
+            "<DeleteMessageBatchResultEntry><Id>a</Id></DeleteMessageBatchResultEntry>"
+        );
     }
 
     #[test]
