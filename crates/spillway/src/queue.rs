@@ -1009,3 +1009,61 @@ impl crate::mapping::dead_letter::FailureDestination for Queues {
             .map_err(|e| format!("queue {name}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_digests_match_sqs() {
+        // What SQS answers for {"k": String "v"} (and the SDKs check).
+        let attributes = BTreeMap::from([(
+            "k".to_owned(),
+            MessageAttribute {
+                data_type: "String".into(),
+                string_value: Some("v".into()),
+                binary_value: None,
+            },
+        )]);
+        assert_eq!(
+            md5_of_attributes(&attributes).as_deref(),
+            Some("0a77b0642718c3d9dd47090567d11e0d")
+        );
+        assert_eq!(md5_of_attributes(&BTreeMap::new()), None);
+        assert_eq!(md5_hex(b"hello"), "5d41402abc4b2a76b9719d911017c592");
+    }
+
+    #[test]
+    fn receipt_handles_name_their_queue_and_refuse_garbage() {
+        let h = receipt_handle("q", "id-1", 7);
+        assert_eq!(parse_receipt("q", &h).unwrap(), ("id-1".to_owned(), 7));
+        assert!(parse_receipt("other", &h).is_err());
+        for bad in ["", "!!!", "cQ==", &"A".repeat(5000)] {
+            assert!(parse_receipt("q", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_attributes_and_references_are_checked() {
+        assert!(valid_name("orders-1_x"));
+        assert!(valid_name("jobs.fifo"));
+        assert!(!valid_name(".fifo"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name(&"a".repeat(81)));
+        assert_eq!(name_of("http://h:1/000000000000/q"), "q");
+        assert_eq!(name_of("arn:aws:sqs:us-east-1:000000000000:q"), "q");
+        assert_eq!(
+            check_attribute("VisibilityTimeout", " 60", false).unwrap(),
+            "60"
+        );
+        assert!(check_attribute("VisibilityTimeout", "43201", false).is_err());
+        assert!(check_attribute("Policy", "{not json", false).is_err());
+        assert!(matches!(
+            check_attribute("Nope", "1", false),
+            Err(QueueError::InvalidAttributeName(_))
+        ));
+        assert!(check_attribute("FifoQueue", "true", false).is_err());
+        assert!(!valid_message_text("a\u{0}b"));
+        assert!(valid_message_text("tab\tnew\nline é 😀"));
+    }
+}
