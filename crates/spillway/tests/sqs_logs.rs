@@ -24,11 +24,17 @@ fn have_aws() -> bool {
     ok
 }
 
-/// Runs `aws ARGS --endpoint-url SERVER`; (success, stdout as JSON or text, stderr).
-fn aws(s: &Server, args: &[&str]) -> (bool, Value, String) {
+/// Runs `aws LINE --endpoint-url SERVER` (LINE split at white space); (success, stdout
+/// as JSON or text, stderr).
+fn aws(s: &Server, line: &str) -> (bool, Value, String) {
+    aws_at(&s.base, &line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// [`aws`] against an endpoint given by its URL.
+fn aws_at(endpoint: &str, args: &[&str]) -> (bool, Value, String) {
     let out = Command::new("aws")
         .args(args)
-        .args(["--endpoint-url", &s.base, "--output", "json"])
+        .args(["--endpoint-url", endpoint, "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -45,61 +51,46 @@ fn aws(s: &Server, args: &[&str]) -> (bool, Value, String) {
     )
 }
 
+/// A server on a fresh data dir (and the dir), unless the AWS CLI is missing.
+fn start(config: Option<&str>) -> Option<(tempfile::TempDir, std::path::PathBuf, Server)> {
+    if !have_aws() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let s = Server::start(&data, config);
+    Some((dir, data, s))
+}
+
 /// `aws ARGS` that must succeed.
-fn aws_ok(s: &Server, args: &[&str]) -> Value {
-    let (ok, v, err) = aws(s, args);
-    assert!(ok, "aws {args:?} failed: {err}");
+fn aws_ok(s: &Server, line: &str) -> Value {
+    let (ok, v, err) = aws(s, line);
+    assert!(ok, "aws {line} failed: {err}");
     v
 }
 
 #[test]
 fn queues_and_messages_through_the_cli_survive_a_restart() {
-    if !have_aws() {
+    let Some((_dir, data, mut s)) = start(None) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    let mut s = Server::start(&data, None);
+    };
     let created = aws_ok(
         &s,
-        &[
-            "sqs",
-            "create-queue",
-            "--queue-name",
-            "orders",
-            "--attributes",
-            "VisibilityTimeout=2",
-            "--tags",
-            "team=spillway",
-        ],
+        "sqs create-queue --queue-name orders --attributes VisibilityTimeout=2 --tags team=spillway",
     );
     let url = created["QueueUrl"].as_str().unwrap().to_owned();
     assert!(url.ends_with("/000000000000/orders"), "{url}");
     // The same attributes again: the same queue; others: QueueAlreadyExists.
     aws_ok(
         &s,
-        &[
-            "sqs",
-            "create-queue",
-            "--queue-name",
-            "orders",
-            "--attributes",
-            "VisibilityTimeout=2",
-        ],
+        "sqs create-queue --queue-name orders --attributes VisibilityTimeout=2",
     );
     let (ok, _, err) = aws(
         &s,
-        &[
-            "sqs",
-            "create-queue",
-            "--queue-name",
-            "orders",
-            "--attributes",
-            "VisibilityTimeout=9",
-        ],
+        "sqs create-queue --queue-name orders --attributes VisibilityTimeout=9",
     );
     assert!(!ok && err.contains("QueueAlreadyExists"), "{err}");
-    let (ok, _, err) = aws(&s, &["sqs", "get-queue-url", "--queue-name", "missing"]);
+    let (ok, _, err) = aws(&s, "sqs get-queue-url --queue-name missing");
     assert!(
         !ok && err.contains("AWS.SimpleQueueService.NonExistentQueue"),
         "{err}"
@@ -107,26 +98,15 @@ fn queues_and_messages_through_the_cli_survive_a_restart() {
 
     let sent = aws_ok(
         &s,
-        &[
-            "sqs",
-            "send-message",
-            "--queue-url",
-            &url,
-            "--message-body",
-            "first",
-        ],
+        &format!("sqs send-message --queue-url {} --message-body first", url),
     );
     assert_eq!(sent["MD5OfMessageBody"], "8b04d5e3775d298e78455efc5ca404d5");
     let attrs = aws_ok(
         &s,
-        &[
-            "sqs",
-            "get-queue-attributes",
-            "--queue-url",
-            &url,
-            "--attribute-names",
-            "All",
-        ],
+        &format!(
+            "sqs get-queue-attributes --queue-url {} --attribute-names All",
+            url
+        ),
     )["Attributes"]
         .clone();
     assert_eq!(
@@ -138,16 +118,10 @@ fn queues_and_messages_through_the_cli_survive_a_restart() {
 
     let got = aws_ok(
         &s,
-        &[
-            "sqs",
-            "receive-message",
-            "--queue-url",
-            &url,
-            "--attribute-names",
-            "All",
-            "--max-number-of-messages",
-            "10",
-        ],
+        &format!(
+            "sqs receive-message --queue-url {} --attribute-names All --max-number-of-messages 10",
+            url
+        ),
     );
     let m = &got["Messages"][0];
     assert_eq!(m["Body"], "first");
@@ -155,14 +129,10 @@ fn queues_and_messages_through_the_cli_survive_a_restart() {
     // In flight: not visible to another receive until its timeout passes.
     let attrs = aws_ok(
         &s,
-        &[
-            "sqs",
-            "get-queue-attributes",
-            "--queue-url",
-            &url,
-            "--attribute-names",
-            "ApproximateNumberOfMessagesNotVisible",
-        ],
+        &format!(
+            "sqs get-queue-attributes --queue-url {} --attribute-names ApproximateNumberOfMessagesNotVisible",
+            url
+        ),
     );
     assert_eq!(
         attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"],
@@ -171,16 +141,10 @@ fn queues_and_messages_through_the_cli_survive_a_restart() {
     // Long polling waits for it to come back.
     let again = aws_ok(
         &s,
-        &[
-            "sqs",
-            "receive-message",
-            "--queue-url",
-            &url,
-            "--wait-time-seconds",
-            "10",
-            "--attribute-names",
-            "All",
-        ],
+        &format!(
+            "sqs receive-message --queue-url {} --wait-time-seconds 10 --attribute-names All",
+            url
+        ),
     );
     assert_eq!(
         again["Messages"][0]["Attributes"]["ApproximateReceiveCount"],
@@ -192,52 +156,40 @@ fn queues_and_messages_through_the_cli_survive_a_restart() {
         .to_owned();
     aws_ok(
         &s,
-        &[
-            "sqs",
-            "delete-message",
-            "--queue-url",
-            &url,
-            "--receipt-handle",
-            &handle,
-        ],
+        &format!(
+            "sqs delete-message --queue-url {} --receipt-handle {}",
+            url, handle
+        ),
     );
-    let none = aws_ok(&s, &["sqs", "receive-message", "--queue-url", &url]);
+    let none = aws_ok(&s, &format!("sqs receive-message --queue-url {}", url));
     assert!(none.get("Messages").is_none(), "{none}");
 
     // A message sent before a restart is there after it, and so are the queue and tags.
     aws_ok(
         &s,
-        &[
-            "sqs",
-            "send-message",
-            "--queue-url",
-            &url,
-            "--message-body",
-            "durable",
-        ],
+        &format!(
+            "sqs send-message --queue-url {} --message-body durable",
+            url
+        ),
     );
     assert!(s.terminate().success());
     let s = Server::start(&data, None);
-    let url = aws_ok(&s, &["sqs", "get-queue-url", "--queue-name", "orders"])["QueueUrl"]
+    let url = aws_ok(&s, "sqs get-queue-url --queue-name orders")["QueueUrl"]
         .as_str()
         .unwrap()
         .to_owned();
-    let tags = aws_ok(&s, &["sqs", "list-queue-tags", "--queue-url", &url]);
+    let tags = aws_ok(&s, &format!("sqs list-queue-tags --queue-url {}", url));
     assert_eq!(tags["Tags"]["team"], "spillway");
-    let got = aws_ok(&s, &["sqs", "receive-message", "--queue-url", &url]);
+    let got = aws_ok(&s, &format!("sqs receive-message --queue-url {}", url));
     assert_eq!(got["Messages"][0]["Body"], "durable");
 
-    aws_ok(&s, &["sqs", "delete-queue", "--queue-url", &url]);
-    let listed = aws_ok(&s, &["sqs", "list-queues"]);
+    aws_ok(&s, &format!("sqs delete-queue --queue-url {}", url));
+    let listed = aws_ok(&s, "sqs list-queues");
     assert!(listed.get("QueueUrls").is_none(), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output_to_logs() {
-    if !have_aws() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
     let function = "\n[[functions]]\nname = \"always-fails\"\nkind = \"process\"\n\
         command = [\"sh\", \"-c\", \"echo spillway-test-output-line >&2; exit 1\"]\n";
     let config = config_before_mappings(|t| t)
@@ -247,8 +199,10 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
             "MaximumRetryAttempts = 0\nStartingPosition = \"TRIM_HORIZON\"\n\
              DestinationConfig = { OnFailure = { Destination = \"arn:aws:sqs:us-east-1:000000000000:failures\" } }",
         );
-    let s = Server::start(&dir.path().join("d"), Some(&config));
-    let url = aws_ok(&s, &["sqs", "create-queue", "--queue-name", "failures"])["QueueUrl"]
+    let Some((_dir, _data, s)) = start(Some(&config)) else {
+        return;
+    };
+    let url = aws_ok(&s, "sqs create-queue --queue-name failures")["QueueUrl"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -256,7 +210,7 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
     let seq = post(&c, &s, "{\"message\": \"doomed\"}").await;
 
     let (base, queue_url) = (s.base.clone(), url.clone());
-    let got = tokio::task::spawn_blocking(move || ServerRef(base).receive(&queue_url))
+    let got = tokio::task::spawn_blocking(move || receive_within_a_minute(&base, &queue_url))
         .await
         .unwrap();
     let record: Value = serde_json::from_str(got["Messages"][0]["Body"].as_str().unwrap()).unwrap();
@@ -275,12 +229,7 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
     // The function's output is in its log group.
     let groups = aws_ok(
         &s,
-        &[
-            "logs",
-            "describe-log-groups",
-            "--log-group-name-prefix",
-            "/aws/lambda/",
-        ],
+        "logs describe-log-groups --log-group-name-prefix /aws/lambda/",
     );
     let names: Vec<&str> = groups["logGroups"]
         .as_array()
@@ -291,14 +240,7 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
     assert!(names.contains(&"/aws/lambda/always-fails"), "{groups}");
     let events = aws_ok(
         &s,
-        &[
-            "logs",
-            "filter-log-events",
-            "--log-group-name",
-            "/aws/lambda/always-fails",
-            "--filter-pattern",
-            "spillway-test-output-line",
-        ],
+        "logs filter-log-events --log-group-name /aws/lambda/always-fails --filter-pattern spillway-test-output-line",
     );
     let events = events["events"].as_array().unwrap();
     assert!(!events.is_empty(), "no events");
@@ -306,15 +248,10 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
     assert!(stream.contains("/[$LATEST]"), "{stream}");
     let read = aws_ok(
         &s,
-        &[
-            "logs",
-            "get-log-events",
-            "--log-group-name",
-            "/aws/lambda/always-fails",
-            "--log-stream-name",
-            stream,
-            "--start-from-head",
-        ],
+        &format!(
+            "logs get-log-events --log-group-name /aws/lambda/always-fails --log-stream-name {} --start-from-head",
+            stream
+        ),
     );
     assert!(
         read["events"]
@@ -326,148 +263,57 @@ async fn a_failing_mapping_sends_its_on_failure_record_to_a_queue_and_its_output
     );
 }
 
-/// A server by its address only, for blocking CLI calls off the test's runtime.
-struct ServerRef(String);
-
-impl ServerRef {
-    /// Receives from `url`, waiting up to 60 s in 20 s long polls.
-    fn receive(&self, url: &str) -> Value {
-        for _ in 0..3 {
-            let out = Command::new("aws")
-                .args([
-                    "sqs",
-                    "receive-message",
-                    "--queue-url",
-                    url,
-                    "--wait-time-seconds",
-                    "20",
-                    "--endpoint-url",
-                    &self.0,
-                    "--output",
-                    "json",
-                ])
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout)
-                && v.get("Messages").is_some()
-            {
-                return v;
-            }
+/// Receives from `url` at `endpoint`, waiting up to 60 s in 20 s long polls.
+fn receive_within_a_minute(endpoint: &str, url: &str) -> Value {
+    for _ in 0..3 {
+        let args = [
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            url,
+            "--wait-time-seconds",
+            "20",
+        ];
+        let (ok, v, err) = aws_at(endpoint, &args);
+        assert!(ok, "{err}");
+        if v.get("Messages").is_some() {
+            return v;
         }
-        panic!("no on-failure record reached the queue");
     }
+    panic!("no on-failure record reached the queue");
 }
 
 #[test]
 fn log_groups_and_metric_alarms_through_the_cli() {
-    if !have_aws() {
+    let Some((_dir, data, mut s)) = start(None) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    let mut s = Server::start(&data, None);
+    };
+    aws_ok(&s, "logs create-log-group --log-group-name /app/orders");
     aws_ok(
         &s,
-        &[
-            "logs",
-            "create-log-group",
-            "--log-group-name",
-            "/app/orders",
-        ],
+        "logs put-retention-policy --log-group-name /app/orders --retention-in-days 7",
     );
-    aws_ok(
-        &s,
-        &[
-            "logs",
-            "put-retention-policy",
-            "--log-group-name",
-            "/app/orders",
-            "--retention-in-days",
-            "7",
-        ],
-    );
-    let (ok, _, err) = aws(
-        &s,
-        &[
-            "logs",
-            "create-log-group",
-            "--log-group-name",
-            "/app/orders",
-        ],
-    );
+    let (ok, _, err) = aws(&s, "logs create-log-group --log-group-name /app/orders");
     assert!(
         !ok && err.contains("ResourceAlreadyExistsException"),
         "{err}"
     );
     aws_ok(
         &s,
-        &[
-            "cloudwatch",
-            "put-metric-alarm",
-            "--alarm-name",
-            "iterator-age",
-            "--namespace",
-            "AWS/Lambda",
-            "--metric-name",
-            "IteratorAge",
-            "--statistic",
-            "Maximum",
-            "--period",
-            "60",
-            "--evaluation-periods",
-            "1",
-            "--threshold",
-            "60000",
-            "--comparison-operator",
-            "GreaterThanThreshold",
-            "--dimensions",
-            "Name=FunctionName,Value=f",
-        ],
+        "cloudwatch put-metric-alarm --alarm-name iterator-age --namespace AWS/Lambda --metric-name IteratorAge --statistic Maximum --period 60 --evaluation-periods 1 --threshold 60000 --comparison-operator GreaterThanThreshold --dimensions Name=FunctionName,Value=f",
     );
     assert!(s.terminate().success());
     let s = Server::start(&data, None);
-    let groups = aws_ok(
-        &s,
-        &[
-            "logs",
-            "describe-log-groups",
-            "--log-group-name-prefix",
-            "/app/",
-        ],
-    );
+    let groups = aws_ok(&s, "logs describe-log-groups --log-group-name-prefix /app/");
     assert_eq!(groups["logGroups"][0]["logGroupName"], "/app/orders");
     assert_eq!(groups["logGroups"][0]["retentionInDays"], 7);
-    let alarms = aws_ok(
-        &s,
-        &[
-            "cloudwatch",
-            "describe-alarms",
-            "--alarm-names",
-            "iterator-age",
-        ],
-    );
+    let alarms = aws_ok(&s, "cloudwatch describe-alarms --alarm-names iterator-age");
     let a = &alarms["MetricAlarms"][0];
     assert_eq!(a["AlarmName"], "iterator-age");
     assert_eq!(a["StateValue"], "INSUFFICIENT_DATA");
     assert_eq!(a["Threshold"], 60000.0);
     assert_eq!(a["Dimensions"][0]["Value"], "f");
-    aws_ok(
-        &s,
-        &[
-            "cloudwatch",
-            "delete-alarms",
-            "--alarm-names",
-            "iterator-age",
-        ],
-    );
-    let alarms = aws_ok(&s, &["cloudwatch", "describe-alarms"]);
+    aws_ok(&s, "cloudwatch delete-alarms --alarm-names iterator-age");
+    let alarms = aws_ok(&s, "cloudwatch describe-alarms");
     assert_eq!(alarms["MetricAlarms"], serde_json::json!([]));
 }

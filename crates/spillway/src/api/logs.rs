@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::front::{self, ControlPlane, ControlRequest, ControlService};
+use super::sqs::{json_body, string_list, text};
 use crate::logs::{FilterPattern, LogGroupDoc, LogGroups, LogsError};
 use crate::stream::now_ms;
 
@@ -86,21 +87,14 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
     if !OPERATIONS.contains(&op.as_str()) {
         return front::unimplemented(ControlService::Logs, &request);
     }
-    let input = if request.body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_slice::<Value>(&request.body) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                return front::error(
-                    ControlService::Logs,
-                    &request.headers,
-                    StatusCode::BAD_REQUEST,
-                    "SerializationException",
-                    "The request body is not a JSON object.",
-                );
-            }
-        }
+    let Some(input) = json_body(&request.body) else {
+        return front::error(
+            ControlService::Logs,
+            &request.headers,
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "The request body is not a JSON object.",
+        );
     };
     let groups = LogGroups::new(Arc::clone(&cp.resources), &cp.region, &cp.account_id);
     let result = groups
@@ -124,10 +118,6 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
             &message,
         ),
     }
-}
-
-fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
-    input.get(name).and_then(Value::as_str)
 }
 
 fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, Failure> {
@@ -174,19 +164,6 @@ fn tags(input: &Value, name: &str) -> Result<BTreeMap<String, String>, Failure> 
             _ => Err(Failure::invalid(format!("Invalid tag {k:?}"))),
         })
         .collect()
-}
-
-fn strings(input: &Value, name: &str) -> Vec<String> {
-    input
-        .get(name)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The group a request names by `logGroupName` or `logGroupIdentifier` (name or ARN).
@@ -338,8 +315,8 @@ fn run(groups: &LogGroups, op: &str, input: &Value) -> Result<Value, Failure> {
         }
         "UntagResource" | "UntagLogGroup" => {
             let (name, keys) = match text(input, "resourceArn") {
-                Some(arn) => (group_of_arn(arn).to_owned(), strings(input, "tagKeys")),
-                None => (group_name(input)?, strings(input, "tags")),
+                Some(arn) => (group_of_arn(arn).to_owned(), string_list(input, "tagKeys")),
+                None => (group_name(input)?, string_list(input, "tags")),
             };
             groups.update(&name, |g| {
                 for k in &keys {
@@ -494,7 +471,7 @@ fn run(groups: &LogGroups, op: &str, input: &Value) -> Result<Value, Failure> {
         }
         "FilterLogEvents" => {
             let group = group_name(input)?;
-            let names = strings(input, "logStreamNames");
+            let names = string_list(input, "logStreamNames");
             let prefix = text(input, "logStreamNamePrefix").map(str::to_owned);
             if !names.is_empty() && prefix.is_some() {
                 return Err(Failure::invalid(

@@ -20,6 +20,7 @@ use ciborium::value::Value as Cbor;
 use serde_json::{Map, Value, json};
 
 use super::front::{self, ControlPlane, ControlRequest, ControlService};
+use super::sqs::{json_body, string_list, text};
 use crate::storage::ResourceStore;
 use crate::stream::now_ms;
 
@@ -135,21 +136,17 @@ fn decode(request: &ControlRequest) -> Result<(Protocol, String, Value), (Protoc
         return Ok((Protocol::Cbor, op, input));
     }
     if let Some(op) = request.json_target() {
-        let input = if request.body.iter().all(u8::is_ascii_whitespace) {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_slice::<Value>(&request.body).map_err(|_| {
-                (
-                    Protocol::Json,
-                    Failure {
-                        status: StatusCode::BAD_REQUEST,
-                        shape: "SerializationException",
-                        code: "SerializationException",
-                        message: "The request body is not JSON.".into(),
-                    },
-                )
-            })?
-        };
+        let input = json_body(&request.body).ok_or_else(|| {
+            (
+                Protocol::Json,
+                Failure {
+                    status: StatusCode::BAD_REQUEST,
+                    shape: "SerializationException",
+                    code: "SerializationException",
+                    message: "The request body is not a JSON object.".into(),
+                },
+            )
+        })?;
         return Ok((Protocol::Json, op.to_owned(), input));
     }
     let mut pairs = front::form_pairs(&request.body);
@@ -227,10 +224,6 @@ impl Alarms {
         let doc = self.get(name)?.ok_or_else(missing)?;
         Ok((name.to_owned(), doc))
     }
-}
-
-fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
-    input.get(name).and_then(Value::as_str)
 }
 
 /// An integer member, a JSON number or (awsQuery) text.
@@ -417,16 +410,7 @@ fn run(alarms: &Alarms, op: &str, input: &Value) -> Result<Value, Failure> {
             Ok(json!({}))
         }
         "DescribeAlarms" => {
-            let names: Vec<String> = input
-                .get("AlarmNames")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let names = string_list(input, "AlarmNames");
             if names.len() > 100 {
                 return Err(Failure::invalid("AlarmNames takes at most 100 names"));
             }

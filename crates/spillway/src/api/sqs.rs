@@ -102,23 +102,16 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
     let (protocol, operation, input) = match request.json_target() {
         Some(op) => {
             let op = op.to_owned();
-            let input = if request.body.iter().all(u8::is_ascii_whitespace) {
-                Value::Object(Map::new())
-            } else {
-                match serde_json::from_slice::<Value>(&request.body) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => {
-                        return respond_error(
-                            Protocol::Json,
-                            &request,
-                            &SqsError::new(
-                                "SerializationException",
-                                "SerializationException",
-                                "The request body is not a JSON object.",
-                            ),
-                        );
-                    }
-                }
+            let Some(input) = json_body(&request.body) else {
+                return respond_error(
+                    Protocol::Json,
+                    &request,
+                    &SqsError::new(
+                        "SerializationException",
+                        "SerializationException",
+                        "The request body is not a JSON object.",
+                    ),
+                );
             };
             (Protocol::Json, op, input)
         }
@@ -211,8 +204,19 @@ fn is_operation(op: &str) -> bool {
     OPERATIONS.contains(&op)
 }
 
-/// A string member.
-fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+/// An AWS JSON request body: an object (`{}` when empty), or None when it is not one
+/// (shared with `api::logs` and `api::monitoring`).
+pub(super) fn json_body(body: &[u8]) -> Option<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(Value::Object(Map::new()));
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+}
+
+/// A string member (shared with `api::logs` and `api::monitoring`).
+pub(super) fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
     input.get(name).and_then(Value::as_str)
 }
 
@@ -268,8 +272,8 @@ fn string_map(input: &Value, name: &str) -> Result<BTreeMap<String, String>, Sqs
     }
 }
 
-/// A list of strings.
-fn string_list(input: &Value, name: &str) -> Vec<String> {
+/// A list of strings (shared with `api::logs` and `api::monitoring`).
+pub(super) fn string_list(input: &Value, name: &str) -> Vec<String> {
     input
         .get(name)
         .and_then(Value::as_array)
@@ -361,8 +365,37 @@ fn failed(id: &str, e: &SqsError) -> Value {
     })
 }
 
-fn batch_result(successful: Vec<Value>, failures: Vec<Value>) -> Value {
-    json!({ "Successful": successful, "Failed": failures })
+/// Runs `each` over a batch request's entries: `Successful` entries carry their `Id`
+/// and what `each` answered, `Failed` ones SQS's error; a server fault fails the whole.
+fn batch(
+    input: &Value,
+    mut each: impl FnMut(&Value) -> Result<Value, SqsError>,
+) -> Result<Value, SqsError> {
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for e in entries(input)? {
+        let id = text(&e, "Id").unwrap_or_default();
+        match each(&e) {
+            Ok(mut v) => {
+                v["Id"] = json!(id);
+                ok.push(v);
+            }
+            Err(err) if err.status.is_server_error() => return Err(err),
+            Err(err) => bad.push(failed(id, &err)),
+        }
+    }
+    Ok(json!({ "Successful": ok, "Failed": bad }))
+}
+
+fn delete_one(queues: &Queues, name: &str, entry: &Value) -> Result<Value, SqsError> {
+    queues.delete_message(name, required(entry, "ReceiptHandle")?)?;
+    Ok(json!({}))
+}
+
+fn change_one(queues: &Queues, name: &str, entry: &Value) -> Result<Value, SqsError> {
+    let timeout = bounded(entry, "VisibilityTimeout", 0, 43_200)?
+        .ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
+    queues.change_visibility(name, required(entry, "ReceiptHandle")?, timeout)?;
+    Ok(json!({}))
 }
 
 /// Whether `name` is asked for by a list of names (`All`, `.*`, `prefix.*`, exact).
@@ -509,19 +542,7 @@ async fn run(cx: &Context<'_>, op: &str, input: &Value) -> Result<Value, SqsErro
                     ),
                 ));
             }
-            let (mut ok, mut bad) = (Vec::new(), Vec::new());
-            for e in &entries {
-                let id = text(e, "Id").unwrap_or_default();
-                match send_one(cx, &name, e) {
-                    Ok(mut v) => {
-                        v["Id"] = json!(id);
-                        ok.push(v);
-                    }
-                    Err(err) if err.status.is_server_error() => return Err(err),
-                    Err(err) => bad.push(failed(id, &err)),
-                }
-            }
-            Ok(batch_result(ok, bad))
+            batch(input, |e| send_one(cx, &name, e))
         }
         "ReceiveMessage" => {
             let name = cx.queue(input)?;
@@ -575,52 +596,17 @@ async fn run(cx: &Context<'_>, op: &str, input: &Value) -> Result<Value, SqsErro
             }
             Ok(json!({ "Messages": messages }))
         }
-        "DeleteMessage" => {
-            let name = cx.queue(input)?;
-            queues.delete_message(&name, required(input, "ReceiptHandle")?)?;
-            Ok(json!({}))
-        }
+        "DeleteMessage" => delete_one(queues, &cx.queue(input)?, input),
         "DeleteMessageBatch" => {
             let name = cx.queue(input)?;
             queues.exists(&name)?;
-            let (mut ok, mut bad) = (Vec::new(), Vec::new());
-            for e in entries(input)? {
-                let id = text(&e, "Id").unwrap_or_default();
-                let r = required(&e, "ReceiptHandle")
-                    .and_then(|h| Ok(queues.delete_message(&name, h)?));
-                match r {
-                    Ok(()) => ok.push(json!({ "Id": id })),
-                    Err(err) if err.status.is_server_error() => return Err(err),
-                    Err(err) => bad.push(failed(id, &err)),
-                }
-            }
-            Ok(batch_result(ok, bad))
+            batch(input, |e| delete_one(queues, &name, e))
         }
-        "ChangeMessageVisibility" => {
-            let name = cx.queue(input)?;
-            let timeout = bounded(input, "VisibilityTimeout", 0, 43_200)?
-                .ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
-            queues.change_visibility(&name, required(input, "ReceiptHandle")?, timeout)?;
-            Ok(json!({}))
-        }
+        "ChangeMessageVisibility" => change_one(queues, &cx.queue(input)?, input),
         "ChangeMessageVisibilityBatch" => {
             let name = cx.queue(input)?;
             queues.exists(&name)?;
-            let (mut ok, mut bad) = (Vec::new(), Vec::new());
-            for e in entries(input)? {
-                let id = text(&e, "Id").unwrap_or_default();
-                let r = required(&e, "ReceiptHandle").and_then(|h| {
-                    let timeout = bounded(&e, "VisibilityTimeout", 0, 43_200)?
-                        .ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
-                    Ok(queues.change_visibility(&name, h, timeout)?)
-                });
-                match r {
-                    Ok(()) => ok.push(json!({ "Id": id })),
-                    Err(err) if err.status.is_server_error() => return Err(err),
-                    Err(err) => bad.push(failed(id, &err)),
-                }
-            }
-            Ok(batch_result(ok, bad))
+            batch(input, |e| change_one(queues, &name, e))
         }
         _ => Err(SqsError::new(
             "InvalidAction",
