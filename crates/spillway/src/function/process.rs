@@ -16,6 +16,8 @@ pub struct ProcessFunction {
     name: String,
     command: Vec<String>,
     region: String,
+    /// Names the function's log stream (one for all of its processes).
+    instance: String,
 }
 
 impl ProcessFunction {
@@ -24,6 +26,7 @@ impl ProcessFunction {
             name: fc.name.clone(),
             command: fc.command.clone(),
             region: config.region.clone(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 
@@ -56,6 +59,7 @@ impl ProcessFunction {
         let stderr = String::from_utf8_lossy(&out.stderr);
         for line in super::runtime_api::split_output_lines(&stderr) {
             tracing::info!(function = %self.name, "{line}");
+            crate::logs::function_output(&self.name, &self.instance, line);
         }
         if out.status.success() {
             Ok(Bytes::from(out.stdout))

@@ -446,6 +446,7 @@ impl RuntimeFunction {
         });
         let server = tokio::spawn(serve_runtime_api(listener, router(Arc::clone(&api)), gate));
 
+        let instance_id = format!("{number:032x}");
         let mut command = tokio::process::Command::new(program);
         // None of spillway's own AWS settings reach the function (a profile, per-service
         // endpoints or real credentials would shadow what the spec sets).
@@ -459,8 +460,12 @@ impl RuntimeFunction {
             .envs(spec.environment.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
+            .env(
                 "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("spillway/[$LATEST]{number:032x}"),
+                crate::logs::function_stream_name(&instance_id),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -488,10 +493,10 @@ impl RuntimeFunction {
         );
         tracing::debug!(function = %spec.name, instance = number, %addr, "instance started");
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward_output(out, Arc::clone(&api)));
+            tokio::spawn(forward_output(out, Arc::clone(&api), instance_id.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward_output(err, Arc::clone(&api)));
+            tokio::spawn(forward_output(err, Arc::clone(&api), instance_id));
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let live = Arc::clone(&self.live);
@@ -567,12 +572,12 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 }
 
 /// Copies an instance's output to spillway's log, a line at a time, tagged with the
-/// function and the request being served.
+/// function and the request being served, and to the function's CloudWatch Logs group.
 ///
 /// Reads to the end whatever comes: bytes that are not UTF-8 are logged lossily, and
 /// lines longer than [`MAX_LOG_LINE`] in pieces, so a function's output can never stop
 /// being read (a closed pipe would kill or fail the function on its next write).
-async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
+async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>, instance: String) {
     use tokio::io::AsyncReadExt;
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
@@ -592,6 +597,7 @@ async fn forward_output(stream: impl AsyncRead + Unpin, api: Arc<InstanceApi>) {
                 // overwrite them all but the last.
                 for part in split_output_lines(&text) {
                     tracing::info!(target: "spillway::function", function = %api.function, %request_id, "{part}");
+                    crate::logs::function_output(&api.function, &instance, part);
                 }
             }
         }

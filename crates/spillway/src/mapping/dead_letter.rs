@@ -3,6 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Where an on-failure record goes besides the local dead letter: the mapping's
+/// `DestinationConfig.OnFailure.Destination` (an SQS queue's ARN; `queue::Queues`
+/// implements it).
+pub trait FailureDestination: Send + Sync {
+    /// Delivers the record (its JSON) to `destination`; why not, when it fails.
+    fn deliver(&self, destination: &str, record: &[u8]) -> Result<(), String>;
+}
+
 /// The on-failure record, shaped as Lambda sends it to an SQS or SNS destination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {

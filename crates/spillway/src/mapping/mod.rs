@@ -64,6 +64,8 @@ pub struct MappingStats {
     pub function_errors: AtomicU64,
     pub records_processed: AtomicU64,
     pub records_dead_lettered: AtomicU64,
+    /// On-failure records the destination did not take (the dead letter stays).
+    pub destination_failures: AtomicU64,
     /// Per shard id: the arrival time (ms) of the oldest record not yet processed, 0
     /// when the shard is caught up. Lambda's IteratorAge is now minus it, so the age
     /// grows with the clock while a batch is retried, and is 0 once caught up.
@@ -145,6 +147,7 @@ pub struct Mapping {
     store: Arc<dyn Store>,
     region: String,
     last_dead_letter_id: AtomicU64,
+    on_failure: Arc<dyn dead_letter::FailureDestination>,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -173,6 +176,7 @@ pub struct Mappings {
     tables: Arc<Tables>,
     functions: Arc<Functions>,
     region: String,
+    on_failure: Arc<dyn dead_letter::FailureDestination>,
 }
 
 impl std::fmt::Debug for Mappings {
@@ -193,8 +197,14 @@ impl Mappings {
         tables: Arc<Tables>,
         functions: Arc<Functions>,
     ) -> Result<Self, MappingError> {
+        let on_failure = crate::queue::Queues::shared(
+            Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
+            &config.region,
+            &config.account_id,
+        );
         let out = Self {
             list: Default::default(),
+            on_failure,
             store,
             streams,
             tables,
@@ -292,6 +302,7 @@ impl Mappings {
             store: Arc::clone(store),
             region: self.region.clone(),
             last_dead_letter_id: AtomicU64::new(0),
+            on_failure: Arc::clone(&self.on_failure),
             tasks: Arc::default(),
         });
         // First start of a shard: place its checkpoint by StartingPosition, durably,
@@ -892,16 +903,40 @@ impl Mapping {
         let prev = self.last_dead_letter_id.load(Ordering::Relaxed);
         let id = now_us.max(prev + 1);
         self.last_dead_letter_id.store(id, Ordering::Relaxed);
+        let record = serde_json::to_vec(&letter).expect("dead letters serialize");
         let ops = vec![WriteOp::DeadLetter {
             mapping_id: self.mapping_id,
             id,
-            record: serde_json::to_vec(&letter).expect("dead letters serialize"),
+            record: record.clone(),
         }];
         self.stats
             .records_dead_lettered
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         // The dead letter is the only trace of these records: make it durable.
-        self.commit(ops, checkpoint, SyncMode::SyncData)
+        self.commit(ops, checkpoint, SyncMode::SyncData)?;
+        self.send_on_failure(&record);
+        Ok(())
+    }
+
+    /// Sends the on-failure record to the mapping's SQS destination, if it has one; a
+    /// failure is logged and counted (the dead letter stays either way).
+    fn send_on_failure(&self, record: &[u8]) {
+        let Some(destination) = self
+            .config
+            .destination_config
+            .as_ref()
+            .and_then(|d| d.on_failure.as_ref())
+            .map(|o| o.destination.as_str())
+            .filter(|d| d.starts_with("arn:aws:sqs:"))
+        else {
+            return;
+        };
+        if let Err(e) = self.on_failure.deliver(destination, record) {
+            self.stats
+                .destination_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(uuid = %self.uuid, destination, error = %e, "on-failure destination did not take the record; the dead letter stays");
+        }
     }
 }
 
