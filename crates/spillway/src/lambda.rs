@@ -29,6 +29,8 @@ use crate::storage::{ResourceStore, StorageError};
 /// Resource kinds of this module's documents.
 const FUNCTION_KIND: &str = "lambda.function";
 const MAPPING_KIND: &str = "lambda.mapping";
+/// Tags of a mapping, by its UUID (a function's tags live in its document).
+const MAPPING_TAGS_KIND: &str = "lambda.mapping-tags";
 
 /// Lambda's limit on a function's unpacked code.
 const MAX_UNPACKED_BYTES: u64 = 250 * 1024 * 1024;
@@ -508,6 +510,10 @@ impl Lambda {
         &self,
         settings: serde_json::Value,
     ) -> Result<Arc<crate::mapping::Mapping>, LambdaError> {
+        let tags: BTreeMap<String, String> = settings
+            .get("Tags")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
         let mc = self.mapping_config(settings)?;
         let _g = self.guard();
         if self.mappings.list().iter().any(|m| {
@@ -527,6 +533,9 @@ impl Lambda {
         }
         let uuid = uuid::Uuid::new_v4().to_string();
         self.save_mapping(&uuid, &mc)?;
+        if !tags.is_empty() {
+            self.save_mapping_tags(&uuid, &tags)?;
+        }
         match self.mappings.open(mc, Some(&uuid)) {
             Ok(m) => Ok(m),
             Err(e) => {
@@ -565,7 +574,47 @@ impl Lambda {
             .close(uuid, true)?
             .ok_or_else(|| mapping_not_found(uuid))?;
         self.resources.delete_resource(MAPPING_KIND, uuid)?;
+        self.resources.delete_resource(MAPPING_TAGS_KIND, uuid)?;
         Ok(mapping)
+    }
+
+    /// The tags of a mapping.
+    pub fn mapping_tags(&self, uuid: &str) -> Result<BTreeMap<String, String>, LambdaError> {
+        self.mapping(uuid)?;
+        Ok(
+            match self.resources.get_resource(MAPPING_TAGS_KIND, uuid)? {
+                Some(doc) => serde_json::from_slice(&doc)
+                    .map_err(|e| StorageError::Corrupt(format!("mapping tags {uuid}: {e}")))?,
+                None => BTreeMap::new(),
+            },
+        )
+    }
+
+    /// TagResource / UntagResource on a mapping.
+    pub fn tag_mapping(
+        &self,
+        uuid: &str,
+        add: BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), LambdaError> {
+        let _g = self.guard();
+        let mut tags = self.mapping_tags(uuid)?;
+        tags.extend(add);
+        for k in remove {
+            tags.remove(k);
+        }
+        self.save_mapping_tags(uuid, &tags)
+    }
+
+    fn save_mapping_tags(
+        &self,
+        uuid: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), LambdaError> {
+        let json = serde_json::to_vec(tags).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        self.resources
+            .put_resource(MAPPING_TAGS_KIND, uuid, &json)?;
+        Ok(())
     }
 
     pub fn mapping(&self, uuid: &str) -> Result<Arc<crate::mapping::Mapping>, LambdaError> {

@@ -130,12 +130,21 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         }
         (&Method::GET, [_, "tags", arn @ ..]) => {
             let arn = arn.join("/");
-            run(|| lambda.get(Lambda::resolve_name(&arn))).map(|d| ok(json!({ "Tags": d.tags })))
+            match mapping_uuid(&arn) {
+                Some(uuid) => run(|| lambda.mapping_tags(uuid)).map(|t| ok(json!({ "Tags": t }))),
+                None => run(|| lambda.get(Lambda::resolve_name(&arn)))
+                    .map(|d| ok(json!({ "Tags": d.tags }))),
+            }
         }
         (&Method::POST, [_, "tags", arn @ ..]) => {
             let arn = arn.join("/");
             let tags = string_map(&body!()["Tags"]);
-            run(|| lambda.tag(Lambda::resolve_name(&arn), tags, &[])).map(|_| no_content())
+            match mapping_uuid(&arn) {
+                Some(uuid) => run(|| lambda.tag_mapping(uuid, tags, &[])).map(|()| no_content()),
+                None => {
+                    run(|| lambda.tag(Lambda::resolve_name(&arn), tags, &[])).map(|_| no_content())
+                }
+            }
         }
         (&Method::DELETE, [_, "tags", arn @ ..]) => {
             let arn = arn.join("/");
@@ -145,8 +154,13 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
                     .filter(|(k, _)| k == "tagKeys")
                     .map(|(_, v)| v)
                     .collect();
-            run(|| lambda.tag(Lambda::resolve_name(&arn), BTreeMap::new(), &keys))
-                .map(|_| no_content())
+            match mapping_uuid(&arn) {
+                Some(uuid) => {
+                    run(|| lambda.tag_mapping(uuid, BTreeMap::new(), &keys)).map(|()| no_content())
+                }
+                None => run(|| lambda.tag(Lambda::resolve_name(&arn), BTreeMap::new(), &keys))
+                    .map(|_| no_content()),
+            }
         }
         (&Method::POST, ["2015-03-31", "event-source-mappings"]) => {
             let b = body!();
@@ -186,6 +200,12 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         _ => return super::front::unimplemented(ControlService::Lambda, &request),
     };
     result.unwrap_or_else(|e| respond_error(&e))
+}
+
+/// The UUID of an event source mapping's ARN.
+fn mapping_uuid(arn: &str) -> Option<&str> {
+    arn.split_once(":event-source-mapping:")
+        .map(|(_, uuid)| uuid)
 }
 
 fn run<T>(f: impl FnOnce() -> Result<T, LambdaError>) -> Result<T, LambdaError> {

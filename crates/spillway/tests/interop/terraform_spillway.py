@@ -152,8 +152,19 @@ class TerraformSpillway(unittest.TestCase):
             [self.terraform, "plan", "-detailed-exitcode", "-input=false", "-no-color", *self.vars],
             self.workdir, 180, check=False,
         )
-        self.assertEqual(out.returncode, 0,
-                         "plan after apply is not empty:\n" + out.stdout[-6000:] + out.stderr[-3000:])
+        report = "plan after apply:\n" + out.stdout[-6000:] + out.stderr[-3000:]
+        if SHAPE == "deploy":
+            self.assertEqual(out.returncode, 0, report)
+            return
+        # The reference hashes the whole integration resource into the deployment's
+        # triggers; a refresh turns its unset cache_key_parameters and
+        # request_parameters from null into empty values (the provider does this at AWS
+        # too), so its second plan redeploys and nothing else. deploy/terraform hashes
+        # only the arguments it sets for this reason.
+        self.assertIn(out.returncode, (0, 2), report)
+        if out.returncode == 2:
+            self.assertIn("Plan: 1 to add, 1 to change, 1 to destroy.", out.stdout, report)
+            self.assertIn("aws_api_gateway_deployment.example_deployment must be replaced", out.stdout, report)
 
     def test_90_destroy_removes_everything(self):
         run([self.terraform, "destroy", "-auto-approve", "-input=false", "-no-color", *self.vars],

@@ -5,7 +5,11 @@
 #   * the provider block points every service at `var.endpoint` (the override a user
 #     adds: tflocal does the same for LocalStack);
 #   * the function's zip is a variable, because the `archive` provider the reference
-#     uses to build it is not in this machine's provider mirror.
+#     uses to build it is not in this machine's provider mirror;
+#   * the deployment also waits for the integration responses. The reference's waits
+#     for the integration only, so Terraform may snapshot the API before its responses
+#     exist (at AWS as here), and the stage then answers every POST with the 500 "No
+#     match for output mapping" the write-up describes.
 
 variable "endpoint" {
   type = string
@@ -152,7 +156,11 @@ resource "aws_api_gateway_integration_response" "root_integration_400" {
 }
 
 resource "aws_api_gateway_deployment" "example_deployment" {
-  depends_on  = [aws_api_gateway_integration.root_integration]
+  depends_on = [
+    aws_api_gateway_integration.root_integration,
+    aws_api_gateway_integration_response.root_integration_200,
+    aws_api_gateway_integration_response.root_integration_400,
+  ]
   rest_api_id = aws_api_gateway_rest_api.example_api.id
   triggers = {
     redeployment_integration = sha1(jsonencode(aws_api_gateway_integration.root_integration))
