@@ -54,7 +54,7 @@ fn state() -> &'static State {
         let streams = Arc::new(
             Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config).expect("streams"),
         );
-        let tables = Arc::new(Tables::open(store, &config).expect("tables"));
+        let tables = Arc::new(Tables::open(Arc::clone(&store), &config).expect("tables"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -66,15 +66,35 @@ fn state() -> &'static State {
                 &tables,
                 "127.0.0.1:9".parse().expect("address"),
             ));
+            // The config has no mappings: this opens none and starts no poller.
+            let mappings = Arc::new(
+                Mappings::start(
+                    &config,
+                    Arc::clone(&store),
+                    Arc::clone(&streams),
+                    Arc::clone(&tables),
+                    Arc::clone(&functions),
+                )
+                .expect("mappings"),
+            );
+            let resources = Arc::clone(&store) as Arc<dyn spillway::storage::ResourceStore>;
+            let lambda = Arc::new(spillway::lambda::Lambda::new(
+                &config,
+                Arc::clone(&resources),
+                Arc::clone(&functions),
+                Arc::clone(&mappings),
+            ));
             spillway::api::router(
                 &config,
                 Services {
                     streams,
                     tables,
-                    mappings: Arc::new(Mappings::default()),
+                    mappings,
                     functions,
                     iterators: IteratorCodec::new([7; 32]),
                 },
+                resources,
+                lambda,
             )
         });
         State {
