@@ -27,8 +27,8 @@ use crate::mapping::{MappingError, Mappings};
 use crate::storage::{ResourceStore, StorageError};
 
 /// Resource kinds of this module's documents.
-const FUNCTION_KIND: &str = "lambda.function";
-const MAPPING_KIND: &str = "lambda.mapping";
+pub const FUNCTION_KIND: &str = "lambda.function";
+pub const MAPPING_KIND: &str = "lambda.mapping";
 /// Tags of a mapping, by its UUID (a function's tags live in its document).
 const MAPPING_TAGS_KIND: &str = "lambda.mapping-tags";
 

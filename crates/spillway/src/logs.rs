@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::storage::{ResourceStore, StorageError};
 use crate::stream::now_ms;
 
-const GROUP_KIND: &str = "logs.group";
+pub const GROUP_KIND: &str = "logs.group";
 /// Events kept per group.
 pub const MAX_GROUP_EVENTS: usize = 10_000;
 /// Message bytes kept per group.

@@ -212,6 +212,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", spillway::cli::inspect::mappings(&endpoint).await?);
             Ok(())
         }
+        Command::Resources { endpoint } => {
+            print!("{}", spillway::cli::inspect::resources(&endpoint).await?);
+            Ok(())
+        }
         Command::DeadLetters { json, endpoint } => {
             print!(
                 "{}",

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::storage::{ResourceStore, StorageError};
 use crate::stream::now_ms;
 
-const QUEUE_KIND: &str = "sqs.queue";
+pub const QUEUE_KIND: &str = "sqs.queue";
 /// Most queues one server keeps.
 pub const MAX_QUEUES: usize = 1_000;
 /// Most messages one queue holds.

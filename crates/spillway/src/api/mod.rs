@@ -190,6 +190,53 @@ fn unattributed(request: &sigv4::Request<'_>) -> Response {
     }
 }
 
+/// The kinds of control-plane resource a person looks for, in the order they are listed.
+const LISTED_KINDS: &[&str] = &[
+    crate::iam::ROLE_KIND,
+    crate::iam::POLICY_KIND,
+    crate::lambda::FUNCTION_KIND,
+    crate::lambda::MAPPING_KIND,
+    crate::gateway::API_KIND,
+    crate::queue::QUEUE_KIND,
+    crate::logs::GROUP_KIND,
+    monitoring::ALARM_KIND,
+];
+
+/// One control-plane resource in `GET /_spillway/resources`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ResourceView {
+    pub kind: String,
+    pub name: String,
+}
+
+/// `GET /_spillway/resources`: what the control-plane APIs created (IAM roles and
+/// policies, Lambda functions and API-created mappings, REST APIs, queues, log groups,
+/// alarms), by kind and name.
+async fn resource_list(resources: Arc<dyn crate::storage::ResourceStore>) -> Response {
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for kind in LISTED_KINDS {
+            for (name, _) in resources.list_resources(kind)? {
+                out.push(ResourceView {
+                    kind: (*kind).to_owned(),
+                    name,
+                });
+            }
+        }
+        Ok::<_, crate::storage::StorageError>(out)
+    })
+    .await;
+    match listed {
+        Ok(Ok(list)) => axum::Json(list).into_response(),
+        Ok(Err(e)) => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            e.to_string(),
+        ),
+        Err(_) => edge::internal_error(edge::Protocol::Route),
+    }
+}
+
 /// Builds the whole HTTP surface of `spillway serve`.
 pub fn router(
     config: &Config,
@@ -262,6 +309,16 @@ pub fn router(
             )
             // PutRecords carries up to 5 MiB of data, base64 in JSON.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
+        );
+    }
+    {
+        let resources = Arc::clone(&resources);
+        app = app.route(
+            "/_spillway/resources",
+            axum::routing::get(move || {
+                let resources = Arc::clone(&resources);
+                async move { resource_list(resources).await }
+            }),
         );
     }
     let control = Arc::new(front::ControlPlane::new(

@@ -24,7 +24,7 @@ use super::sqs::{json_body, string_list, text};
 use crate::storage::ResourceStore;
 use crate::stream::now_ms;
 
-const ALARM_KIND: &str = "cloudwatch.alarm";
+pub const ALARM_KIND: &str = "cloudwatch.alarm";
 const SERVICE_PATH: &str = "/service/GraniteServiceVersion20100801/operation/";
 /// Most alarms kept.
 const MAX_ALARMS: usize = 10_000;

@@ -111,6 +111,16 @@ pub async fn mappings(endpoint: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// Prints what the control-plane APIs created, one `KIND NAME` line each.
+pub async fn resources(endpoint: &str) -> anyhow::Result<String> {
+    let list: Vec<crate::api::ResourceView> = fetch(endpoint, "/_spillway/resources").await?;
+    let mut out = String::new();
+    for r in list {
+        let _ = writeln!(out, "{:<18} {}", r.kind, r.name);
+    }
+    Ok(out)
+}
+
 /// Prints the dead letters.
 pub async fn dead_letters(endpoint: &str, json: bool) -> anyhow::Result<String> {
     let letters: Vec<DeadLetterView> = fetch(endpoint, "/_spillway/dead-letters").await?;

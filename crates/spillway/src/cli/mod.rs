@@ -160,6 +160,17 @@ pub enum Command {
         )]
         endpoint: String,
     },
+    /// List what the control-plane APIs created (IAM roles and policies, Lambda functions
+    /// and mappings, REST APIs, queues, log groups, alarms).
+    Resources {
+        /// The running server.
+        #[arg(
+            long,
+            env = "SPILLWAY_ENDPOINT",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint: String,
+    },
     /// List dead letters: batches a mapping gave up on (Lambda's on-failure records).
     DeadLetters {
         /// Print the records as JSON, one per line.

@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 import unittest
+import urllib.request
 import zipfile
 
 import boto3
@@ -170,6 +171,11 @@ class Restart(unittest.TestCase):
         # Every record once: the checkpoint survived, nothing was read twice.
         self.assertEqual(items, sorted([f"before-{i}" for i in range(5)] + ["after-restart"]))
 
+        # The inspection API lists what the control plane made, after the restart too.
+        listed = json.loads(urllib.request.urlopen(ENDPOINT + "/_spillway/resources").read())
+        self.assertIn({"kind": "lambda.function", "name": FUNCTION}, listed)
+        self.assertIn({"kind": "lambda.mapping", "name": mine[0]["UUID"]}, listed)
+
         updated = lam.update_event_source_mapping(UUID=mine[0]["UUID"], BatchSize=5)
         self.assertEqual(updated["BatchSize"], 5)
         self.assertEqual(lam.get_event_source_mapping(UUID=mine[0]["UUID"])["BatchSize"], 5)
@@ -178,6 +184,8 @@ class Restart(unittest.TestCase):
         self.assertEqual(error_code(lambda: lam.get_event_source_mapping(UUID=mine[0]["UUID"])),
                          "ResourceNotFoundException")
         lam.delete_function(FunctionName=FUNCTION)
+        listed = json.loads(urllib.request.urlopen(ENDPOINT + "/_spillway/resources").read())
+        self.assertEqual([r for r in listed if r["kind"].startswith("lambda.")], [])
         self.assertEqual(error_code(lambda: lam.invoke(FunctionName=FUNCTION, Payload=b"{}")),
                          "ResourceNotFoundException")
 
