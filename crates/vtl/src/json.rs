@@ -3,7 +3,7 @@
 //! without its workspace-wide `preserve_order` feature would sort them). Nesting is capped
 //! like serde_json's (128) so no body can overflow the stack.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::value::{List, Map, Value};
 
@@ -69,7 +69,7 @@ impl Reader<'_> {
                 self.ws();
                 if self.b.get(self.pos) == Some(&b']') {
                     self.pos += 1;
-                    return Ok(Value::List(Rc::new(list)));
+                    return Ok(Value::List(Arc::new(list)));
                 }
                 loop {
                     list.push(self.value(depth + 1)?);
@@ -78,7 +78,7 @@ impl Reader<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
-                            return Ok(Value::List(Rc::new(list)));
+                            return Ok(Value::List(Arc::new(list)));
                         }
                         _ => return Err(self.error("expected `,` or `]`")),
                     }
@@ -90,7 +90,7 @@ impl Reader<'_> {
                 self.ws();
                 if self.b.get(self.pos) == Some(&b'}') {
                     self.pos += 1;
-                    return Ok(Value::Map(Rc::new(map)));
+                    return Ok(Value::Map(Arc::new(map)));
                 }
                 loop {
                     self.ws();
@@ -110,7 +110,7 @@ impl Reader<'_> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            return Ok(Value::Map(Rc::new(map)));
+                            return Ok(Value::Map(Arc::new(map)));
                         }
                         _ => return Err(self.error("expected `,` or `}`")),
                     }

@@ -161,3 +161,13 @@ impl Template {
 pub fn render(template: &str, ctx: &Context) -> Result<String, Error> {
     Template::parse(template)?.render(ctx)
 }
+
+#[cfg(test)]
+mod shared {
+    /// A parsed template can be cached and rendered from any thread.
+    #[test]
+    fn templates_are_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Template>();
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::Limits;
 use crate::error::{At, Kind};
@@ -427,7 +427,7 @@ impl<'a> Renderer<'a> {
                     match (&mut *v, key) {
                         (Value::Map(m), k) => {
                             let k = self.text_of(&k)?;
-                            let m = Rc::make_mut(m);
+                            let m = Arc::make_mut(m);
                             if m.get(&k).is_none() {
                                 self.check_len(m.entries().len() + 1)?;
                             }
@@ -435,7 +435,7 @@ impl<'a> Renderer<'a> {
                         }
                         (Value::List(l), Value::Int(i)) => {
                             if let Ok(i) = usize::try_from(i) {
-                                Rc::make_mut(l).set(i, value);
+                                Arc::make_mut(l).set(i, value);
                             }
                         }
                         _ => {}
@@ -452,7 +452,7 @@ impl<'a> Renderer<'a> {
                     Key::Name(n) => n.clone(),
                     Key::Value(k) => self.text_of(k)?,
                 };
-                let m = Rc::make_mut(m);
+                let m = Arc::make_mut(m);
                 let Some(child) = m.get_mut(&k) else {
                     return Ok(Value::Null);
                 };
@@ -462,7 +462,7 @@ impl<'a> Renderer<'a> {
                 r
             }
             (Value::List(l), Key::Value(Value::Int(i))) => {
-                let l = Rc::make_mut(l);
+                let l = Arc::make_mut(l);
                 let Some(child) = usize::try_from(*i).ok().and_then(|i| l.get_mut(i)) else {
                     return Ok(Value::Null);
                 };
@@ -491,7 +491,7 @@ impl<'a> Renderer<'a> {
         match v {
             Value::List(l) => {
                 let len = l.items().len();
-                let l = Rc::make_mut(l);
+                let l = Arc::make_mut(l);
                 Ok(match (name, a, b) {
                     ("add", Some(x), None) => {
                         if len + 1 > limit {
@@ -539,7 +539,7 @@ impl<'a> Renderer<'a> {
                 })
             }
             Value::Map(m) => {
-                let m = Rc::make_mut(m);
+                let m = Arc::make_mut(m);
                 Ok(match (name, a, b) {
                     ("put", Some(k), Some(x)) => {
                         let k = self.text_of(&k)?;
@@ -949,7 +949,7 @@ impl<'a> Renderer<'a> {
                     let v = self.eval(v)?;
                     map.insert(k, v);
                 }
-                self.check_depth(Value::Map(Rc::new(map)))
+                self.check_depth(Value::Map(Arc::new(map)))
             }
             Expr::Range(a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
@@ -968,7 +968,7 @@ impl<'a> Renderer<'a> {
                     }
                     i += step;
                 }
-                Ok(Value::List(Rc::new(list)))
+                Ok(Value::List(Arc::new(list)))
             }
             Expr::Not(e) => Ok(Value::Bool(!self.eval(e)?.truthy())),
             Expr::Neg(e) => Ok(match self.eval(e)? {

@@ -1,11 +1,11 @@
 //! Template values: what a reference, literal or method call evaluates to.
 //!
-//! Lists and maps are shared with `Rc` and copied on write, so `#set($b = $a)` is cheap
+//! Lists and maps are shared with `Arc` and copied on write, so `#set($b = $a)` is cheap
 //! and a value can never contain itself. Each collection remembers how deeply it nests,
 //! so nesting (and with it every recursive walk, including `Drop`) stays bounded.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A value a template computes with.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,9 +21,9 @@ pub enum Value {
     /// A string.
     String(String),
     /// A list (Java `ArrayList`).
-    List(Rc<List>),
+    List(Arc<List>),
     /// A map with string keys in insertion order (Java `LinkedHashMap`).
-    Map(Rc<Map>),
+    Map(Arc<Map>),
     /// An object the host provides, with methods implemented in this crate.
     Host(Host),
 }
@@ -74,14 +74,14 @@ impl Value {
                 for item in items {
                     list.push(Value::from_json(item));
                 }
-                Value::List(Rc::new(list))
+                Value::List(Arc::new(list))
             }
             serde_json::Value::Object(fields) => {
                 let mut map = Map::default();
                 for (k, v) in fields {
                     map.insert(k.clone(), Value::from_json(v));
                 }
-                Value::Map(Rc::new(map))
+                Value::Map(Arc::new(map))
             }
         }
     }
@@ -92,7 +92,7 @@ impl Value {
         for item in items {
             list.push(item);
         }
-        Value::List(Rc::new(list))
+        Value::List(Arc::new(list))
     }
 
     /// Builds a map value from pairs, later keys replacing earlier ones in place.
@@ -101,7 +101,7 @@ impl Value {
         for (k, v) in pairs {
             map.insert(k.into(), v);
         }
-        Value::Map(Rc::new(map))
+        Value::Map(Arc::new(map))
     }
 
     /// How many collections nest inside this value, itself included.

@@ -355,14 +355,43 @@ fn select_response<'a>(
     responses.values().find(|r| pattern(r).is_none())
 }
 
+/// Templates parsed once and kept by their text, since a stage renders the same few on
+/// every request. Bounded: past `MAX_CACHED` the cache starts again empty.
+fn parsed(source: &str) -> Result<std::sync::Arc<spillway_vtl::Template>, spillway_vtl::Error> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    const MAX_CACHED: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<spillway_vtl::Template>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(t) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(source)
+    {
+        return Ok(Arc::clone(t));
+    }
+    let template = Arc::new(spillway_vtl::Template::parse(source)?);
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(source.to_owned(), Arc::clone(&template));
+    Ok(template)
+}
+
 impl Exchange<'_> {
     /// Renders a template of this deployment.
     fn render(&self, source: &str, ctx: &Context) -> Result<String, Stop> {
-        // Templates hold `Rc`s, so they are parsed for each request (microseconds).
-        spillway_vtl::render(source, ctx).map_err(|e| match e {
+        let to_stop = |e| match e {
             spillway_vtl::Error::InvalidJsonBody { message: m, .. } => Stop::InvalidJson(m),
             e => Stop::Template(e.to_string()),
-        })
+        };
+        parsed(source)
+            .map_err(to_stop)?
+            .render(ctx)
+            .map_err(to_stop)
     }
 
     /// The integration request's body: the chosen template rendered, or the body.
