@@ -96,13 +96,18 @@ pub struct FunctionDoc {
 }
 
 impl FunctionDoc {
-    /// `CodeSha256` as Lambda reports it: the zip's digest in base64.
+    /// `CodeSha256` of the function's current code.
     pub fn code_sha256(&self) -> String {
-        let bytes: Vec<u8> = (0..self.code_sha_hex.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&self.code_sha_hex[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+        code_sha256(&self.code_sha_hex)
     }
+}
+
+/// `CodeSha256` as Lambda reports it: a zip's digest (kept in hex) in base64.
+pub fn code_sha256(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
 }
 
 /// Settings of a function given at creation or update (absent: unchanged, or the
@@ -516,19 +521,12 @@ impl Lambda {
             .unwrap_or_default();
         let mc = self.mapping_config(settings)?;
         let _g = self.guard();
-        if self.mappings.list().iter().any(|m| {
+        if let Some(existing) = self.mappings.list().iter().find(|m| {
             m.config.function_name == mc.function_name && m.stream.name == mc.stream_name()
         }) {
             return Err(LambdaError::Conflict(format!(
                 "An event source mapping with Kinesis arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
-                mc.event_source_arn,
-                mc.function_name,
-                self.mappings
-                    .list()
-                    .iter()
-                    .find(|m| m.config.function_name == mc.function_name)
-                    .map(|m| m.uuid.clone())
-                    .unwrap_or_default()
+                mc.event_source_arn, mc.function_name, existing.uuid
             )));
         }
         let uuid = uuid::Uuid::new_v4().to_string();

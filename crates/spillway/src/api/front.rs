@@ -32,18 +32,31 @@ pub enum ControlService {
 }
 
 impl ControlService {
+    /// Every service, with the name its SigV4 credential scope carries.
+    const SCOPES: [(Self, &'static str); 7] = [
+        (Self::Sts, "sts"),
+        (Self::Iam, "iam"),
+        (Self::Lambda, "lambda"),
+        (Self::ApiGateway, "apigateway"),
+        (Self::Logs, "logs"),
+        (Self::Sqs, "sqs"),
+        (Self::Monitoring, "monitoring"),
+    ];
+
     /// The service of a SigV4 credential scope, when it is one of ours.
     pub fn from_scope(service: &str) -> Option<Self> {
-        Some(match service {
-            "sts" => Self::Sts,
-            "iam" => Self::Iam,
-            "lambda" => Self::Lambda,
-            "apigateway" => Self::ApiGateway,
-            "logs" => Self::Logs,
-            "sqs" => Self::Sqs,
-            "monitoring" => Self::Monitoring,
-            _ => return None,
-        })
+        Self::SCOPES
+            .iter()
+            .find(|(_, scope)| *scope == service)
+            .map(|(s, _)| *s)
+    }
+
+    /// The name this service's credential scope carries.
+    pub fn scope(self) -> &'static str {
+        Self::SCOPES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("", |(_, scope)| scope)
     }
 
     /// The name clients know the service by, for messages.
@@ -127,33 +140,25 @@ pub fn form_pairs(form: &[u8]) -> Vec<(String, String)> {
             let mut it = pair.splitn(2, |b| *b == b'=');
             let k = it.next().unwrap_or_default();
             let v = it.next().unwrap_or_default();
-            (percent_decode(k), percent_decode(v))
+            (form_decode(k), form_decode(v))
         })
         .collect()
 }
 
-/// `%XX` and `+` decoded; invalid escapes are kept as they are.
+/// One form-encoded text: `+` is a space, then `%XX` escapes are decoded (invalid
+/// ones kept as they are).
+fn form_decode(text: &[u8]) -> String {
+    let spaced: Vec<u8> = text
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_decode(&spaced)
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are), as in a URL path, where `+`
+/// stands for itself.
 pub fn percent_decode(text: &[u8]) -> String {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < text.len() => {
-                let hex = std::str::from_utf8(&text[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&super::sigv4::percent_decode(text)).into_owned()
 }
 
 /// What the control-plane services share: the domain, where their resources are kept,
@@ -242,16 +247,7 @@ pub async fn route_by_service(
         headers: parts.headers,
         body,
     };
-    let scope = match service {
-        ControlService::Sts => "sts",
-        ControlService::Iam => "iam",
-        ControlService::Lambda => "lambda",
-        ControlService::ApiGateway => "apigateway",
-        ControlService::Logs => "logs",
-        ControlService::Sqs => "sqs",
-        ControlService::Monitoring => "monitoring",
-    };
-    if let Some(refusal) = request.authenticate(&cp, scope) {
+    if let Some(refusal) = request.authenticate(&cp, service.scope()) {
         return refusal;
     }
     dispatch(&cp, service, request).await
@@ -413,6 +409,8 @@ mod tests {
         );
         assert_eq!(percent_decode(b"100%"), "100%");
         assert_eq!(percent_decode(b"%4"), "%4");
+        // In a path, `+` is itself.
+        assert_eq!(percent_decode(b"a+b%20c"), "a+b c");
     }
 
     #[test]

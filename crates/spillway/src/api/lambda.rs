@@ -56,15 +56,16 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         (&Method::POST, ["2015-03-31", "functions"]) => create_function(lambda, body!()),
         (&Method::GET, ["2015-03-31", "functions"]) => list_functions(lambda),
         (&Method::GET, ["2015-03-31", "functions", f]) => get_function(lambda, f, &request),
-        (&Method::DELETE, ["2015-03-31", "functions", f]) => {
-            run(|| lambda.delete(Lambda::resolve_name(f))).map(|()| no_content())
-        }
-        (&Method::GET, ["2015-03-31", "functions", f, "configuration"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f))).map(|d| ok(configuration(lambda, &d, None)))
-        }
+        (&Method::DELETE, ["2015-03-31", "functions", f]) => lambda
+            .delete(Lambda::resolve_name(f))
+            .map(|()| no_content()),
+        (&Method::GET, ["2015-03-31", "functions", f, "configuration"]) => lambda
+            .get(Lambda::resolve_name(f))
+            .map(|d| ok(configuration(lambda, &d, None))),
         (&Method::PUT, ["2015-03-31", "functions", f, "configuration"]) => {
             let b = body!();
-            run(|| lambda.update_configuration(Lambda::resolve_name(f), settings(&b)))
+            lambda
+                .update_configuration(Lambda::resolve_name(f), settings(&b))
                 .map(|d| ok(configuration(lambda, &d, None)))
         }
         (&Method::PUT, ["2015-03-31", "functions", f, "code"]) => update_code(lambda, f, body!()),
@@ -74,16 +75,18 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         (&Method::POST, ["2015-03-31", "functions", f, "versions"]) => {
             let b = body!();
             let description = b["Description"].as_str().unwrap_or_default().to_owned();
-            run(|| lambda.publish(Lambda::resolve_name(f), &description)).map(|(d, v)| {
-                (
-                    StatusCode::CREATED,
-                    axum::Json(configuration(lambda, &d, Some(v))),
-                )
-                    .into_response()
-            })
+            lambda
+                .publish(Lambda::resolve_name(f), &description)
+                .map(|(d, v)| {
+                    (
+                        StatusCode::CREATED,
+                        axum::Json(configuration(lambda, &d, Some(v))),
+                    )
+                        .into_response()
+                })
         }
         (&Method::GET, ["2015-03-31", "functions", f, "versions"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f))).map(|d| {
+            lambda.get(Lambda::resolve_name(f)).map(|d| {
                 let mut versions = vec![configuration(lambda, &d, None)];
                 versions.extend(
                     d.versions
@@ -93,20 +96,17 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
                 ok(json!({ "Versions": versions }))
             })
         }
-        (&Method::GET, [_, "functions", f, "code-signing-config"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f)))
-                .map(|d| ok(json!({ "FunctionName": d.name, "CodeSigningConfigArn": "" })))
-        }
-        (&Method::GET, [_, "functions", f, "runtime-management-config"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f)))
-                .map(|_| ok(json!({ "UpdateRuntimeOn": "Auto" })))
-        }
-        (&Method::GET, [_, "functions", f, "recursion-config"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f)))
-                .map(|_| ok(json!({ "RecursiveLoop": "Terminate" })))
-        }
+        (&Method::GET, [_, "functions", f, "code-signing-config"]) => lambda
+            .get(Lambda::resolve_name(f))
+            .map(|d| ok(json!({ "FunctionName": d.name, "CodeSigningConfigArn": "" }))),
+        (&Method::GET, [_, "functions", f, "runtime-management-config"]) => lambda
+            .get(Lambda::resolve_name(f))
+            .map(|_| ok(json!({ "UpdateRuntimeOn": "Auto" }))),
+        (&Method::GET, [_, "functions", f, "recursion-config"]) => lambda
+            .get(Lambda::resolve_name(f))
+            .map(|_| ok(json!({ "RecursiveLoop": "Terminate" }))),
         (&Method::GET, [_, "functions", f, "concurrency"]) => {
-            run(|| lambda.get(Lambda::resolve_name(f))).map(|d| {
+            lambda.get(Lambda::resolve_name(f)).map(|d| {
                 ok(match d.reserved_concurrency {
                     Some(n) => json!({ "ReservedConcurrentExecutions": n }),
                     None => json!({}),
@@ -116,23 +116,23 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         (&Method::PUT, [_, "functions", f, "concurrency"]) => {
             let b = body!();
             match b["ReservedConcurrentExecutions"].as_u64() {
-                Some(n) if n <= 1000 => {
-                    run(|| lambda.set_concurrency(Lambda::resolve_name(f), Some(n as u32)))
-                        .map(|()| ok(json!({ "ReservedConcurrentExecutions": n })))
-                }
+                Some(n) if n <= 1000 => lambda
+                    .set_concurrency(Lambda::resolve_name(f), Some(n as u32))
+                    .map(|()| ok(json!({ "ReservedConcurrentExecutions": n }))),
                 _ => Err(LambdaError::InvalidParameter(
                     "ReservedConcurrentExecutions must be a number between 0 and 1000".into(),
                 )),
             }
         }
-        (&Method::DELETE, [_, "functions", f, "concurrency"]) => {
-            run(|| lambda.set_concurrency(Lambda::resolve_name(f), None)).map(|()| no_content())
-        }
+        (&Method::DELETE, [_, "functions", f, "concurrency"]) => lambda
+            .set_concurrency(Lambda::resolve_name(f), None)
+            .map(|()| no_content()),
         (&Method::GET, [_, "tags", arn @ ..]) => {
             let arn = arn.join("/");
             match mapping_uuid(&arn) {
-                Some(uuid) => run(|| lambda.mapping_tags(uuid)).map(|t| ok(json!({ "Tags": t }))),
-                None => run(|| lambda.get(Lambda::resolve_name(&arn)))
+                Some(uuid) => lambda.mapping_tags(uuid).map(|t| ok(json!({ "Tags": t }))),
+                None => lambda
+                    .get(Lambda::resolve_name(&arn))
                     .map(|d| ok(json!({ "Tags": d.tags }))),
             }
         }
@@ -140,10 +140,10 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
             let arn = arn.join("/");
             let tags = string_map(&body!()["Tags"]);
             match mapping_uuid(&arn) {
-                Some(uuid) => run(|| lambda.tag_mapping(uuid, tags, &[])).map(|()| no_content()),
-                None => {
-                    run(|| lambda.tag(Lambda::resolve_name(&arn), tags, &[])).map(|_| no_content())
-                }
+                Some(uuid) => lambda.tag_mapping(uuid, tags, &[]).map(|()| no_content()),
+                None => lambda
+                    .tag(Lambda::resolve_name(&arn), tags, &[])
+                    .map(|_| no_content()),
             }
         }
         (&Method::DELETE, [_, "tags", arn @ ..]) => {
@@ -155,16 +155,17 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
                     .map(|(_, v)| v)
                     .collect();
             match mapping_uuid(&arn) {
-                Some(uuid) => {
-                    run(|| lambda.tag_mapping(uuid, BTreeMap::new(), &keys)).map(|()| no_content())
-                }
-                None => run(|| lambda.tag(Lambda::resolve_name(&arn), BTreeMap::new(), &keys))
+                Some(uuid) => lambda
+                    .tag_mapping(uuid, BTreeMap::new(), &keys)
+                    .map(|()| no_content()),
+                None => lambda
+                    .tag(Lambda::resolve_name(&arn), BTreeMap::new(), &keys)
                     .map(|_| no_content()),
             }
         }
         (&Method::POST, ["2015-03-31", "event-source-mappings"]) => {
             let b = body!();
-            run(|| lambda.create_mapping(b)).map(|m| {
+            lambda.create_mapping(b).map(|m| {
                 (
                     StatusCode::ACCEPTED,
                     axum::Json(mapping_json(lambda, &m, "Creating")),
@@ -175,12 +176,12 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
         (&Method::GET, ["2015-03-31", "event-source-mappings"]) => {
             Ok(list_mappings(lambda, &request))
         }
-        (&Method::GET, ["2015-03-31", "event-source-mappings", uuid]) => {
-            run(|| lambda.mapping(uuid)).map(|m| ok(mapping_json(lambda, &m, state_of(&m))))
-        }
+        (&Method::GET, ["2015-03-31", "event-source-mappings", uuid]) => lambda
+            .mapping(uuid)
+            .map(|m| ok(mapping_json(lambda, &m, state_of(&m)))),
         (&Method::PUT, ["2015-03-31", "event-source-mappings", uuid]) => {
             let b = body!();
-            run(|| lambda.update_mapping(uuid, b)).map(|m| {
+            lambda.update_mapping(uuid, b).map(|m| {
                 (
                     StatusCode::ACCEPTED,
                     axum::Json(mapping_json(lambda, &m, "Updating")),
@@ -189,7 +190,7 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
             })
         }
         (&Method::DELETE, ["2015-03-31", "event-source-mappings", uuid]) => {
-            run(|| lambda.delete_mapping(uuid)).map(|m| {
+            lambda.delete_mapping(uuid).map(|m| {
                 (
                     StatusCode::ACCEPTED,
                     axum::Json(mapping_json(lambda, &m, "Deleting")),
@@ -206,10 +207,6 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
 fn mapping_uuid(arn: &str) -> Option<&str> {
     arn.split_once(":event-source-mapping:")
         .map(|(_, uuid)| uuid)
-}
-
-fn run<T>(f: impl FnOnce() -> Result<T, LambdaError>) -> Result<T, LambdaError> {
-    f()
 }
 
 fn ok(v: Value) -> Response {
@@ -396,11 +393,7 @@ fn configuration(lambda: &Lambda, d: &FunctionDoc, version: Option<u32>) -> Valu
                 d.code_sha_hex.clone(),
             ),
         };
-    let sha = {
-        let mut doc = d.clone();
-        doc.code_sha_hex = sha;
-        doc.code_sha256()
-    };
+    let sha = crate::lambda::code_sha256(&sha);
     let mut out = json!({
         "FunctionName": d.name,
         "FunctionArn": arn,

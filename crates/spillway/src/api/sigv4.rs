@@ -688,8 +688,9 @@ fn uri_encode(bytes: &[u8]) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
+/// `%XX` escapes decoded; an invalid escape is kept as it is, and `+` stands for itself.
+pub fn percent_decode(s: &(impl AsRef<[u8]> + ?Sized)) -> Vec<u8> {
+    let b = s.as_ref();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
