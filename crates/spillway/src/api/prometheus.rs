@@ -129,7 +129,8 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
     // Mappings.
     let now = now_ms();
     let mut ages = Vec::new();
-    let (mut invocations, mut errors, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut invocations, mut errors, mut dead, mut undelivered) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mappings = services.mappings.list();
     let per_mapping: Vec<_> = mappings
         .iter()
@@ -150,6 +151,7 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
         invocations.push((vec![uuid, function], m.stats.invocations.load(Relaxed)));
         errors.push((vec![uuid, function], m.stats.function_errors.load(Relaxed)));
         dead.push((vec![uuid], m.stats.records_dead_lettered.load(Relaxed)));
+        undelivered.push((vec![uuid], m.stats.destination_failures.load(Relaxed)));
     }
     families.extend(gauges(
         "spillway_mapping_iterator_age_milliseconds",
@@ -174,6 +176,12 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
         "Records the mapping gave up on and sent to its on-failure destination.",
         &["mapping"],
         &dead,
+    ));
+    families.extend(counters(
+        "spillway_mapping_destination_failures_total",
+        "On-failure records the mapping could not deliver to its destination queue (the dead letter stays stored).",
+        &["mapping"],
+        &undelivered,
     ));
 
     // Functions.
