@@ -1,6 +1,6 @@
 //! The HTTP surface of `spillway serve` in-process (the ingest route `POST /dev` above
-//! all, and the AWS JSON endpoint and inspection API beside it), through the axum
-//! Router with `tower::ServiceExt::oneshot`. The first byte picks the method, path and
+//! all, and the AWS JSON endpoint and inspection API beside it), through
+//! `spillway::api::Endpoint::handle`. The first byte picks the method, path and
 //! content type; the second a header variant; the rest is the body. Must never panic.
 #![no_main]
 
@@ -17,7 +17,6 @@ use spillway::storage::fjall_engine::FjallStore;
 use spillway::storage::{Store, StreamStore};
 use spillway::stream::Streams;
 use spillway::table::Tables;
-use tower::ServiceExt;
 
 const PATHS: [&str; 6] = [
     "/dev",
@@ -37,7 +36,7 @@ const CONTENT_TYPES: [&str; 5] = [
 
 struct State {
     runtime: tokio::runtime::Runtime,
-    router: axum::Router,
+    router: spillway::api::Endpoint,
     _dir: tempfile::TempDir,
 }
 
@@ -133,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let s = state();
     s.runtime.block_on(async {
-        let response = s.router.clone().oneshot(request).await.expect("infallible");
+        let response = s.router.handle(request).await;
         let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
     });
 });

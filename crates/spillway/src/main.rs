@@ -97,12 +97,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             listen,
             access_log,
+            stream_engine,
+            table_engine,
         } => {
             let mut config = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
             config.server.access_log |= access_log;
+            if let Some(url) = stream_engine {
+                config.storage.stream_engine = url;
+            }
+            if let Some(url) = table_engine {
+                config.storage.table_engine = url;
+            }
             spillway::server::serve(
                 config,
                 spillway::server::ServeOverrides { data_dir, listen },

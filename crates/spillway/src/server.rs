@@ -12,7 +12,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::function::Functions;
 use crate::mapping::Mappings;
-use crate::storage::fjall_engine::FjallStore;
+use crate::storage::engine::{self, EngineUrl};
 use crate::storage::{Store, StreamStore};
 use crate::stream::{Streams, retention};
 use crate::table::Tables;
@@ -20,6 +20,43 @@ use crate::table::Tables;
 pub mod access;
 pub mod conn;
 pub mod guard;
+
+/// What every request passes through, outermost first: the access layer (counts,
+/// durations, request id, access log), the guard (body budget and stall timeout, a
+/// panic answered 500), then the endpoint. Plain nested calls: as axum middleware each
+/// layer boxed and cloned the service inside it on every request.
+pub struct Stack {
+    access: access::AccessLog,
+    guard: guard::RequestGuard,
+    /// Shown by `/_spillway/*` (an extension on those requests only).
+    listener_health: crate::api::edge::ListenerHealth,
+    endpoint: crate::api::Endpoint,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Answers one request.
+    pub async fn handle(&self, request: axum::extract::Request) -> axum::response::Response {
+        access::access(&self.access, request, |request| {
+            guard::guard(&self.guard, request, |mut request| {
+                if request.uri().path().starts_with("/_spillway") {
+                    request
+                        .extensions_mut()
+                        .insert(self.listener_health.clone());
+                }
+                self.endpoint.handle(request)
+            })
+        })
+        .await
+    }
+}
 
 /// Overrides given on the command line.
 #[derive(Debug, Default, Clone)]
@@ -68,10 +105,16 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let data_dir = config.server.data_dir.clone();
     create_private_dir(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    let store = tokio::task::spawn_blocking(move || FjallStore::open(&data_dir))
-        .await?
-        .with_context(|| format!("opening data dir {}", config.server.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let stream_engine = EngineUrl::parse(&config.storage.stream_engine, &data_dir)?;
+    let table_engine = EngineUrl::parse(&config.storage.table_engine, &data_dir)?;
+    if stream_engine == EngineUrl::Memory {
+        tracing::warn!(
+            "streams and tables are kept in memory (memory://): everything is lost when \
+             spillway stops, and a 200 promises nothing past this process"
+        );
+    }
+    let store: Arc<dyn Store> =
+        tokio::task::spawn_blocking(move || engine::open(&stream_engine, &table_engine)).await??;
     let (streams, tables) = {
         let (config, store) = (config.clone(), Arc::clone(&store));
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -131,7 +174,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         guard: Arc::clone(&request_guard.stats),
     };
     let connection_stats = Arc::clone(&listener_health.connections);
-    let app = crate::api::router(
+    let endpoint = crate::api::router(
         &config,
         crate::api::Services {
             streams: Arc::clone(&streams),
@@ -144,26 +187,24 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         },
         Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
         lambda,
-    )
-    .layer(axum::middleware::from_fn_with_state(
-        request_guard.clone(),
-        guard::guard,
-    ))
-    .layer(axum::Extension(listener_health))
-    .layer(axum::middleware::from_fn_with_state(
-        access::AccessLog::new(
+    );
+    let app = Arc::new(Stack {
+        access: access::AccessLog::new(
             config
                 .routes
                 .iter()
                 .map(|r| (r.method.as_str(), r.path.as_str())),
             config.server.access_log,
         ),
-        access::access,
-    ));
+        guard: request_guard,
+        listener_health,
+        endpoint,
+    });
     let limits = conn::ConnectionLimits::from_config(&config.server, fd_limit);
     tracing::info!(
         %addr,
         data_dir = %config.server.data_dir.display(),
+        engine = %config.storage.stream_engine,
         durability = ?config.storage.durability,
         max_connections = limits.max_connections,
         open_file_limit = fd_limit,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use common::*;
@@ -284,24 +284,41 @@ async fn bad_requests_get_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_queue_answers_503_and_loses_nothing_acknowledged() {
+    // A queue of 4 records, and a slow commit, so that 100 concurrent posts overflow it.
+    full_queue_answers_503(
+        |t| t.replace("queue_records = 20000", "queue_records = 4"),
+        100,
+        0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queue_full_of_bytes_answers_503_and_loses_nothing_acknowledged() {
+    // The smallest byte bound (1 MiB, one largest record) and records of 300 KB, the
+    // record count unbounded: the byte bound fills.
+    full_queue_answers_503(
+        |t| t.replace("queue_bytes = 67108864", "queue_bytes = 1048576"),
+        30,
+        300_000,
+    )
+    .await;
+}
+
+/// `n` concurrent posts (`record {i}` and `pad` bytes more) against a queue that `bound`
+/// makes small and a commit that sleeps 200 ms: some are answered 503 with Retry-After,
+/// and exactly the acknowledged ones are stored.
+async fn full_queue_answers_503(bound: impl FnOnce(String) -> String, n: usize, pad: usize) {
     let dir = tempfile::tempdir().unwrap();
-    // A tiny queue and a slow commit, so that 100 concurrent posts must overflow it.
-    let text = config_with(|t| {
-        t.replace("queue_records = 20000", "queue_records = 4")
-            .replace("commit_delay_ms = 0", "commit_delay_ms = 200")
-    });
+    let text = config_with(|t| bound(t.replace("commit_delay_ms = 0", "commit_delay_ms = 200")));
     let s = Server::start(&dir.path().join("d"), Some(&text));
     let c = client();
     let mut tasks = Vec::new();
-    for i in 0..100 {
+    let body = move |i: usize| format!("record {i}{}", "x".repeat(pad));
+    for i in 0..n {
         let (c, url) = (c.clone(), s.url("/dev"));
         tasks.push(tokio::spawn(async move {
-            let r = c
-                .post(url)
-                .body(format!("record {i}"))
-                .send()
-                .await
-                .unwrap();
+            let r = c.post(url).body(body(i)).send().await.unwrap();
             let status = r.status().as_u16();
             let retry = r
                 .headers()
@@ -317,10 +334,7 @@ async fn a_full_queue_answers_503_and_loses_nothing_acknowledged() {
         let (i, status, retry, v) = t.await.unwrap();
         match status {
             200 => {
-                acked.insert(
-                    v["SequenceNumber"].as_str().unwrap().to_owned(),
-                    format!("record {i}"),
-                );
+                acked.insert(v["SequenceNumber"].as_str().unwrap().to_owned(), body(i));
             }
             503 => {
                 rejected += 1;
@@ -505,6 +519,58 @@ async fn retention_trims_old_records_and_sequence_numbers_keep_rising() {
     let records = read_shard(&c, &s, "example-stream", "shardId-000000000000").await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].data, b"new");
+}
+
+/// SIGTERM while requests wait on a slow commit: each is answered 200 after the signal
+/// (so it was in flight when it came), the exit is clean, and a restart reads them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_answers_the_requests_in_flight_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let text = config_with(|t| t.replace("commit_delay_ms = 0", "commit_delay_ms = 1000"));
+    let mut s = Server::start(&data, Some(&text));
+    let c = client();
+    let posts: Vec<_> = (0..20)
+        .map(|i| {
+            let (c, url) = (c.clone(), s.url("/dev"));
+            tokio::spawn(async move {
+                let r = c
+                    .post(url)
+                    .body(format!("in flight {i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let answered = std::time::Instant::now();
+                let status = r.status().as_u16();
+                let v: serde_json::Value = r.json().await.unwrap();
+                (status, v, answered)
+            })
+        })
+        .collect();
+    // Every request reaches the server well within this; each then waits a second on
+    // the commit.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
+    let status = tokio::task::block_in_place(|| s.terminate());
+    assert!(status.success(), "exit status {status:?}: {}", s.stderr());
+    let mut acked = Vec::new();
+    for p in posts {
+        let (status, v, answered) = p.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert!(
+            answered > signalled,
+            "answered before the signal: not in flight"
+        );
+        acked.push(v["SequenceNumber"].as_str().unwrap().to_owned());
+    }
+    let s = Server::start(&data, None);
+    let stored: HashSet<String> = read_shard(&c, &s, "example-stream", "shardId-000000000000")
+        .await
+        .into_iter()
+        .map(|r| r.sequence_number)
+        .collect();
+    assert_eq!(stored.len(), 20);
+    assert!(acked.iter().all(|a| stored.contains(a)));
 }
 
 #[tokio::test]

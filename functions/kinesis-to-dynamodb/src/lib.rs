@@ -338,10 +338,12 @@ mod tests {
         let a = item_id("shardId-000000000000:49");
         assert_eq!(a, item_id("shardId-000000000000:49"));
         assert_ne!(a, item_id("shardId-000000000000:50"));
-        // Pinned: changing the namespace would silently duplicate every replayed item.
+        // Pinned as a literal (computed once, by Python's uuid.uuid5): changing the
+        // namespace or the derivation would silently duplicate every replayed item, and
+        // spillway's built-in function pins the same value.
         assert_eq!(
             item_id("shardId-000000000000:1"),
-            uuid::Uuid::new_v5(&ITEM_ID_NAMESPACE, b"shardId-000000000000:1").to_string()
+            "a644a297-ed93-5cae-9107-771641702931"
         );
     }
 

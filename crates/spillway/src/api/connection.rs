@@ -50,30 +50,39 @@ pub fn is_kinesis(headers: &HeaderMap) -> bool {
 /// The service of a SigV4 header's credential scope (`Credential=AKID/DATE/REGION/
 /// SERVICE/aws4_request`), when it has one.
 pub fn signed_service(authorization: &str) -> Option<&str> {
-    const FIELD: &str = "Credential=";
-    // Every request passes here, often twice. SDKs put the credential right after the
-    // algorithm, so look there first; anything else is searched for.
-    let after_algorithm = authorization
-        .split_once(' ')
-        .map(|(_, rest)| rest.trim_start());
-    let credential = match after_algorithm.and_then(|r| r.strip_prefix(FIELD)) {
-        Some(c) => c,
-        None => {
-            let at = authorization
-                .as_bytes()
-                .windows(FIELD.len())
-                .position(|w| w == FIELD.as_bytes())?;
-            &authorization[at + FIELD.len()..]
-        }
+    const FIELD: &[u8] = b"Credential=";
+    // Every request passes here, often twice: a byte scan, no str patterns. SDKs put
+    // the credential right after the algorithm, so look there first; anything else is
+    // searched for. Every cut is at an ASCII byte, so at a character boundary.
+    let b = authorization.as_bytes();
+    let after_algorithm = b.iter().position(|&c| c == b' ').map(|space| {
+        space
+            + b[space..]
+                .iter()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count()
+    });
+    let start = match after_algorithm.filter(|&at| b[at..].starts_with(FIELD)) {
+        Some(at) => at + FIELD.len(),
+        None => b.windows(FIELD.len()).position(|w| w == FIELD)? + FIELD.len(),
     };
-    let scope = credential.split([',', ' ']).next()?;
-    scope.split('/').nth(3)
+    let scope = &b[start..];
+    let scope = &scope[..scope
+        .iter()
+        .position(|&c| c == b',' || c == b' ')
+        .unwrap_or(scope.len())];
+    // AKID/DATE/REGION/SERVICE/aws4_request: the fourth part.
+    let mut slashes = scope
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'/')
+        .map(|(i, _)| i);
+    let from = slashes.nth(2)? + 1;
+    let to = slashes.next().unwrap_or(scope.len());
+    authorization.get(start + from..start + to)
 }
 
-fn request_id() -> HeaderValue {
-    HeaderValue::from_str(&super::dynamodb::request_id())
-        .unwrap_or_else(|_| HeaderValue::from_static("0"))
-}
+use super::dynamodb::request_id;
 
 /// A plain answer with DynamoDB's headers: the body's CRC32 and a request id.
 fn plain(status: StatusCode, text: &'static str) -> Response {
@@ -128,10 +137,17 @@ pub enum Outcome {
     Pass(bytes::Bytes, Option<serde_json::Value>),
 }
 
-/// The checks of the root, in DynamoDB's order. `region` names the health line.
-pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &str) -> Outcome {
+/// The checks of the root, in DynamoDB's order. `kinesis`: [`is_kinesis`] of these
+/// headers (asked once per request); `region` names the health line.
+pub async fn admit(
+    method: &Method,
+    headers: &HeaderMap,
+    kinesis: bool,
+    body: Body,
+    region: &str,
+) -> Outcome {
     if method == Method::OPTIONS && headers.contains_key(header::ORIGIN) {
-        return Outcome::Answer(preflight(headers));
+        return Outcome::Answer(preflight(headers, kinesis));
     }
     let body = match axum::body::to_bytes(body, MAX_AWS_REQUEST_BYTES).await {
         Ok(b) => b,
@@ -146,7 +162,7 @@ pub async fn admit(method: &Method, headers: &HeaderMap, body: Body, region: &st
         }
     };
     // Kinesis' front door has its own answers (api::kinesis), other methods included.
-    if is_kinesis(headers) {
+    if kinesis {
         return Outcome::Pass(body, None);
     }
     if method == Method::GET {
@@ -203,7 +219,7 @@ fn health_line(region: &str) -> String {
 }
 
 /// A CORS preflight: any origin, the requested headers and method, cached two days.
-fn preflight(headers: &HeaderMap) -> Response {
+fn preflight(headers: &HeaderMap, kinesis: bool) -> Response {
     let mut r = StatusCode::OK.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -222,7 +238,7 @@ fn preflight(headers: &HeaderMap) -> Response {
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     // Kinesis' request ids are UUIDs, DynamoDB's 52 characters.
-    let id = if is_kinesis(headers) {
+    let id = if kinesis {
         HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| request_id())
     } else {
         request_id()
@@ -233,7 +249,7 @@ fn preflight(headers: &HeaderMap) -> Response {
 
 /// What every answer of the root gets on its way out: CORS for a request with an
 /// `Origin`, and DynamoDB's answers in the JSON type the request used.
-pub fn finish(headers: &HeaderMap, mut r: Response) -> Response {
+pub fn finish(headers: &HeaderMap, kinesis: bool, mut r: Response) -> Response {
     if headers.contains_key(header::ORIGIN) {
         r.headers_mut().insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -244,7 +260,7 @@ pub fn finish(headers: &HeaderMap, mut r: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == b"application/x-amz-json-1.0");
-    if dynamo_json && !is_kinesis(headers) {
+    if dynamo_json && !kinesis {
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(answer_type(headers)),
@@ -312,15 +328,29 @@ mod tests {
             Some("dynamodb")
         );
         assert_eq!(signed_service("AWS4-HMAC-SHA256"), None);
+        // The scope ends at a comma or space; too few parts name no service.
+        assert_eq!(
+            signed_service("AWS4-HMAC-SHA256   Credential=A/D/R/sqs,SignedHeaders=host"),
+            Some("sqs")
+        );
+        assert_eq!(signed_service("AWS4-HMAC-SHA256 Credential=A/D/R"), None);
+        assert_eq!(
+            signed_service("AWS4-HMAC-SHA256 Credential=A/D/R/, x"),
+            Some("")
+        );
+        assert_eq!(signed_service("Credential=A/D/R/é/x"), Some("é"));
     }
 
     #[test]
     fn a_preflight_echoes_what_was_asked() {
-        let r = preflight(&headers(&[
-            ("origin", "http://app"),
-            ("access-control-request-headers", "a, b"),
-            ("access-control-request-method", "POST"),
-        ]));
+        let r = preflight(
+            &headers(&[
+                ("origin", "http://app"),
+                ("access-control-request-headers", "a, b"),
+                ("access-control-request-method", "POST"),
+            ]),
+            false,
+        );
         assert_eq!(r.status(), StatusCode::OK);
         let h = r.headers();
         assert_eq!(h["access-control-allow-origin"], "*");

@@ -10,9 +10,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
@@ -216,17 +215,18 @@ fn signed_service(headers: &HeaderMap, uri: &Uri) -> Option<ControlService> {
         .and_then(ControlService::from_scope)
 }
 
-/// The layer in front of every route: control-plane requests are answered here.
-pub async fn route_by_service(
-    State(cp): State<Arc<ControlPlane>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// In front of every route: control-plane requests and deployed stages are answered
+/// here, everything else by `next`.
+pub async fn route_by_service<F, Fut>(cp: &ControlPlane, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let Some(service) = signed_service(request.headers(), request.uri()) else {
         if let Some(target) = super::apigateway::stage_target(request.headers(), request.uri()) {
-            return super::apigateway::execute(&cp, target, request).await;
+            return super::apigateway::execute(cp, target, request).await;
         }
-        return next.run(request).await;
+        return next(request).await;
     };
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, service.max_body()).await {
@@ -247,10 +247,10 @@ pub async fn route_by_service(
         headers: parts.headers,
         body,
     };
-    if let Some(refusal) = request.authenticate(&cp, service.scope()) {
+    if let Some(refusal) = request.authenticate(cp, service.scope()) {
         return refusal;
     }
-    dispatch(&cp, service, request).await
+    dispatch(cp, service, request).await
 }
 
 /// Each service's handler; services not built yet answer every operation as

@@ -35,6 +35,7 @@ pub mod names {
     pub const X_AMZ_CRC32: HeaderName = HeaderName::from_static("x-amz-crc32");
     pub const X_AMZ_ID_2: HeaderName = HeaderName::from_static("x-amz-id-2");
     pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+    pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 }
 pub mod sigv4;
 
@@ -237,13 +238,83 @@ async fn resource_list(resources: Arc<dyn crate::storage::ResourceStore>) -> Res
     }
 }
 
+/// The whole HTTP surface of `spillway serve` behind one entry, [`Endpoint::handle`].
+///
+/// A plain value rather than axum middleware around a router: every request passes
+/// through it, and each `from_fn` layer cost a boxed, cloned inner service per request.
+/// The AWS endpoint `/` (every Kinesis and DynamoDB call) is answered without the
+/// router; other paths go through it.
+#[derive(Clone)]
+pub struct Endpoint {
+    parts: Arc<EndpointParts>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("aws", &self.parts.aws.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct EndpointParts {
+    /// The control plane: requests signed for its services, and deployed stages.
+    control: front::ControlPlane,
+    /// Kinesis and DynamoDB on `/`, unless a configured route took that path.
+    aws: Option<AwsEdge>,
+    /// Everything else: ingest routes, `/_spillway/*`, `/metrics`.
+    routes: Router,
+}
+
+impl Endpoint {
+    /// Answers one request.
+    pub async fn handle(&self, request: axum::extract::Request) -> Response {
+        let parts = &*self.parts;
+        front::route_by_service(&parts.control, request, |request| async move {
+            match &parts.aws {
+                Some(edge) if request.uri().path() == "/" => aws_endpoint(edge, request).await,
+                _ => {
+                    use tower::ServiceExt;
+                    let routes = parts.routes.clone();
+                    routes.oneshot(request).await.unwrap_or_else(|e| match e {})
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// `/`: the AWS JSON (and CBOR) data-plane APIs, after what the endpoint answers before
+/// any API sees a request (`connection::admit`).
+async fn aws_endpoint(edge: &AwsEdge, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let kinesis = connection::is_kinesis(&parts.headers);
+    let admitted = connection::admit(&parts.method, &parts.headers, kinesis, body, &edge.region);
+    let (body, json) = match admitted.await {
+        connection::Outcome::Answer(r) => return connection::finish(&parts.headers, kinesis, r),
+        connection::Outcome::Pass(b, json) => (b, json),
+    };
+    let request = sigv4::Request {
+        method: parts.method.as_str(),
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let r = if parts.method == axum::http::Method::POST {
+        aws_json(edge, request, json).await
+    } else {
+        unattributed(&request)
+    };
+    connection::finish(&parts.headers, kinesis, r)
+}
+
 /// Builds the whole HTTP surface of `spillway serve`.
 pub fn router(
     config: &Config,
     services: Services,
     resources: Arc<dyn crate::storage::ResourceStore>,
     lambda: Arc<crate::lambda::Lambda>,
-) -> Router {
+) -> Endpoint {
     let mut app = inspect::router(services.clone());
     app = app.merge(ingest::router(
         &config.routes,
@@ -266,51 +337,15 @@ pub fn router(
             axum::routing::get(move || prometheus::metrics(s.clone())),
         );
     }
-    if !config.routes.iter().any(|r| r.path == "/") {
-        let edge = Arc::new(AwsEdge {
-            kinesis: kinesis::KinesisService {
-                streams: Arc::clone(&services.streams),
-                iterators: services.iterators.clone(),
-            },
-            services: services.clone(),
-            verifier: sigv4::Verifier::from_config(&config.region, &config.security),
-            region: config.region.clone(),
-        });
-        app = app.route(
-            "/",
-            axum::routing::any(
-                move |method: axum::http::Method,
-                      uri: axum::http::Uri,
-                      headers: axum::http::HeaderMap,
-                      body: axum::body::Body| {
-                    let edge = Arc::clone(&edge);
-                    async move {
-                        let (body, json) =
-                            match connection::admit(&method, &headers, body, &edge.region).await {
-                                connection::Outcome::Answer(r) => {
-                                    return connection::finish(&headers, r);
-                                }
-                                connection::Outcome::Pass(b, json) => (b, json),
-                            };
-                        let request = sigv4::Request {
-                            method: method.as_str(),
-                            uri: &uri,
-                            headers: &headers,
-                            body: &body,
-                        };
-                        let r = if method == axum::http::Method::POST {
-                            aws_json(&edge, request, json).await
-                        } else {
-                            unattributed(&request)
-                        };
-                        connection::finish(&headers, r)
-                    }
-                },
-            )
-            // PutRecords carries up to 5 MiB of data, base64 in JSON.
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_AWS_REQUEST_BYTES)),
-        );
-    }
+    let aws = (!config.routes.iter().any(|r| r.path == "/")).then(|| AwsEdge {
+        kinesis: kinesis::KinesisService {
+            streams: Arc::clone(&services.streams),
+            iterators: services.iterators.clone(),
+        },
+        services: services.clone(),
+        verifier: sigv4::Verifier::from_config(&config.region, &config.security),
+        region: config.region.clone(),
+    });
     {
         let resources = Arc::clone(&resources);
         app = app.route(
@@ -321,18 +356,19 @@ pub fn router(
             }),
         );
     }
-    let control = Arc::new(front::ControlPlane::new(
-        config, services, resources, lambda,
-    ));
-    app.fallback(|| async {
+    let control = front::ControlPlane::new(config, services, resources, lambda);
+    let routes = app.fallback(|| async {
         aws_error(
             StatusCode::NOT_FOUND,
             "NotFoundException",
             "No route matches this path",
         )
-    })
-    .layer(axum::middleware::from_fn_with_state(
-        control,
-        front::route_by_service,
-    ))
+    });
+    Endpoint {
+        parts: Arc::new(EndpointParts {
+            control,
+            aws,
+            routes,
+        }),
+    }
 }

@@ -143,10 +143,10 @@ impl AuthError {
                     HeaderValue::from_static("application/x-amz-json-1.0"),
                 );
                 h.insert(crate::api::names::X_AMZ_CRC32, HeaderValue::from(crc));
-                let id = crate::api::dynamodb::request_id();
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    h.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
-                }
+                h.insert(
+                    crate::api::names::X_AMZN_REQUEST_ID,
+                    crate::api::dynamodb::request_id(),
+                );
                 r
             }
         }
@@ -189,7 +189,7 @@ impl<'a> Request<'a> {
 /// verification is off.
 pub fn is_signed(headers: &HeaderMap, uri: &Uri) -> bool {
     headers.contains_key(header::AUTHORIZATION)
-        || headers.contains_key("x-amz-security-token")
+        || headers.contains_key(&super::names::X_AMZ_SECURITY_TOKEN)
         || query_has_algorithm(uri)
 }
 
@@ -501,7 +501,9 @@ fn from_header<'a>(req: &Request<'a>, auth: &'a str) -> Result<Parts<'a>, AuthEr
         signature: Cow::Borrowed(signature),
         date: Cow::Borrowed(date.unwrap_or_default()),
         expires: None,
-        security_token: req.header("x-amz-security-token").map(Cow::Borrowed),
+        security_token: req
+            .header(&super::names::X_AMZ_SECURITY_TOKEN)
+            .map(Cow::Borrowed),
         query_form: false,
     })
 }
@@ -542,9 +544,10 @@ fn from_query<'a>(req: &Request<'a>) -> Result<Parts<'a>, AuthError> {
         signature: owned("X-Amz-Signature"),
         date: owned("X-Amz-Date"),
         expires: get("X-Amz-Expires").map(Cow::Owned),
-        security_token: get("X-Amz-Security-Token")
-            .map(Cow::Owned)
-            .or_else(|| req.header("x-amz-security-token").map(Cow::Borrowed)),
+        security_token: get("X-Amz-Security-Token").map(Cow::Owned).or_else(|| {
+            req.header(&super::names::X_AMZ_SECURITY_TOKEN)
+                .map(Cow::Borrowed)
+        }),
         query_form: true,
     })
 }

@@ -42,6 +42,14 @@ pub enum Command {
         /// `[server] access_log = true`).
         #[arg(long)]
         access_log: bool,
+        /// Engine of the streams: `fjall://PATH` (`fjall://`: the data dir) or
+        /// `memory://` (overrides storage.stream_engine).
+        #[arg(long, value_name = "URL")]
+        stream_engine: Option<String>,
+        /// Engine of the tables (overrides storage.table_engine); the same as the
+        /// streams' for now.
+        #[arg(long, value_name = "URL")]
+        table_engine: Option<String>,
     },
     /// Print the full default config, with a comment on every key.
     Config,

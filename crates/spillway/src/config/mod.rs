@@ -415,6 +415,16 @@ pub struct StorageConfig {
     pub retention_check_interval_ms: u64,
     #[serde(default)]
     pub commit_delay_ms: u64,
+    /// Engine URL of the streams (`storage::engine`).
+    #[serde(default = "default_engine")]
+    pub stream_engine: String,
+    /// Engine URL of the tables.
+    #[serde(default = "default_engine")]
+    pub table_engine: String,
+}
+
+fn default_engine() -> String {
+    "fjall://".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

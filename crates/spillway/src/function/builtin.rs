@@ -282,6 +282,13 @@ mod tests {
         // Deterministic and distinct ids.
         assert_eq!(item_id("x"), item_id("x"));
         assert_ne!(item_id("x"), item_id("y"));
+        // Pinned as a literal, the same as the Rust function's (functions/
+        // kinesis-to-dynamodb): a replay after an upgrade, or through the other
+        // function, must rewrite the same item.
+        assert_eq!(
+            item_id("shardId-000000000000:1"),
+            "a644a297-ed93-5cae-9107-771641702931"
+        );
     }
 
     #[test]

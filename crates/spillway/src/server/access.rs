@@ -11,9 +11,10 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// Every value of the `api` label.
@@ -92,14 +93,18 @@ impl AccessLog {
     }
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn access(State(log): State<AccessLog>, req: Request, next: Next) -> Response {
+/// Runs `next` (the rest of the stack) counted, timed and logged.
+pub async fn access<F, Fut>(log: &AccessLog, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let (api, action) = log.labels(&req);
     let seen = log
         .enabled
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let mut resp = next.run(req).await;
+    let mut resp = next(req).await;
     let elapsed = started.elapsed();
     let status = resp.status();
     crate::metrics::instruments()
@@ -111,8 +116,9 @@ pub async fn access(State(log): State<AccessLog>, req: Request, next: Next) -> R
         .headers()
         .contains_key(&crate::api::names::X_AMZN_REQUEST_ID)
     {
-        let id = uuid::Uuid::new_v4().to_string();
-        if let Ok(v) = HeaderValue::from_str(&id) {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        if let Ok(v) = HeaderValue::from_str(id) {
             resp.headers_mut()
                 .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
         }

@@ -22,13 +22,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use crate::api::edge::ConnectionStats;
 use crate::config::ServerConfig;
@@ -85,7 +83,7 @@ pub fn raise_fd_limit() -> u64 {
 /// Serves `app` on `listener` until `stop` resolves, then shuts down gracefully.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Arc<super::Stack>,
     limits: ConnectionLimits,
     stats: Arc<ConnectionStats>,
     stop: impl Future<Output = ()> + Send,
@@ -133,14 +131,14 @@ pub async fn serve(
             activity: Arc::clone(&activity),
         });
         let service = {
-            let (app, activity) = (app.clone(), Arc::clone(&activity));
+            let (app, activity) = (Arc::clone(&app), Arc::clone(&activity));
             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let app = app.clone();
+                let app = Arc::clone(&app);
                 let busy = InFlight::start(Arc::clone(&activity));
                 async move {
-                    let resp = app.oneshot(req.map(axum::body::Body::new)).await;
+                    let resp = app.handle(req.map(axum::body::Body::new)).await;
                     drop(busy);
-                    Ok::<_, Infallible>(resp.unwrap_or_else(|e| match e {}))
+                    Ok::<_, Infallible>(resp)
                 }
             })
         };

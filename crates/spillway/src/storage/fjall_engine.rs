@@ -584,18 +584,6 @@ impl StreamStore for FjallStore {
     }
 }
 
-/// The smallest key greater than every key starting with `prefix`.
-fn successor(prefix: &[u8]) -> Vec<u8> {
-    let mut s = prefix.to_vec();
-    while let Some(last) = s.pop() {
-        if last < 0xFF {
-            s.push(last + 1);
-            return s;
-        }
-    }
-    vec![0xFF; prefix.len() + 1]
-}
-
 impl TableStore for FjallStore {
     fn load_tables(&self) -> StoreResult<Vec<TableCatalogEntry>> {
         self.load_json(tables_ks, keys::TABLE_CATALOG)
@@ -631,7 +619,7 @@ impl TableStore for FjallStore {
         use std::ops::Bound::{Excluded, Included};
         let e = self.engine()?;
         let low = keys::item_key(table_id, prefix);
-        let high = successor(&low);
+        let high = keys::prefix_successor(&low);
         let (lower, upper) = match (after, reverse) {
             (Some(a), false) => (Excluded(keys::item_key(table_id, a)), Excluded(high)),
             (Some(a), true) => (Included(low), Excluded(keys::item_key(table_id, a))),
@@ -776,19 +764,12 @@ impl MappingStore for FjallStore {
     }
 
     fn load_checkpoint(&self, mapping_id: u32, shard: ShardKey) -> StoreResult<Option<u64>> {
-        match self
-            .engine()?
+        self.engine()?
             .mappings
             .get(keys::checkpoint_key(mapping_id, shard))
             .map_err(io)?
-        {
-            Some(v) => {
-                Ok(Some(u64::from_be_bytes(v.as_ref().try_into().map_err(
-                    |_| StorageError::Corrupt("checkpoint".into()),
-                )?)))
-            }
-            None => Ok(None),
-        }
+            .map(|v| keys::decode_checkpoint(&v))
+            .transpose()
     }
 
     fn dead_letters(
@@ -807,12 +788,7 @@ impl MappingStore for FjallStore {
             .take(limit)
         {
             let (k, v) = guard.into_inner().map_err(io)?;
-            let id = u64::from_be_bytes(
-                k.get(5..13)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| StorageError::Corrupt("dead letter key".into()))?,
-            );
-            out.push((id, Bytes::copy_from_slice(&v)));
+            out.push((keys::dead_letter_key_id(&k)?, Bytes::copy_from_slice(&v)));
         }
         Ok(out)
     }
@@ -863,6 +839,13 @@ impl BatchWriter for FjallStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passes_the_seam_suite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FjallStore::open(dir.path()).expect("open");
+        crate::storage::conformance::check_all(&store);
+    }
 
     #[test]
     fn resources_are_kept_by_kind_and_name_across_a_reopen() {

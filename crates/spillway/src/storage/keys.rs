@@ -112,6 +112,34 @@ pub fn dead_letter_key(mapping_id: u32, id: u64) -> [u8; 13] {
     k
 }
 
+/// The id in a [`dead_letter_key`].
+pub fn dead_letter_key_id(key: &[u8]) -> Result<u64, StorageError> {
+    key.get(5..13)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StorageError::Corrupt("dead letter key".into()))
+}
+
+/// A checkpoint's value: the counter of the shard's next record, 8 bytes big-endian.
+pub fn decode_checkpoint(v: &[u8]) -> Result<u64, StorageError> {
+    v.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StorageError::Corrupt("checkpoint".into()))
+}
+
+/// The smallest key greater than every key starting with `prefix` (the exclusive end
+/// of a prefix range).
+pub fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xFF {
+            s.push(last + 1);
+            return s;
+        }
+    }
+    vec![0xFF; prefix.len() + 1]
+}
+
 /// Version byte leading each record value.
 const RECORD_VALUE_V1: u8 = 1;
 

@@ -1,12 +1,18 @@
 //! The seam between the domain and a storage engine.
 //!
-//! The domain (streams, later tables and mappings) talks to storage only through the
-//! traits here, at the domain's level: a shard log with an explicit durability point,
-//! reads from a position, trims. The embedded engine ([`fjall_engine`]) is one
-//! implementation; remote engines can implement the same traits later.
+//! The domain (streams, tables, mappings, the control plane's documents) talks to
+//! storage only through the traits here, at the domain's level: a shard log with an
+//! explicit durability point, reads from a position, trims. Engines are chosen by URL
+//! ([`engine`]): the embedded engine ([`fjall_engine`], the default) and an in-memory
+//! one ([`memory_engine`], for tests and demos, with a crash model and write faults)
+//! implement the traits and pass one shared suite (`conformance`).
 
+#[cfg(test)]
+mod conformance;
+pub mod engine;
 pub mod fjall_engine;
 pub mod keys;
+pub mod memory_engine;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

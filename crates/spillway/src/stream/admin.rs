@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{HashKeyRange, StreamError, StreamState, StreamStatus, Streams, hash, now_ms};
+use super::{HashKeyRange, StreamError, StreamState, StreamStatus, Streams, hash};
 use crate::storage::{ShardCatalogEntry, StreamCatalogEntry};
 
 /// Most tags on one stream.
@@ -81,7 +81,7 @@ impl Streams {
         let entry = StreamCatalogEntry {
             stream_id: self.store.allocate_stream_id()?,
             name: name.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.clock.now_ms(),
             retention_ms: 24 * 3_600_000,
             shards: super::fresh_shards(shard_count),
             tags,

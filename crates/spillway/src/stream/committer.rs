@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::{ShardState, StreamError, now_ms};
+use super::{ShardState, StreamError};
 use crate::storage::{ShardKey, ShardTip, StoredRecord, StreamStore, SyncMode};
 
 /// What an append learns once its record is durable.
@@ -37,9 +37,11 @@ struct AppendJob {
 }
 
 /// Tuning of the committer, from `[storage]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CommitterSettings {
     pub sync: SyncMode,
+    /// Arrival times come from it.
+    pub clock: crate::clock::SharedClock,
     pub queue_records: usize,
     pub queue_bytes: usize,
     pub max_commit_records: usize,
@@ -81,6 +83,7 @@ impl Committer {
         let stop = Arc::clone(&closed);
         let stats = Arc::new(CommitStats::default());
         let thread_stats = Arc::clone(&stats);
+        let queue_bytes = settings.queue_bytes;
         let thread = std::thread::Builder::new()
             .name("spillway-committer".into())
             .spawn(move || run(store, rx, settings, stop, &thread_stats))
@@ -88,7 +91,7 @@ impl Committer {
         Self {
             tx,
             stats,
-            bytes: Arc::new(Semaphore::new(settings.queue_bytes)),
+            bytes: Arc::new(Semaphore::new(queue_bytes)),
             closed,
             thread: std::sync::Mutex::new(Some(thread)),
         }
@@ -180,25 +183,30 @@ fn run(
         if !s.commit_delay.is_zero() {
             std::thread::sleep(s.commit_delay);
         }
-        commit(&*store, &mut jobs, s.sync, stats);
+        commit(&*store, &mut jobs, &s, stats);
     }
     // Stopping: whatever is still queued was promised an answer; commit it.
     rx.close();
     while let Ok(job) = rx.try_recv() {
         jobs.push(job);
         if jobs.len() == s.max_commit_records {
-            commit(&*store, &mut jobs, s.sync, stats);
+            commit(&*store, &mut jobs, &s, stats);
         }
     }
-    commit(&*store, &mut jobs, s.sync, stats);
+    commit(&*store, &mut jobs, &s, stats);
 }
 
 /// Writes one group of appends in one batch with one durability point, then answers them.
-fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, stats: &CommitStats) {
+fn commit(
+    store: &dyn StreamStore,
+    jobs: &mut Vec<AppendJob>,
+    s: &CommitterSettings,
+    stats: &CommitStats,
+) {
     if jobs.is_empty() {
         return;
     }
-    let now = now_ms();
+    let now = s.clock.now_ms();
     let mut tips: HashMap<ShardKey, (Arc<ShardState>, ShardTip)> = HashMap::new();
     let mut records = Vec::with_capacity(jobs.len());
     let mut committed = Vec::with_capacity(jobs.len());
@@ -225,7 +233,7 @@ fn commit(store: &dyn StreamStore, jobs: &mut Vec<AppendJob>, sync: SyncMode, st
     }
     let tip_list: Vec<(ShardKey, ShardTip)> = tips.iter().map(|(k, (_, t))| (*k, *t)).collect();
     let started = std::time::Instant::now();
-    let written = store.append(&records, &tip_list, sync);
+    let written = store.append(&records, &tip_list, s.sync);
     let instruments = crate::metrics::instruments();
     instruments
         .commit_fsync_seconds

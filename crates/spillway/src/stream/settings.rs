@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::admin::after;
-use super::{StreamError, StreamState, StreamStatus, Streams, now_ms};
+use super::{StreamError, StreamState, StreamStatus, Streams};
 use crate::storage::{ConsumerEntry, StreamSettings};
 
 /// The shard-level metrics Kinesis knows, in the order it reports them.
@@ -114,7 +114,7 @@ impl Streams {
     fn consumer_of(&self, stream: &StreamState, c: &ConsumerEntry) -> Consumer {
         let status = if c.deleting_since_ms.is_some() {
             "DELETING"
-        } else if now_ms() < c.created_ms + self.lifecycle.create_delay_ms {
+        } else if self.clock.now_ms() < c.created_ms + self.lifecycle.create_delay_ms {
             "CREATING"
         } else {
             "ACTIVE"
@@ -143,7 +143,7 @@ impl Streams {
             }
             let c = ConsumerEntry {
                 name: consumer.to_owned(),
-                created_ms: now_ms(),
+                created_ms: self.clock.now_ms(),
                 deleting_since_ms: None,
             };
             s.consumers.push(c.clone());
@@ -212,7 +212,7 @@ impl Streams {
         self.update_settings(&stream_name, |_, s| {
             for c in &mut s.consumers {
                 if c.name == consumer_name && c.deleting_since_ms.is_none() {
-                    c.deleting_since_ms = Some(now_ms());
+                    c.deleting_since_ms = Some(self.clock.now_ms());
                 }
             }
             Ok(())

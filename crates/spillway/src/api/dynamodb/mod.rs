@@ -177,12 +177,13 @@ impl IntoResponse for DynamoError {
     }
 }
 
-/// A DynamoDB request id: 52 characters of [0-9A-Z], as DynamoDB's are.
-pub fn request_id() -> String {
+/// A DynamoDB request id: 52 characters of [0-9A-Z], as DynamoDB's are, ready for the
+/// `x-amzn-RequestId` header (built on the stack: every answer carries one).
+pub fn request_id() -> HeaderValue {
     let mut id = [0u8; 64];
     uuid::Uuid::new_v4().simple().encode_upper(&mut id[..32]);
     uuid::Uuid::new_v4().simple().encode_upper(&mut id[32..]);
-    String::from_utf8_lossy(&id[..52]).into_owned()
+    HeaderValue::from_bytes(&id[..52]).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// An AWS JSON 1.0 response with DynamoDB's headers.
@@ -201,9 +202,7 @@ fn respond(status: StatusCode, body: &Value) -> Response {
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
     h.insert(crate::api::names::X_AMZ_CRC32, HeaderValue::from(crc));
-    if let Ok(v) = HeaderValue::from_str(&request_id()) {
-        h.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
-    }
+    h.insert(crate::api::names::X_AMZN_REQUEST_ID, request_id());
     r
 }
 

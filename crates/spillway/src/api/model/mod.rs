@@ -315,6 +315,10 @@ pub fn dynamodb() -> &'static Model {
     &MODEL
 }
 
+/// Structures up to this many members find their members' values in one pass over the
+/// request object ([`Walk::structure_members`]).
+const INDEXED_MEMBERS: usize = 64;
+
 /// One check of one request: the violations found so far.
 struct Walk<'m> {
     model: &'m Model,
@@ -516,14 +520,36 @@ impl Walk<'_> {
         let Kind::Structure { members, either } = &model.shapes[id].kind else {
             return Ok(());
         };
+        // Each member's value, found in one pass over the object: a request names few
+        // of a structure's members (an attribute value one of its ten), so matching each
+        // present key costs less than looking up every member. A structure with more
+        // members than the array holds (none in the models) looks each one up.
+        let mut found: [Option<&Value>; INDEXED_MEMBERS] = [None; INDEXED_MEMBERS];
+        let indexed = members.len() <= INDEXED_MEMBERS;
+        if indexed {
+            for (key, value) in obj {
+                if let Some(i) = members
+                    .iter()
+                    .position(|m| m.name.len() == key.len() && m.name == *key)
+                {
+                    found[i] = Some(value);
+                }
+            }
+        }
+        let value_of = |i: usize| {
+            if indexed {
+                found[i]
+            } else {
+                obj.get(&members[i].name)
+            }
+        };
         for (i, m) in members.iter().enumerate() {
             let child = Path::Member(path, &m.path_name);
-            match obj.get(&m.name) {
+            match value_of(i) {
                 None | Some(Value::Null) => {
                     let either_missing = either.iter().any(|g| {
                         g.first() == Some(&i)
-                            && g.iter()
-                                .all(|&j| obj.get(&members[j].name).is_none_or(Value::is_null))
+                            && g.iter().all(|&j| value_of(j).is_none_or(Value::is_null))
                     });
                     if m.required || either_missing {
                         self.push(None, &child, "Member must not be null".into());
@@ -647,7 +673,7 @@ impl Walk<'_> {
             (Kind::Map { key, value }, Value::Object(entries)) => {
                 let (mut key_failed, mut value_failed) = (false, false);
                 for (k, item) in entries {
-                    key_failed |= !self.scalar_ok(*key, &Value::String(k.clone()))?;
+                    key_failed |= !self.key_ok(*key, k)?;
                     if item.is_null() {
                         continue;
                     }
@@ -857,6 +883,26 @@ impl Walk<'_> {
     fn scalar_ok(&self, id: ShapeId, v: &Value) -> Result<bool, RequestError> {
         self.scalar_type(id, v)?;
         Ok(self.failures(id, v).is_empty())
+    }
+
+    /// [`Self::scalar_ok`] for a map key, without copying it into a `Value` (every
+    /// attribute name of every item passes here).
+    fn key_ok(&self, id: ShapeId, k: &str) -> Result<bool, RequestError> {
+        let shape = self.shape(id);
+        if !matches!(shape.kind, Kind::String) {
+            return self.scalar_ok(id, &Value::String(k.to_owned()));
+        }
+        if shape
+            .enumeration
+            .as_ref()
+            .is_some_and(|values| !values.iter().any(|e| e == k))
+            || shape.pattern.as_ref().is_some_and(|p| !p.is_match(k))
+        {
+            return Ok(false);
+        }
+        let mut rules = Vec::new();
+        Self::length_rules(shape, java_len(k), &mut rules);
+        Ok(rules.is_empty())
     }
 
     /// The constraints a (well-typed) scalar fails, in AWS's order.
