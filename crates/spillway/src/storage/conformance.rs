@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::{
-    MappingCatalogEntry, ShardCatalogEntry, ShardKey, ShardTip, Store, StoredRecord,
+    MappingCatalogEntry, ScanFrom, ShardCatalogEntry, ShardKey, ShardTip, Store, StoredRecord,
     StreamCatalogEntry, SyncMode, TableCatalogEntry, WriteOp,
 };
 
@@ -174,25 +174,41 @@ fn items(store: &dyn Store) {
             .collect()
     };
     let all = store
-        .scan_items(a, b"", None, false, 100, usize::MAX)
+        .scan_items(a, b"", ScanFrom::Start, false, 100, usize::MAX)
         .unwrap();
     assert_eq!(keys(all), ["k1", "k2", "k3", "x1"]);
     let k = store
-        .scan_items(a, b"k", None, false, 100, usize::MAX)
+        .scan_items(a, b"k", ScanFrom::Start, false, 100, usize::MAX)
         .unwrap();
     assert_eq!(keys(k), ["k1", "k2", "k3"]);
     let after = store
-        .scan_items(a, b"k", Some(b"k1"), false, 100, usize::MAX)
+        .scan_items(a, b"k", ScanFrom::After(b"k1"), false, 100, usize::MAX)
         .unwrap();
     assert_eq!(keys(after), ["k2", "k3"]);
     let back = store
-        .scan_items(a, b"k", Some(b"k3"), true, 100, usize::MAX)
+        .scan_items(a, b"k", ScanFrom::After(b"k3"), true, 100, usize::MAX)
         .unwrap();
     assert_eq!(keys(back), ["k2", "k1"]);
-    let rev = store.scan_items(a, b"", None, true, 2, usize::MAX).unwrap();
+    // At a key: it is included when there, else the next one in the direction of travel.
+    let at = |from: &[u8], reverse| {
+        keys(
+            store
+                .scan_items(a, b"k", ScanFrom::At(from), reverse, 100, usize::MAX)
+                .unwrap(),
+        )
+    };
+    assert_eq!(at(b"k2", false), ["k2", "k3"]);
+    assert_eq!(at(b"k2", true), ["k2", "k1"]);
+    assert_eq!(at(b"k15", false), ["k2", "k3"]);
+    assert_eq!(at(b"k15", true), ["k1"]);
+    let rev = store
+        .scan_items(a, b"", ScanFrom::Start, true, 2, usize::MAX)
+        .unwrap();
     assert_eq!(keys(rev), ["x1", "k3"]);
     // The byte budget: the item that reaches it is the last.
-    let bytes = store.scan_items(a, b"", None, false, 100, 8).unwrap();
+    let bytes = store
+        .scan_items(a, b"", ScanFrom::Start, false, 100, 8)
+        .unwrap();
     assert_eq!(keys(bytes), ["k1", "k2"]);
     assert_eq!(store.count_items(a).unwrap(), 4);
 

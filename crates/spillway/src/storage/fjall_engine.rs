@@ -38,9 +38,9 @@ use super::keys;
 use bytes::Bytes;
 
 use super::{
-    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ResourceStore, ShardKey,
-    ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore, SyncMode,
-    TableCatalogEntry, TableStore, WriteOp,
+    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ResourceStore, ScanFrom,
+    ShardKey, ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore,
+    SyncMode, TableCatalogEntry, TableStore, WriteOp,
 };
 
 /// Block cache for reads of recent records.
@@ -611,20 +611,13 @@ impl TableStore for FjallStore {
         &self,
         table_id: u32,
         prefix: &[u8],
-        after: Option<&[u8]>,
+        from: ScanFrom<'_>,
         reverse: bool,
         limit: usize,
         max_bytes: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>> {
-        use std::ops::Bound::{Excluded, Included};
         let e = self.engine()?;
-        let low = keys::item_key(table_id, prefix);
-        let high = keys::prefix_successor(&low);
-        let (lower, upper) = match (after, reverse) {
-            (Some(a), false) => (Excluded(keys::item_key(table_id, a)), Excluded(high)),
-            (Some(a), true) => (Included(low), Excluded(keys::item_key(table_id, a))),
-            (None, _) => (Included(low), Excluded(high)),
-        };
+        let (lower, upper) = keys::item_range(table_id, prefix, from, reverse);
         let range = e.tables.range::<Vec<u8>, _>((lower, upper));
         let mut out = Vec::new();
         let mut bytes = 0usize;

@@ -49,6 +49,7 @@
 //! byte order of their names.
 
 use super::{ShardKey, ShardTip, StorageError, StoredRecord};
+use std::ops::Bound::{self, Excluded, Included};
 
 pub const NEXT_STREAM_ID: u8 = 0x00;
 pub const STREAM_CATALOG: u8 = 0x01;
@@ -125,6 +126,26 @@ pub fn decode_checkpoint(v: &[u8]) -> Result<u64, StorageError> {
     v.try_into()
         .map(u64::from_be_bytes)
         .map_err(|_| StorageError::Corrupt("checkpoint".into()))
+}
+
+/// The stored keys a scan of `table_id`'s items under `prefix` covers from `from` in its
+/// direction of travel: the bounds of an ordered range over [`item_key`]s.
+pub fn item_range(
+    table_id: u32,
+    prefix: &[u8],
+    from: super::ScanFrom<'_>,
+    reverse: bool,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    use super::ScanFrom;
+    let low = item_key(table_id, prefix);
+    let high = prefix_successor(&low);
+    match (from, reverse) {
+        (ScanFrom::Start, _) => (Included(low), Excluded(high)),
+        (ScanFrom::After(a), false) => (Excluded(item_key(table_id, a)), Excluded(high)),
+        (ScanFrom::At(a), false) => (Included(item_key(table_id, a)), Excluded(high)),
+        (ScanFrom::After(a), true) => (Included(low), Excluded(item_key(table_id, a))),
+        (ScanFrom::At(a), true) => (Included(low), Included(item_key(table_id, a))),
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (the exclusive end

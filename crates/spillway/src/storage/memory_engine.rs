@@ -23,9 +23,9 @@ use bytes::Bytes;
 
 use super::keys;
 use super::{
-    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ResourceStore, ShardKey,
-    ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore, SyncMode,
-    TableCatalogEntry, TableStore, WriteOp,
+    BatchWriter, EngineHealth, MappingCatalogEntry, MappingStore, ResourceStore, ScanFrom,
+    ShardKey, ShardTip, StorageError, StoreResult, StoredRecord, StreamCatalogEntry, StreamStore,
+    SyncMode, TableCatalogEntry, TableStore, WriteOp,
 };
 
 /// One keyspace: keys in byte order, as the embedded engine's.
@@ -395,19 +395,12 @@ impl TableStore for MemoryStore {
         &self,
         table_id: u32,
         prefix: &[u8],
-        after: Option<&[u8]>,
+        from: ScanFrom<'_>,
         reverse: bool,
         limit: usize,
         max_bytes: usize,
     ) -> StoreResult<Vec<(Vec<u8>, Bytes)>> {
-        use Bound::{Excluded, Included};
-        let low = keys::item_key(table_id, prefix);
-        let high = keys::prefix_successor(&low);
-        let (lower, upper) = match (after, reverse) {
-            (Some(a), false) => (Excluded(keys::item_key(table_id, a)), Excluded(high)),
-            (Some(a), true) => (Included(low), Excluded(keys::item_key(table_id, a))),
-            (None, _) => (Included(low), Excluded(high)),
-        };
+        let (lower, upper) = keys::item_range(table_id, prefix, from, reverse);
         let s = self.lock();
         let range = s.live.tables.range::<Vec<u8>, _>((lower, upper));
         let mut out = Vec::new();

@@ -302,6 +302,17 @@ pub trait StreamStore: Send + Sync + 'static {
     }
 }
 
+/// Where a scan of items begins, in its direction of travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanFrom<'a> {
+    /// The first item under the prefix (the last, reversed).
+    Start,
+    /// Past this key, which is not included: how a page resumes.
+    After(&'a [u8]),
+    /// At this key or, when there is none, the next one: how a key range begins.
+    At(&'a [u8]),
+}
+
 /// Storage for table catalogs and items. Item keys are opaque, order-preserving bytes
 /// made by `table::key`.
 pub trait TableStore: Send + Sync + 'static {
@@ -311,15 +322,15 @@ pub trait TableStore: Send + Sync + 'static {
     /// Inserts or replaces a catalog entry, durably.
     fn put_table(&self, entry: &TableCatalogEntry) -> StoreResult<()>;
     fn get_item(&self, table_id: u32, key: &[u8]) -> StoreResult<Option<Bytes>>;
-    /// Items whose key starts with `prefix`, in key order (or reversed), after `after`
-    /// (exclusive, in the direction of travel): at most `limit` items, and no more once
-    /// their stored values add up to `max_bytes` (the item that reaches it included), so
-    /// that one page of a large table never loads the rest of the table.
+    /// Items whose key starts with `prefix`, in key order (or reversed), from `from` in
+    /// the direction of travel: at most `limit` items, and no more once their stored
+    /// values add up to `max_bytes` (the item that reaches it included), so that one page
+    /// of a large table never loads the rest of the table.
     fn scan_items(
         &self,
         table_id: u32,
         prefix: &[u8],
-        after: Option<&[u8]>,
+        from: ScanFrom<'_>,
         reverse: bool,
         limit: usize,
         max_bytes: usize,

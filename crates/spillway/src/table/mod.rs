@@ -10,6 +10,7 @@ pub mod expr;
 pub mod key;
 pub mod number;
 pub mod partition;
+pub mod plan;
 pub mod reserved;
 pub mod value;
 pub mod writer;
@@ -22,7 +23,7 @@ pub use self::number::Number;
 pub use self::value::{AttributeValue, Item};
 use crate::config::Config;
 use crate::storage::{
-    KeyAttributeEntry, StorageError, Store, SyncMode, TableCatalogEntry, WriteOp,
+    KeyAttributeEntry, ScanFrom, StorageError, Store, SyncMode, TableCatalogEntry, WriteOp,
 };
 use crate::stream::now_ms;
 
@@ -657,7 +658,7 @@ impl Tables {
             let batch = self.store.scan_items(
                 t.table_id,
                 &[],
-                after.as_deref(),
+                after.as_deref().map_or(ScanFrom::Start, ScanFrom::After),
                 false,
                 10_000,
                 usize::MAX,
@@ -708,12 +709,16 @@ impl Tables {
         Ok((old, new))
     }
 
-    /// Items of one partition (hash key), in range-key order or reversed, after
-    /// `start_after` (an item key), at most `limit` items or about 1 MB.
+    /// Items of one partition (hash key) that the sort-key condition selects, in
+    /// range-key order or reversed, after `start_after` (an item key, inside the
+    /// condition), at most `limit` items or about 1 MB. `keep` is the condition as an
+    /// expression; `sort` the same condition as bounds ([`plan`]), where reading begins.
+    #[allow(clippy::too_many_arguments)]
     pub fn query(
         &self,
         table: &str,
         hash: &AttributeValue,
+        sort: &plan::SortKeyCondition,
         forward: bool,
         start_after: Option<&Item>,
         limit: usize,
@@ -728,7 +733,23 @@ impl Tables {
         let mut prefix = Vec::new();
         key::encode_part(hash, &mut prefix);
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &prefix, after.as_deref(), !forward, limit, keep)
+        let (bound, at_run_start) = sort.start(forward);
+        let mut bound_key = prefix.clone();
+        let from = match (&after, bound) {
+            // A page that resumes inside the run.
+            (Some(a), _) => ScanFrom::After(a),
+            (None, std::ops::Bound::Unbounded) => ScanFrom::Start,
+            (None, std::ops::Bound::Included(v)) => {
+                key::encode_part(v, &mut bound_key);
+                ScanFrom::At(&bound_key)
+            }
+            (None, std::ops::Bound::Excluded(v)) => {
+                key::encode_part(v, &mut bound_key);
+                ScanFrom::After(&bound_key)
+            }
+        };
+        let at_run_start = at_run_start || after.is_some();
+        self.page(&t, &prefix, from, !forward, limit, keep, at_run_start)
     }
 
     /// Items of the whole table in key order, after `start_after`.
@@ -740,20 +761,26 @@ impl Tables {
     ) -> Result<Page, TableError> {
         let t = self.get(table)?;
         let after = start_after.map(|k| t.encode_key(k)).transpose()?;
-        self.page(&t, &[], after.as_deref(), false, limit, &|_| true)
+        let from = after.as_deref().map_or(ScanFrom::Start, ScanFrom::After);
+        self.page(&t, &[], from, false, limit, &|_| true, true)
     }
 
-    /// One page: items after `after` that `keep` accepts (the key condition: items it
+    /// One page: items from `from` that `keep` accepts (the key condition: items it
     /// refuses are neither returned, counted nor charged, as DynamoDB reads only the
-    /// key range), at most `limit` of them or about 1 MB.
+    /// key range), at most `limit` of them or about 1 MB. The items `keep` accepts are
+    /// one run: the first refused item after an accepted one ends it, and so does the
+    /// first refused item at all when reading begins where the run does
+    /// (`at_run_start`).
+    #[allow(clippy::too_many_arguments)]
     fn page(
         &self,
         t: &TableState,
         prefix: &[u8],
-        after: Option<&[u8]>,
+        from: ScanFrom<'_>,
         reverse: bool,
         limit: usize,
         keep: &dyn Fn(&Item) -> bool,
+        at_run_start: bool,
     ) -> Result<Page, TableError> {
         const PAGE_BYTES: usize = 1024 * 1024;
         // Read no more than this many stored bytes at once. Stored values (DynamoDB
@@ -764,7 +791,7 @@ impl Tables {
         const READ_BYTES: usize = 2 * PAGE_BYTES;
         let limit = limit.max(1);
         let range_key = t.range_key.as_ref().map(|r| r.name.as_str());
-        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        let mut cursor: Option<Vec<u8>> = None;
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut read = 0usize;
@@ -773,7 +800,7 @@ impl Tables {
             let rows = self.store.scan_items(
                 t.table_id,
                 prefix,
-                cursor.as_deref(),
+                cursor.as_deref().map_or(from, ScanFrom::After),
                 reverse,
                 want,
                 READ_BYTES,
@@ -781,6 +808,7 @@ impl Tables {
             let read_all =
                 rows.len() < want && rows.iter().map(|(_, v)| v.len()).sum::<usize>() < READ_BYTES;
             let mut cut = false;
+            let mut run_ended = false;
             let mut batch_read = 0usize;
             for (k, v) in &rows {
                 cursor = Some(k.to_vec());
@@ -788,6 +816,10 @@ impl Tables {
                 batch_read += 1;
                 let item = decode_item(v)?;
                 if !keep(&item) {
+                    if at_run_start || !items.is_empty() {
+                        run_ended = true;
+                        break;
+                    }
                     continue;
                 }
                 bytes += value::page_size(&item, range_key);
@@ -797,13 +829,19 @@ impl Tables {
                     break;
                 }
             }
+            if run_ended {
+                break false;
+            }
             if cut {
                 break true;
             }
             if read_all && batch_read == rows.len() {
                 break false;
             }
-            if items.len() >= limit || read >= READ_BYTES || rows.is_empty() {
+            // Reading on while nothing was found yet: a page that stopped there would
+            // carry no LastEvaluatedKey and end the query early.
+            if items.len() >= limit || (read >= READ_BYTES && !items.is_empty()) || rows.is_empty()
+            {
                 break true;
             }
         };
@@ -1098,5 +1136,74 @@ mod tests {
         assert!(pages >= 4, "{pages} pages");
         let want: Vec<_> = (0..4000).map(|i| n(&i.to_string())).collect();
         assert_eq!(seen, want);
+    }
+    /// A sort-key condition reads its run of the partition, wherever the run lies: 4 MB
+    /// of items before (or after) it are not read, do not count, and do not cut the
+    /// query short.
+    #[test]
+    fn queries_read_the_run_their_sort_key_condition_selects() {
+        use plan::SortKeyCondition;
+        let dir = tempfile::tempdir().unwrap();
+        let tables = tables_with_range_key(dir.path());
+        let t = "example-table";
+        let text = "x".repeat(1000);
+        for i in 0..4000 {
+            let it = item([
+                ("ID", AttributeValue::S("h".into())),
+                ("At", n(&i.to_string())),
+                ("v", AttributeValue::S(text.clone())),
+            ]);
+            tables.put_item(t, &it).unwrap();
+        }
+        let hash = AttributeValue::S("h".into());
+        let at = |i: &Item| match &i["At"] {
+            AttributeValue::N(x) => x.to_string().parse::<i64>().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let query =
+            |op: &str, values: &[i64], forward: bool, limit: usize, start: Option<&Item>| {
+                let bounds: Vec<AttributeValue> =
+                    values.iter().map(|v| n(&v.to_string())).collect();
+                let sort = SortKeyCondition::from_operator(op, &bounds);
+                let (op, values) = (op.to_owned(), values.to_vec());
+                let keep = move |i: &Item| {
+                    let x = at(i);
+                    match op.as_str() {
+                        "GT" => x > values[0],
+                        "LT" => x < values[0],
+                        "EQ" => x == values[0],
+                        "BETWEEN" => (values[0]..=values[1]).contains(&x),
+                        _ => unreachable!(),
+                    }
+                };
+                let page = tables
+                    .query(t, &hash, &sort, forward, start, limit, &keep)
+                    .unwrap();
+                let got: Vec<i64> = page.items.iter().map(at).collect();
+                (got, page.scanned, page.last_evaluated_key)
+            };
+
+        let (got, scanned, last) = query("GT", &[3990], true, 100, None);
+        assert_eq!(got, (3991..4000).collect::<Vec<_>>());
+        assert_eq!(scanned, 9);
+        assert!(last.is_none());
+        let (got, _, last) = query("LT", &[5], false, 100, None);
+        assert_eq!(got, [4, 3, 2, 1, 0]);
+        assert!(last.is_none());
+        let (got, _, last) = query("BETWEEN", &[1000, 1002], true, 100, None);
+        assert_eq!(got, [1000, 1001, 1002]);
+        assert!(last.is_none());
+        let (got, _, _) = query("BETWEEN", &[1000, 1002], false, 100, None);
+        assert_eq!(got, [1002, 1001, 1000]);
+        let (got, _, _) = query("EQ", &[2500], true, 100, None);
+        assert_eq!(got, [2500]);
+
+        // Limit counts items of the run only, and a page resumes inside it.
+        let (got, scanned, last) = query("GT", &[100], true, 10, None);
+        assert_eq!(got, (101..111).collect::<Vec<_>>());
+        assert_eq!(scanned, 10);
+        let last = last.expect("more to read");
+        let (got, _, _) = query("GT", &[100], true, 10, Some(&last));
+        assert_eq!(got, (111..121).collect::<Vec<_>>());
     }
 }

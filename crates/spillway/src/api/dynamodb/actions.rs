@@ -957,7 +957,15 @@ fn query(t: &Arc<Tables>, req: &Value, is_query: bool) -> R {
             limit,
             &keep,
         )?,
-        (None, Some(r)) => t.query(&name, &r.hash, forward, start.as_ref(), limit, &keep)?,
+        (None, Some(r)) => t.query(
+            &name,
+            &r.hash,
+            &r.sort,
+            forward,
+            start.as_ref(),
+            limit,
+            &keep,
+        )?,
         (None, None) => t.scan_page(&name, start.as_ref(), limit)?,
     };
     // What an index that does not project everything holds of an item: its keys, or

@@ -5,6 +5,7 @@
 use super::DynamoError;
 use super::legacy::{self, Conditions};
 use crate::table::expr::{self, Cmp, Cond, Operand, Path, Step};
+use crate::table::plan::SortKeyCondition;
 use crate::table::value::{AttributeValue, Item};
 use crate::table::{Index, KeyAttribute, TableState};
 
@@ -180,10 +181,12 @@ fn table_part(state: &TableState, start: &Item) -> Result<(), DynamoError> {
     Ok(())
 }
 
-/// What a query reads: the partition (hash key value) and the sort key's condition.
+/// What a query reads: the partition (hash key value) and the sort key's condition, as
+/// an expression and as bounds (where reading begins).
 pub struct KeyRange {
     pub hash: AttributeValue,
     pub range: Option<Cond>,
+    pub sort: SortKeyCondition,
 }
 
 /// Checks a query's key conditions and starting key against the schema it reads, in
@@ -245,6 +248,11 @@ pub fn query_range(
     let range_cond = range
         .and_then(find)
         .map(|(n, op, vs)| legacy::comparison(n, op, vs));
+    let sort = range
+        .and_then(find)
+        .map_or(SortKeyCondition::Any, |(_, op, vs)| {
+            SortKeyCondition::from_operator(op, vs)
+        });
     if let Some(s) = start {
         table_part(state, s)?;
         let same_partition = s
@@ -275,6 +283,7 @@ pub fn query_range(
     Ok(KeyRange {
         hash: hash_value,
         range: range_cond,
+        sort,
     })
 }
 
