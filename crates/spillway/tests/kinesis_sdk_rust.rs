@@ -112,3 +112,89 @@ async fn the_rust_sdk_puts_gets_and_reshards() {
         .unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
 }
+
+/// Enhanced fan-out through the Rust SDK: a consumer subscribes and the SDK's own
+/// event-stream decoder reads the records pushed to it.
+#[tokio::test]
+async fn the_rust_sdk_subscribes_to_a_shard() {
+    use aws_sdk_kinesis::types::{
+        ConsumerStatus, ShardIteratorType as T, StartingPosition, SubscribeToShardEventStream,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("d"), None);
+    let k = sdk(&s.base);
+    k.create_stream()
+        .stream_name("fanout")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let arn = k
+        .describe_stream_summary()
+        .stream_name("fanout")
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .stream_arn()
+        .to_owned();
+    let consumer = k
+        .register_stream_consumer()
+        .stream_arn(&arn)
+        .consumer_name("rust-app")
+        .send()
+        .await
+        .unwrap()
+        .consumer()
+        .unwrap()
+        .consumer_arn()
+        .to_owned();
+    wait_until(10, "the consumer to be ACTIVE", || async {
+        let d = k
+            .describe_stream_consumer()
+            .consumer_arn(&consumer)
+            .send()
+            .await
+            .unwrap();
+        d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active
+    })
+    .await;
+    for i in 0..3 {
+        k.put_record()
+            .stream_name("fanout")
+            .partition_key("p")
+            .data(Blob::new(format!("pushed {i}").into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut sub = k
+        .subscribe_to_shard()
+        .consumer_arn(&consumer)
+        .shard_id("shardId-000000000000")
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(T::TrimHorizon.as_str().into())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match sub.event_stream.recv().await.unwrap() {
+            Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => {
+                got.extend(
+                    e.records()
+                        .iter()
+                        .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
+                );
+            }
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => break,
+        }
+    }
+    assert_eq!(got, ["pushed 0", "pushed 1", "pushed 2"]);
+}

@@ -328,6 +328,81 @@ class KinesisApi(unittest.TestCase):
         code, _ = error_of(lambda: k.update_shard_count(StreamName="re", TargetShardCount=5, ScalingType="UNIFORM_SCALING"))
         self.assertEqual(code, "InvalidArgumentException")
 
+    def test_subscribe_to_shard_pushes_records_as_they_arrive(self):
+        k = client()
+        name = "fanout"
+        k.create_stream(StreamName=name, ShardCount=1)
+        wait_active(k, name)
+        arn = k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
+        consumer = k.register_stream_consumer(StreamARN=arn, ConsumerName="app")[
+            "Consumer"
+        ]["ConsumerARN"]
+        for _ in range(100):
+            d = k.describe_stream_consumer(ConsumerARN=consumer)["ConsumerDescription"]
+            if d["ConsumerStatus"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+        first = k.put_record(StreamName=name, Data=b"before", PartitionKey="a")
+        shard = "shardId-000000000000"
+        sub = k.subscribe_to_shard(
+            ConsumerARN=consumer,
+            ShardId=shard,
+            StartingPosition={"Type": "TRIM_HORIZON"},
+        )
+        got, continuation, sent_after = [], None, False
+        started = time.time()
+        for ev in sub["EventStream"]:
+            e = ev["SubscribeToShardEvent"]
+            got.extend(r["Data"] for r in e["Records"])
+            continuation = e["ContinuationSequenceNumber"]
+            self.assertGreaterEqual(e["MillisBehindLatest"], 0)
+            if not sent_after:
+                # Pushed while the subscription is open.
+                k.put_record(StreamName=name, Data=b"after", PartitionKey="b")
+                sent_after = True
+            if b"after" in got or time.time() - started > 20:
+                break
+        sub["EventStream"].close()
+        self.assertEqual(got, [b"before", b"after"])
+
+        # Resuming after the continuation sees nothing old; at the first record, all.
+        again = k.subscribe_to_shard(
+            ConsumerARN=consumer,
+            ShardId=shard,
+            StartingPosition={"Type": "AT_SEQUENCE_NUMBER", "SequenceNumber": first["SequenceNumber"]},
+        )
+        e = next(iter(again["EventStream"]))["SubscribeToShardEvent"]
+        again["EventStream"].close()
+        self.assertEqual([r["Data"] for r in e["Records"]], [b"before", b"after"])
+        self.assertEqual(e["ContinuationSequenceNumber"], continuation)
+        resumed = k.subscribe_to_shard(
+            ConsumerARN=consumer,
+            ShardId=shard,
+            StartingPosition={"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": continuation},
+        )
+        e = next(iter(resumed["EventStream"]))["SubscribeToShardEvent"]
+        resumed["EventStream"].close()
+        self.assertEqual(e["Records"], [])
+
+        # Refusals come before the stream, as plain errors.
+        missing = arn + "/consumer/nobody:1"
+        code, _ = error_of(
+            lambda: k.subscribe_to_shard(
+                ConsumerARN=missing, ShardId=shard, StartingPosition={"Type": "LATEST"}
+            )
+        )
+        self.assertEqual(code, "ResourceNotFoundException")
+        code, _ = error_of(
+            lambda: k.subscribe_to_shard(
+                ConsumerARN=consumer,
+                ShardId="shardId-000000000009",
+                StartingPosition={"Type": "LATEST"},
+            )
+        )
+        self.assertEqual(code, "ResourceNotFoundException")
+
     def test_the_aws_cli(self):
         def aws(*args):
             out = subprocess.run(["aws", "--endpoint-url", ENDPOINT, "kinesis", *args], capture_output=True, text=True, timeout=60)

@@ -33,7 +33,7 @@ fn shard_index_of(raw: &str) -> Option<u32> {
 }
 
 /// The canonical form of a shard id a client sent, or Kinesis' refusal of it.
-fn normalized_shard_id(
+pub(super) fn normalized_shard_id(
     s: &KinesisService,
     raw: &str,
     stream: &str,
@@ -161,7 +161,22 @@ fn java_date(ms: u64) -> String {
     )
 }
 
-fn seconds(ms: u64) -> Value {
+/// Records as GetRecords and SubscribeToShard answer them.
+pub(super) fn records_json(records: &[crate::stream::Record]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            json!({
+                "SequenceNumber": r.sequence_number,
+                "ApproximateArrivalTimestamp": seconds(r.arrival_ms),
+                "Data": base64::engine::general_purpose::STANDARD.encode(&r.data),
+                "PartitionKey": r.partition_key,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn seconds(ms: u64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
@@ -190,7 +205,7 @@ fn shard_json(shard: &ShardState) -> Value {
 }
 
 /// The children of a closed shard, as GetRecords' ChildShards.
-fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
+pub(super) fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
     stream
         .shards
         .iter()
@@ -499,7 +514,7 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
 }
 
 /// A timestamp as the SDKs send it: epoch seconds (number) or an ISO 8601 string.
-fn timestamp_ms(v: &Value) -> Option<u64> {
+pub(super) fn timestamp_ms(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n
             .as_f64()
@@ -659,12 +674,7 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         ))
     };
     let mut out = json!({
-        "Records": batch.records.iter().map(|r| json!({
-            "SequenceNumber": r.sequence_number,
-            "ApproximateArrivalTimestamp": seconds(r.arrival_ms),
-            "Data": base64::engine::general_purpose::STANDARD.encode(&r.data),
-            "PartitionKey": r.partition_key,
-        })).collect::<Vec<_>>(),
+        "Records": records_json(&batch.records),
         "NextShardIterator": next,
         "MillisBehindLatest": batch.millis_behind_latest,
     });

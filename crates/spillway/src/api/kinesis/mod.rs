@@ -10,6 +10,7 @@
 mod actions;
 pub mod cbor;
 pub mod iterator;
+mod subscribe;
 
 use std::sync::Arc;
 
@@ -349,6 +350,12 @@ pub async fn handle_decoded(
     if let Err(e) = crate::api::model::kinesis().check(action, &request) {
         tracing::debug!(action, error = %e, "kinesis request refused by the model");
         return KinesisError::from(e).respond(encoding);
+    }
+    if action == "SubscribeToShard" {
+        return match subscribe::subscribe(service, &request, encoding).await {
+            Ok(r) => r,
+            Err(e) => e.respond(encoding),
+        };
     }
     match actions::dispatch(service, action, &request).await {
         // Operations without output (CreateStream, PutRecord's siblings that return
