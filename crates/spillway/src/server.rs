@@ -212,8 +212,12 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let draining = Arc::clone(&streams);
         conn::serve(listener, app, limits, connection_stats, async move {
             let _ = stopped.await;
+            // Open-ended responses (SubscribeToShard) end now, so that the graceful
+            // shutdown waits only for requests.
+            draining.begin_drain();
         })
         .await;
         ttl_sweep.abort();

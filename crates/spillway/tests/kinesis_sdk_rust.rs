@@ -115,7 +115,7 @@ async fn the_rust_sdk_puts_gets_and_reshards() {
 
 /// Enhanced fan-out through the Rust SDK: a consumer subscribes and the SDK's own
 /// event-stream decoder reads the records pushed to it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_sdk_subscribes_to_a_shard() {
     use aws_sdk_kinesis::types::{
         ConsumerStatus, ShardIteratorType as T, StartingPosition, SubscribeToShardEventStream,
@@ -197,4 +197,17 @@ async fn the_rust_sdk_subscribes_to_a_shard() {
         }
     }
     assert_eq!(got, ["pushed 0", "pushed 1", "pushed 2"]);
+
+    // A subscription holds its response open for five minutes; stopping the server ends
+    // it instead of waiting for it.
+    let mut s = s;
+    let stopping = std::time::Instant::now();
+    let status = tokio::task::block_in_place(|| s.terminate());
+    assert!(status.success(), "{}", s.stderr());
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(60),
+        "SIGTERM waited {:?} for the subscription",
+        stopping.elapsed()
+    );
+    assert!(matches!(sub.event_stream.recv().await, Ok(None) | Err(_)));
 }

@@ -399,6 +399,8 @@ pub struct Streams {
     lifecycle: crate::config::KinesisConfig,
     /// Arrival times, retention, iterator age and lifecycle windows read it.
     clock: crate::clock::SharedClock,
+    /// True once the server stops: readers that hold a response open end it.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Streams {
@@ -506,6 +508,7 @@ impl Streams {
             by_name: RwLock::new(by_name),
             lifecycle: config.kinesis.clone(),
             clock,
+            draining: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -864,6 +867,17 @@ impl Streams {
 
     pub fn commit_stats(&self) -> &committer::CommitStats {
         self.committer.stats()
+    }
+
+    /// Tells readers that hold a response open (SubscribeToShard) to end it: the server
+    /// is stopping.
+    pub fn begin_drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Becomes true when the server stops ([`Self::begin_drain`]).
+    pub fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.draining.subscribe()
     }
 
     /// Stops taking appends and commits what is queued. Blocks; call off the runtime.

@@ -182,11 +182,16 @@ async fn push_events(
 ) {
     let deadline = tokio::time::Instant::now() + SUBSCRIPTION;
     let mut tips = shard.subscribe();
+    let mut draining = streams.draining();
     let mut last_sent: Option<String> = None;
     // The first event goes out at once; later ones when records come, or when the
     // shard has been idle for IDLE_EVENT_EVERY.
     let mut due = true;
     loop {
+        if *draining.borrow() {
+            // The server is stopping: the client subscribes again, elsewhere or later.
+            return;
+        }
         let (s, reading) = (Arc::clone(streams), Arc::clone(shard));
         let read =
             tokio::task::spawn_blocking(move || s.read_shard(&reading, from, EVENT_RECORDS)).await;
@@ -242,7 +247,11 @@ async fn push_events(
         if left.is_zero() {
             return;
         }
-        match tokio::time::timeout(IDLE_EVENT_EVERY.min(left), tips.changed()).await {
+        let waited = tokio::select! {
+            w = tokio::time::timeout(IDLE_EVENT_EVERY.min(left), tips.changed()) => w,
+            _ = draining.changed() => return,
+        };
+        match waited {
             Ok(Ok(())) => due = false,
             // The shard is gone (its stream deleted): the subscription ends.
             Ok(Err(_)) => return,
