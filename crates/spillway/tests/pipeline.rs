@@ -245,6 +245,19 @@ async fn bisect_isolates_a_poison_record_and_dead_letters_it() {
         text.contains("RetryAttemptsExhausted") && text.contains(&poison_seq),
         "{text}"
     );
+
+    // The dead letter is kept across a kill -9, and the poison record is not retried
+    // after the restart: the checkpoint passed it.
+    let mut s = s;
+    s.kill9();
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    assert_eq!(dead_letters(&c, &s).await, letters);
+    post(&c, &s, &reference_body(101)).await;
+    wait_until(30, "the record after the restart", || async {
+        item_count(&c, &s, "example-table").await == 17
+    })
+    .await;
+    assert_eq!(dead_letters(&c, &s).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,8 +479,9 @@ async fn the_function_sees_lambdas_kinesis_event_in_shard_order() {
 async fn parallelization_factor_keeps_each_partition_key_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
+    // Each invocation takes 0.3 s, so invocations that run at once overlap in time.
     let config = process_config(
-        "ok",
+        "slow",
         &log,
         "BatchSize = 5\nParallelizationFactor = 4\nMaximumBatchingWindowInSeconds = 1",
     )
@@ -505,6 +519,17 @@ async fn parallelization_factor_keeps_each_partition_key_in_order() {
         }
     }
     assert_eq!(next.len(), keys);
+    // And the shard's batches ran side by side: a serial poller would pass the order
+    // checks above, but never run two invocations at once.
+    let spans: Vec<(f64, f64)> = recorded_invocations(&log)
+        .iter()
+        .map(|i| (i["started"].as_f64().unwrap(), i["ended"].as_f64().unwrap()))
+        .collect();
+    let overlapping = spans
+        .iter()
+        .enumerate()
+        .any(|(a, x)| spans.iter().skip(a + 1).any(|y| x.0 < y.1 && y.0 < x.1));
+    assert!(overlapping, "no two invocations ran at once: {spans:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

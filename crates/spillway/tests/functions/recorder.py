@@ -4,13 +4,17 @@ Usage: recorder.py MODE LOGFILE
   ok              answer {}
   report-poison   report records whose data contains "poison" in batchItemFailures
   malformed-once  the first invocation answers an itemIdentifier not in the batch
+  slow            answer {} after 0.3 s (the log line has the start and end times,
+                  so a test can see invocations overlap)
 """
 import base64
 import json
 import os
 import sys
+import time
 
 mode, log = sys.argv[1], sys.argv[2]
+started = time.time()
 event = json.load(sys.stdin)
 records = []
 poisoned = []
@@ -24,11 +28,18 @@ for r in event["Records"]:
     })
     if "poison" in data:
         poisoned.append(r["kinesis"]["sequenceNumber"])
-line = json.dumps({"records": records, "first": event["Records"][0]}) + "\n"
+if mode == "slow":
+    time.sleep(0.3)
+line = json.dumps({
+    "records": records,
+    "first": event["Records"][0],
+    "started": started,
+    "ended": time.time(),
+}) + "\n"
 with open(log, "a") as f:
     f.write(line)
 
-if mode == "ok":
+if mode in ("ok", "slow"):
     print("{}")
 elif mode == "report-poison":
     print(json.dumps({"batchItemFailures": [{"itemIdentifier": s} for s in poisoned]}))
