@@ -189,9 +189,21 @@ impl Default for KinesisConfig {
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     pub name: String,
-    pub hash_key: crate::storage::KeyAttributeEntry,
+    pub hash_key: KeyAttributeConfig,
     #[serde(default)]
-    pub range_key: Option<crate::storage::KeyAttributeEntry>,
+    pub range_key: Option<KeyAttributeConfig>,
+}
+
+/// A key attribute as the config names it: `{ name = "ID", type = "S" }`. Its own type,
+/// not the catalog's (`storage::KeyAttributeEntry`): renaming a config key must never
+/// change what is on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAttributeConfig {
+    pub name: String,
+    /// "S", "N" or "B".
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 /// The kinds of function.

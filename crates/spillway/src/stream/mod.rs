@@ -246,6 +246,15 @@ pub struct StreamState {
 }
 
 impl StreamState {
+    /// The shards split or merged from `parent`, which continue it once it is closed.
+    pub fn children_of(&self, parent: u32) -> Vec<Arc<ShardState>> {
+        self.shards
+            .iter()
+            .filter(|s| s.parents.contains(&parent))
+            .cloned()
+            .collect()
+    }
+
     /// CREATING, ACTIVE, DELETING or UPDATING.
     pub fn status(&self) -> StreamStatus {
         StreamStatus::from_u8(self.status.load(Ordering::Acquire))
@@ -357,6 +366,16 @@ pub enum StartPosition {
     AfterSequenceNumber(String),
     /// Unix epoch milliseconds.
     AtTimestamp(u64),
+}
+
+/// A read of one shard as GetRecords and SubscribeToShard answer it.
+#[derive(Debug, Clone)]
+pub struct ShardPage {
+    pub batch: ReadBatch,
+    /// The shard is closed and read to its end: nothing more will come from it, and
+    /// `children` continue it.
+    pub finished: bool,
+    pub children: Vec<Arc<ShardState>>,
 }
 
 /// A batch of records read from one shard.
@@ -763,6 +782,29 @@ impl Streams {
         let stream = self.get(stream_name)?;
         let shard = self.shard(&stream, shard_id)?;
         self.read_shard(&shard, from, limit)
+    }
+
+    /// Reads up to `limit` durable records of `shard` (of `stream`) from counter `from`,
+    /// and whether that read the closed shard to its end, naming its children then.
+    pub fn read_page(
+        &self,
+        stream: &StreamState,
+        shard: &ShardState,
+        from: u64,
+        limit: usize,
+    ) -> Result<ShardPage, StreamError> {
+        let batch = self.read_shard(shard, from, limit)?;
+        let finished = shard.ending().is_some_and(|end| batch.next_counter >= end);
+        let children = if finished {
+            stream.children_of(shard.key.shard_index)
+        } else {
+            Vec::new()
+        };
+        Ok(ShardPage {
+            batch,
+            finished,
+            children,
+        })
     }
 
     /// Reads up to `limit` durable records of `shard` from counter `from`.

@@ -348,13 +348,20 @@ impl Tables {
             .into_iter()
             .map(|e| (e.name.clone(), e))
             .collect();
+        // The config's key attributes as the catalog keeps them.
+        let entry_of = |k: &crate::config::KeyAttributeConfig| KeyAttributeEntry {
+            name: k.name.clone(),
+            kind: k.kind.clone(),
+        };
         for tc in &config.tables {
+            let (hash_key, range_key) =
+                (entry_of(&tc.hash_key), tc.range_key.as_ref().map(entry_of));
             let wanted = |id: u32, created_ms: u64| TableCatalogEntry {
                 table_id: id,
                 name: tc.name.clone(),
                 created_ms,
-                hash_key: tc.hash_key.clone(),
-                range_key: tc.range_key.clone(),
+                hash_key: hash_key.clone(),
+                range_key: range_key.clone(),
                 indexes: Vec::new(),
                 uuid: Some(uuid::Uuid::new_v4().to_string()),
                 throughput: None,
@@ -363,7 +370,7 @@ impl Tables {
             };
             match catalog.get(&tc.name) {
                 Some(existing) => {
-                    if existing.hash_key != tc.hash_key || existing.range_key != tc.range_key {
+                    if existing.hash_key != hash_key || existing.range_key != range_key {
                         return Err(TableError::Config(format!(
                             "table `{}` exists in the data dir with another key schema; \
                              change the config back or use a new data dir",

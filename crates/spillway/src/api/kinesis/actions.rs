@@ -204,12 +204,10 @@ fn shard_json(shard: &ShardState) -> Value {
     v
 }
 
-/// The children of a closed shard, as GetRecords' ChildShards.
-pub(super) fn child_shards(stream: &StreamState, parent: u32) -> Vec<Value> {
-    stream
-        .shards
+/// The children of a closed shard, as GetRecords' and SubscribeToShard's ChildShards.
+pub(super) fn child_shards(children: &[Arc<ShardState>]) -> Vec<Value> {
+    children
         .iter()
-        .filter(|s| s.parents.contains(&parent))
         .map(|s| {
             json!({
                 "ShardId": s.shard_id,
@@ -647,11 +645,13 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         )));
     }
     let streams = Arc::clone(&s.streams);
-    let reading = Arc::clone(&shard);
-    let batch = tokio::task::spawn_blocking(move || streams.read_shard(&reading, p.counter, limit))
-        .await
-        // A panic: logged with its backtrace by the panic hook; not on the wire.
-        .map_err(|_| KinesisError::InternalFailure("Internal service failure.".into()))??;
+    let (reading, of) = (Arc::clone(&shard), Arc::clone(&stream));
+    let page =
+        tokio::task::spawn_blocking(move || streams.read_page(&of, &reading, p.counter, limit))
+            .await
+            // A panic: logged with its backtrace by the panic hook; not on the wire.
+            .map_err(|_| KinesisError::InternalFailure("Internal service failure.".into()))??;
+    let batch = &page.batch;
     shard.charge_read(
         batch
             .records
@@ -660,8 +660,7 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
             .sum(),
     );
     // A closed shard read to its end has no next iterator: its children take over.
-    let finished = shard.ending().is_some_and(|end| batch.next_counter >= end);
-    let next = if finished {
+    let next = if page.finished {
         Value::Null
     } else {
         json!(s.iterators.encode(
@@ -678,8 +677,8 @@ async fn get_records(s: &KinesisService, req: &Value) -> R {
         "NextShardIterator": next,
         "MillisBehindLatest": batch.millis_behind_latest,
     });
-    if finished {
-        out["ChildShards"] = json!(child_shards(&stream, p.shard_index));
+    if page.finished {
+        out["ChildShards"] = json!(child_shards(&page.children));
     }
     Ok(out)
 }

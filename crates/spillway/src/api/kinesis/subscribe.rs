@@ -174,7 +174,7 @@ pub async fn subscribe(
 /// subscription's time is up, the shard is read to its end, or the client is gone.
 async fn push_events(
     streams: &Arc<crate::stream::Streams>,
-    stream: &StreamState,
+    stream: &Arc<StreamState>,
     shard: &Arc<ShardState>,
     mut from: u64,
     encoding: Encoding,
@@ -192,11 +192,12 @@ async fn push_events(
             // The server is stopping: the client subscribes again, elsewhere or later.
             return;
         }
-        let (s, reading) = (Arc::clone(streams), Arc::clone(shard));
+        let (s, reading, of) = (Arc::clone(streams), Arc::clone(shard), Arc::clone(stream));
         let read =
-            tokio::task::spawn_blocking(move || s.read_shard(&reading, from, EVENT_RECORDS)).await;
-        let batch = match read {
-            Ok(Ok(b)) => b,
+            tokio::task::spawn_blocking(move || s.read_page(&of, &reading, from, EVENT_RECORDS))
+                .await;
+        let page = match read {
+            Ok(Ok(p)) => p,
             failed => {
                 let text = match failed {
                     Ok(Err(e)) => e.to_string(),
@@ -209,7 +210,7 @@ async fn push_events(
                 return;
             }
         };
-        let finished = shard.ending().is_some_and(|end| batch.next_counter >= end);
+        let (batch, finished) = (&page.batch, page.finished);
         let had_records = !batch.records.is_empty();
         if had_records || due || finished {
             let continuation = batch
@@ -224,7 +225,7 @@ async fn push_events(
                 "MillisBehindLatest": batch.millis_behind_latest,
             });
             if finished {
-                out["ChildShards"] = json!(child_shards(stream, shard.key.shard_index));
+                out["ChildShards"] = json!(child_shards(&page.children));
             }
             if tx
                 .send(event(encoding, "SubscribeToShardEvent", &out))
