@@ -692,6 +692,18 @@ impl Lambda {
                 "ParallelizationFactor must be between 1 and 10".into(),
             ));
         }
+        if mc.maximum_record_age_in_seconds != -1
+            && !(60..=604_800).contains(&mc.maximum_record_age_in_seconds)
+        {
+            return Err(LambdaError::InvalidParameter(
+                "MaximumRecordAgeInSeconds must be -1 or between 60 and 604800".into(),
+            ));
+        }
+        if !(-1..=10_000).contains(&mc.maximum_retry_attempts) {
+            return Err(LambdaError::InvalidParameter(
+                "MaximumRetryAttempts must be -1 or between 0 and 10000".into(),
+            ));
+        }
         Ok(mc)
     }
 }

@@ -260,58 +260,6 @@ async fn bisect_isolates_a_poison_record_and_dead_letters_it() {
     assert_eq!(dead_letters(&c, &s).await.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_bisect_and_infinite_retries_the_shard_blocks_until_the_record_ages_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_with(|t| {
-        t.replace(
-            "fail_records_containing = \"\"",
-            "fail_records_containing = \"poison\"",
-        )
-        .replace(
-            "MaximumBatchingWindowInSeconds = 0",
-            "MaximumBatchingWindowInSeconds = 1",
-        )
-        .replace(
-            "MaximumRecordAgeInSeconds = -1",
-            "MaximumRecordAgeInSeconds = 4",
-        )
-    });
-    let s = Server::start(&dir.path().join("d"), Some(&config));
-    let c = client();
-    let first = post(&c, &s, "{\"message\": \"poison pill\"}").await;
-    let mut last = String::new();
-    for i in 0..3 {
-        last = post(&c, &s, &reference_body(i)).await;
-    }
-    // Blocked: the batch keeps failing, nothing lands.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(item_count(&c, &s, "example-table").await, 0);
-    let (_, m) = get_json(&c, &s.url("/_spillway/mappings")).await;
-    assert!(m[0]["function_errors"].as_u64().unwrap() >= 2, "{m}");
-    assert!(dead_letters(&c, &s).await.is_empty());
-    // After MaximumRecordAgeInSeconds the batch is bypassed with a dead letter.
-    wait_until(20, "the batch to age out", || async {
-        !dead_letters(&c, &s).await.is_empty()
-    })
-    .await;
-    let letters = dead_letters(&c, &s).await;
-    let info = &letters[0]["record"]["KinesisBatchInfo"];
-    assert_eq!(
-        letters[0]["record"]["requestContext"]["condition"],
-        "RecordAgeExceeded"
-    );
-    assert_eq!(info["startSequenceNumber"], first.as_str());
-    assert_eq!(info["endSequenceNumber"], last.as_str());
-    assert_eq!(info["batchSize"], 4);
-    // And the shard flows again.
-    post(&c, &s, &reference_body(7)).await;
-    wait_until(20, "the next record", || async {
-        item_count(&c, &s, "example-table").await == 1
-    })
-    .await;
-}
-
 fn process_config(mode: &str, log: &std::path::Path, mapping: &str) -> String {
     config_before_mappings(|t| t)
         + &recorder_function("recorder", mode, log)

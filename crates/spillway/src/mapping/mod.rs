@@ -619,7 +619,7 @@ impl Mapping {
                     break;
                 };
                 let deadline = oldest.arrival_ms + window.as_millis() as u64;
-                let now = now_ms();
+                let now = self.streams.clock().now_ms();
                 if now >= deadline {
                     break;
                 }
@@ -677,7 +677,7 @@ impl Mapping {
                 // never decrease in a shard, so the expired ones are a prefix.
                 if self.config.maximum_record_age_in_seconds >= 0 {
                     let max_age = self.config.maximum_record_age_in_seconds as u64 * 1000;
-                    let now = now_ms();
+                    let now = self.streams.clock().now_ms();
                     let expired = batch
                         .iter()
                         .take_while(|r| now.saturating_sub(r.arrival_ms) > max_age)
@@ -878,7 +878,7 @@ impl Mapping {
                 },
             },
             version: "1.0".into(),
-            timestamp: iso8601(now_ms()),
+            timestamp: iso8601(self.streams.clock().now_ms()),
             kinesis_batch_info: KinesisBatchInfo {
                 shard_id: shard.shard_id.clone(),
                 start_sequence_number: first.sequence_number.clone(),
@@ -976,5 +976,122 @@ fn judge_response(body: &[u8], batch: &[Record]) -> Outcome {
     match lowest {
         None => Outcome::Success,
         Some(i) => Outcome::Partial(i),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::storage::memory_engine::MemoryStore;
+
+    /// Polls `cond` every 20 ms for up to 10 s.
+    async fn eventually(what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// MaximumRecordAgeInSeconds at Lambda's minimum, 60 s, without waiting a minute:
+    /// the clock moves. A batch that keeps failing (infinite retries, no bisection)
+    /// blocks its shard until its records are older than that, then goes to a dead
+    /// letter as `RecordAgeExceeded`, and the shard flows again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_batch_blocks_its_shard_until_its_records_age_out() {
+        let text = crate::config::DEFAULT_TOML
+            .replace(
+                "fail_records_containing = \"\"",
+                "fail_records_containing = \"poison\"",
+            )
+            .replace(
+                "MaximumRecordAgeInSeconds = -1",
+                "MaximumRecordAgeInSeconds = 60",
+            )
+            .replace(
+                "StartingPosition = \"LATEST\"",
+                "StartingPosition = \"TRIM_HORIZON\"",
+            );
+        let config = Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        let clock = ManualClock::starting_now();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let streams = Arc::new(
+            Streams::open_with_clock(
+                Arc::clone(&store) as Arc<dyn crate::storage::StreamStore>,
+                &config,
+                Arc::clone(&clock) as SharedClock,
+            )
+            .unwrap(),
+        );
+        let tables = Arc::new(Tables::open(Arc::clone(&store), &config).unwrap());
+        let append = |body: &str| {
+            streams.append(
+                "example-stream",
+                body.to_owned(),
+                None,
+                bytes::Bytes::from(body.to_owned()),
+            )
+        };
+        // All four are there before the mapping starts: one batch.
+        let first = append("{\"message\": \"poison pill\"}").await.unwrap();
+        let mut last = first.clone();
+        for i in 0..3 {
+            last = append(&format!("{{\"message\": \"m{i}\"}}")).await.unwrap();
+        }
+        let functions = Arc::new(Functions::from_config(
+            &config,
+            &tables,
+            "127.0.0.1:9".parse().unwrap(),
+        ));
+        let mappings = Mappings::start(
+            &config,
+            Arc::clone(&store),
+            Arc::clone(&streams),
+            Arc::clone(&tables),
+            functions,
+        )
+        .unwrap();
+        let mapping = mappings.list().remove(0);
+        eventually("the batch to fail twice", || {
+            mapping.stats.function_errors.load(Ordering::Relaxed) >= 2
+        })
+        .await;
+        assert_eq!(tables.count("example-table").unwrap(), 0);
+        assert!(mapping.dead_letters(None, 10).unwrap().is_empty());
+
+        clock.advance(Duration::from_secs(59));
+        let errors = mapping.stats.function_errors.load(Ordering::Relaxed);
+        eventually("another failure at 59 s", || {
+            mapping.stats.function_errors.load(Ordering::Relaxed) > errors
+        })
+        .await;
+        assert!(mapping.dead_letters(None, 10).unwrap().is_empty());
+
+        clock.advance(Duration::from_secs(2));
+        eventually("the dead letter", || {
+            !mapping.dead_letters(None, 10).unwrap().is_empty()
+        })
+        .await;
+        let letters = mapping.dead_letters(None, 10).unwrap();
+        let (_, letter) = &letters[0];
+        assert_eq!(letter.request_context.condition, "RecordAgeExceeded");
+        let info = &letter.kinesis_batch_info;
+        assert_eq!(info.start_sequence_number, first.sequence_number);
+        assert_eq!(info.end_sequence_number, last.sequence_number);
+        assert_eq!(info.batch_size, 4);
+
+        // The shard flows again.
+        append("{\"message\": \"after\"}").await.unwrap();
+        eventually("the next record in the table", || {
+            tables.count("example-table").unwrap() == 1
+        })
+        .await;
+        mappings.stop();
+        tokio::task::block_in_place(|| streams.shutdown());
     }
 }

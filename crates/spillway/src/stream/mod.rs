@@ -911,6 +911,12 @@ impl Streams {
         self.committer.stats()
     }
 
+    /// The clock of arrival times: whatever compares a time with a record's arrival
+    /// (a mapping's record age, iterator age) reads this one.
+    pub fn clock(&self) -> &crate::clock::SharedClock {
+        &self.clock
+    }
+
     /// Tells readers that hold a response open (SubscribeToShard) to end it: the server
     /// is stopping.
     pub fn begin_drain(&self) {
