@@ -463,66 +463,6 @@ async fn iterator_positions() {
     assert_eq!(r.status(), 404);
 }
 
-#[tokio::test]
-async fn retention_trims_old_records_and_sequence_numbers_keep_rising() {
-    let dir = tempfile::tempdir().unwrap();
-    // 0.0005 h = 1.8 s of retention, checked every 100 ms.
-    let text = config_with(|t| {
-        t.replace("retention_hours = 24", "retention_hours = 0.0005")
-            .replace(
-                "retention_check_interval_ms = 30000",
-                "retention_check_interval_ms = 100",
-            )
-    });
-    let s = Server::start(&dir.path().join("d"), Some(&text));
-    let c = client();
-    let mut last = String::new();
-    for i in 0..5 {
-        let v: serde_json::Value = c
-            .post(s.url("/dev"))
-            .body(format!("old {i}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        last = v["SequenceNumber"].as_str().unwrap().to_owned();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (_, v) = get_json(&c, &s.url("/_spillway/streams/example-stream")).await;
-        if v["shards"][0]["records"] == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "records were never trimmed: {v}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        read_shard(&c, &s, "example-stream", "shardId-000000000000")
-            .await
-            .is_empty()
-    );
-    let v: serde_json::Value = c
-        .post(s.url("/dev"))
-        .body("new")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(v["SequenceNumber"].as_str().unwrap() > last.as_str());
-    let records = read_shard(&c, &s, "example-stream", "shardId-000000000000").await;
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0].data, b"new");
-}
-
-/// SIGTERM while requests wait on a slow commit: each is answered 200 after the signal
-/// (so it was in flight when it came), the exit is clean, and a restart reads them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_answers_the_requests_in_flight_and_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
