@@ -987,6 +987,155 @@ mod tests {
     use crate::clock::{ManualClock, SharedClock};
     use crate::storage::memory_engine::MemoryStore;
 
+    /// The default config with its mapping reading from TRIM_HORIZON, and `edit` applied.
+    fn config_from_the_start(edit: impl FnOnce(String) -> String) -> Config {
+        let text = crate::config::DEFAULT_TOML.replace(
+            "StartingPosition = \"LATEST\"",
+            "StartingPosition = \"TRIM_HORIZON\"",
+        );
+        Config::parse(&edit(text), std::path::Path::new("t.toml")).unwrap()
+    }
+
+    /// Appends `n` reference-shaped records (`{"message": "mI"}`).
+    async fn append_messages(streams: &Streams, n: usize) {
+        for i in 0..n {
+            let body = format!("{{\"message\": \"m{i}\"}}");
+            streams
+                .append("example-stream", format!("pk{i}"), None, body.into())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Streams (on `clock`) and tables over `store`.
+    fn open_domain(
+        store: &Arc<dyn Store>,
+        config: &Config,
+        clock: &Arc<ManualClock>,
+    ) -> (Arc<Streams>, Arc<Tables>) {
+        let streams = Streams::open_with_clock(
+            Arc::clone(store) as Arc<dyn crate::storage::StreamStore>,
+            config,
+            Arc::clone(clock) as SharedClock,
+        )
+        .unwrap();
+        let tables = Tables::open(Arc::clone(store), config).unwrap();
+        (Arc::new(streams), Arc::new(tables))
+    }
+
+    /// The config's mappings, into its built-in function.
+    fn start_mappings(
+        store: &Arc<dyn Store>,
+        config: &Config,
+        streams: &Arc<Streams>,
+        tables: &Arc<Tables>,
+    ) -> Mappings {
+        let functions = Arc::new(Functions::from_config(
+            config,
+            tables,
+            "127.0.0.1:9".parse().unwrap(),
+        ));
+        Mappings::start(
+            config,
+            Arc::clone(store),
+            Arc::clone(streams),
+            Arc::clone(tables),
+            functions,
+        )
+        .unwrap()
+    }
+
+    /// Item IDs of the reference table, sorted.
+    fn item_ids(tables: &Tables) -> Vec<String> {
+        let mut ids: Vec<String> = tables
+            .scan_page("example-table", None, 10_000)
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| match &i["ID"] {
+                crate::table::AttributeValue::S(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// A mapping commits items and checkpoint without fsync: a power loss takes them
+    /// back, and the restarted mapping replays the records from the last durable
+    /// checkpoint and writes the same items again (their IDs come from the records):
+    /// the table ends with each record exactly once. The test sees the loss and the
+    /// replay happen, rather than hoping a kill landed between the two.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_power_loss_after_the_table_writes_costs_a_replay_that_rewrites_the_same_items() {
+        let config = config_from_the_start(|t| t);
+        let clock = ManualClock::starting_now();
+        let crashable = Arc::new(MemoryStore::with_crash_model());
+        let store: Arc<dyn Store> = Arc::clone(&crashable) as Arc<dyn Store>;
+        let (streams, tables) = open_domain(&store, &config, &clock);
+        append_messages(&streams, 50).await;
+        let mappings = start_mappings(&store, &config, &streams, &tables);
+        eventually("50 items", || tables.count("example-table").unwrap() == 50).await;
+        let before = item_ids(&tables);
+        mappings.stop();
+        tokio::task::block_in_place(|| streams.shutdown());
+
+        assert!(crashable.crash() > 0, "the table writes were not synced");
+        let (streams, tables) = open_domain(&store, &config, &clock);
+        assert_eq!(
+            tables.count("example-table").unwrap(),
+            0,
+            "the power loss took them"
+        );
+        let mappings = start_mappings(&store, &config, &streams, &tables);
+        let mapping = mappings.list().remove(0);
+        eventually("the replay", || {
+            tables.count("example-table").unwrap() == 50
+        })
+        .await;
+        assert!(mapping.stats.invocations.load(Ordering::Relaxed) > 0);
+        assert_eq!(item_ids(&tables), before, "the replay wrote the same items");
+        mappings.stop();
+        tokio::task::block_in_place(|| streams.shutdown());
+    }
+
+    /// A spell of failing writes (a full disk) while a mapping has records to process:
+    /// nothing lands and the engine says why, then everything lands once writes work
+    /// again, each record once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_holds_the_mapping_back_and_loses_nothing() {
+        // A batching window on a clock that stands still holds the records back until
+        // the disk is full; moving the clock lets the mapping at them.
+        let config = config_from_the_start(|t| {
+            t.replace(
+                "MaximumBatchingWindowInSeconds = 0",
+                "MaximumBatchingWindowInSeconds = 1",
+            )
+        });
+        let clock = ManualClock::starting_now();
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
+        let (streams, tables) = open_domain(&store, &config, &clock);
+        let mappings = start_mappings(&store, &config, &streams, &tables);
+        append_messages(&streams, 20).await;
+        memory.fail_writes(Some(crate::storage::StorageError::Full(
+            "No space left on device".into(),
+        )));
+        clock.advance(Duration::from_secs(2));
+        eventually("a failed write", || {
+            crate::storage::StreamStore::health(&*memory).write_failures > 0
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(tables.count("example-table").unwrap(), 0);
+        assert!(!streams.storage_health().writable);
+        memory.fail_writes(None);
+        eventually("20 items", || tables.count("example-table").unwrap() == 20).await;
+        assert_eq!(item_ids(&tables).len(), 20);
+        mappings.stop();
+        tokio::task::block_in_place(|| streams.shutdown());
+    }
+
     /// Polls `cond` every 20 ms for up to 10 s.
     async fn eventually(what: &str, cond: impl Fn() -> bool) {
         for _ in 0..500 {
@@ -1020,15 +1169,7 @@ mod tests {
         let config = Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
         let clock = ManualClock::starting_now();
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let streams = Arc::new(
-            Streams::open_with_clock(
-                Arc::clone(&store) as Arc<dyn crate::storage::StreamStore>,
-                &config,
-                Arc::clone(&clock) as SharedClock,
-            )
-            .unwrap(),
-        );
-        let tables = Arc::new(Tables::open(Arc::clone(&store), &config).unwrap());
+        let (streams, tables) = open_domain(&store, &config, &clock);
         let append = |body: &str| {
             streams.append(
                 "example-stream",
@@ -1043,19 +1184,7 @@ mod tests {
         for i in 0..3 {
             last = append(&format!("{{\"message\": \"m{i}\"}}")).await.unwrap();
         }
-        let functions = Arc::new(Functions::from_config(
-            &config,
-            &tables,
-            "127.0.0.1:9".parse().unwrap(),
-        ));
-        let mappings = Mappings::start(
-            &config,
-            Arc::clone(&store),
-            Arc::clone(&streams),
-            Arc::clone(&tables),
-            functions,
-        )
-        .unwrap();
+        let mappings = start_mappings(&store, &config, &streams, &tables);
         let mapping = mappings.list().remove(0);
         eventually("the batch to fail twice", || {
             mapping.stats.function_errors.load(Ordering::Relaxed) >= 2
