@@ -265,7 +265,7 @@ async fn update_table_adds_a_global_index_over_existing_items() {
     let config = config_with(|t| {
         t.replacen(
             "create_delay_ms = 0\n# DeleteTable: DELETING",
-            "create_delay_ms = 300\n# DeleteTable: DELETING",
+            "create_delay_ms = 1500\n# DeleteTable: DELETING",
             1,
         )
     });

@@ -11,8 +11,10 @@ use common::*;
 fn boto3_and_the_aws_cli_drive_every_action() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(|t| {
-        t.replace("create_delay_ms = 0", "create_delay_ms = 400")
-            .replace("delete_delay_ms = 0", "delete_delay_ms = 300")
+        // Windows long enough that the script sees CREATING and DELETING even when a
+        // loaded machine delays its next call by a second.
+        t.replace("create_delay_ms = 0", "create_delay_ms = 1500")
+            .replace("delete_delay_ms = 0", "delete_delay_ms = 1000")
             + "\n[[streams]]\nname = \"limited\"\nshard_count = 1\nenforce_limits = true\n"
     });
     let s = Server::start(&dir.path().join("d"), Some(&config));

@@ -2,7 +2,7 @@
 
 Run by tests/kinesis_api.rs with SPILLWAY_ENDPOINT set; the server's config has the
 default pipeline, a stream `limited` (1 shard, enforce_limits) and lifecycle delays of
-create 400 ms and delete 300 ms.
+create 1,500 ms and delete 1,000 ms.
 """
 import base64
 import json
