@@ -402,6 +402,14 @@ class KinesisApi(unittest.TestCase):
             )
         )
         self.assertEqual(code, "ResourceNotFoundException")
+        code, _ = error_of(
+            lambda: k.subscribe_to_shard(
+                ConsumerARN=consumer,
+                ShardId=shard,
+                StartingPosition={"Type": "AT_TIMESTAMP", "Timestamp": time.time() + 3600},
+            )
+        )
+        self.assertEqual(code, "InvalidArgumentException")
 
     def test_the_aws_cli(self):
         def aws(*args):

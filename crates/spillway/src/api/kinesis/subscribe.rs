@@ -104,15 +104,24 @@ fn starting_position(req: &Value) -> Result<StartPosition, KinesisError> {
         ("LATEST", _) => Ok(StartPosition::Latest),
         ("AT_SEQUENCE_NUMBER", Some(s)) => Ok(StartPosition::AtSequenceNumber(s.to_owned())),
         ("AFTER_SEQUENCE_NUMBER", Some(s)) => Ok(StartPosition::AfterSequenceNumber(s.to_owned())),
-        ("AT_TIMESTAMP", _) => start
-            .get("Timestamp")
-            .and_then(timestamp_ms)
-            .map(StartPosition::AtTimestamp)
-            .ok_or_else(|| {
-                KinesisError::InvalidArgument(
-                    "StartingPosition of type AT_TIMESTAMP needs a Timestamp.".into(),
-                )
-            }),
+        ("AT_TIMESTAMP", _) => {
+            let ts = start
+                .get("Timestamp")
+                .and_then(timestamp_ms)
+                .ok_or_else(|| {
+                    KinesisError::InvalidArgument(
+                        "StartingPosition of type AT_TIMESTAMP needs a Timestamp.".into(),
+                    )
+                })?;
+            // As GetShardIterator: a position in the future is refused.
+            let now = crate::stream::now_ms();
+            if ts > now {
+                return Err(KinesisError::InvalidArgument(format!(
+                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                )));
+            }
+            Ok(StartPosition::AtTimestamp(ts))
+        }
         (kind, _) => Err(KinesisError::InvalidArgument(format!(
             "StartingPosition of type {kind} needs a SequenceNumber."
         ))),
