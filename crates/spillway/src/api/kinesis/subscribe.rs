@@ -222,6 +222,10 @@ async fn push_events(
         let (batch, finished) = (&page.batch, page.finished);
         let had_records = !batch.records.is_empty();
         if had_records || due || finished {
+            // The last record sent, else the record before the start. Starting at
+            // counter 0 with nothing sent yet, that is record 0 itself (spillway's
+            // layout has no number below a shard's first), so a client that resumes
+            // AFTER it would skip record 0: a corner left as it is.
             let continuation = batch
                 .records
                 .last()
