@@ -36,7 +36,7 @@ const CONTENT_TYPES: [&str; 5] = [
 
 struct State {
     runtime: tokio::runtime::Runtime,
-    router: spillway::api::Endpoint,
+    endpoint: spillway::api::Endpoint,
     _dir: tempfile::TempDir,
 }
 
@@ -59,7 +59,7 @@ fn state() -> &'static State {
             .enable_all()
             .build()
             .expect("runtime");
-        let router = runtime.block_on(async {
+        let endpoint = runtime.block_on(async {
             let functions = Arc::new(Functions::from_config(
                 &config,
                 &tables,
@@ -83,7 +83,7 @@ fn state() -> &'static State {
                 Arc::clone(&functions),
                 Arc::clone(&mappings),
             ));
-            spillway::api::router(
+            spillway::api::endpoint(
                 &config,
                 Services {
                     streams,
@@ -98,7 +98,7 @@ fn state() -> &'static State {
         });
         State {
             runtime,
-            router,
+            endpoint,
             _dir: dir,
         }
     })
@@ -132,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let s = state();
     s.runtime.block_on(async {
-        let response = s.router.handle(request).await;
+        let response = s.endpoint.handle(request).await;
         let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
     });
 });

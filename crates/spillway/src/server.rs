@@ -174,7 +174,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         guard: Arc::clone(&request_guard.stats),
     };
     let connection_stats = Arc::clone(&listener_health.connections);
-    let endpoint = crate::api::router(
+    let endpoint = crate::api::endpoint(
         &config,
         crate::api::Services {
             streams: Arc::clone(&streams),

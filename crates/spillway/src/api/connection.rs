@@ -239,7 +239,7 @@ fn preflight(headers: &HeaderMap, kinesis: bool) -> Response {
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     // Kinesis' request ids are UUIDs, DynamoDB's 52 characters.
     let id = if kinesis {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or_else(|_| request_id())
+        super::uuid_request_id()
     } else {
         request_id()
     };

@@ -298,10 +298,10 @@ fn admit(keys: Option<&ApiKeys>, req: &Request) -> Option<Response> {
     let err = keys?.admit(req.headers()).err()?;
     tracing::debug!(error = %err, path = %req.uri().path(), "api key refused");
     let mut resp = err.into_response();
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        resp.headers_mut()
-            .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
-    }
+    resp.headers_mut().insert(
+        crate::api::names::X_AMZN_REQUEST_ID,
+        crate::api::uuid_request_id(),
+    );
     Some(resp)
 }
 

@@ -39,6 +39,16 @@ pub mod names {
 }
 pub mod sigv4;
 
+/// A fresh `x-amzn-RequestId` value in the form most AWS services use: a lower-case
+/// hyphenated UUID, encoded on the stack (every answer carries one). DynamoDB's own
+/// 52-character form is [`dynamodb::request_id`].
+pub fn uuid_request_id() -> axum::http::HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    axum::http::HeaderValue::from_str(id)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("0"))
+}
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -309,7 +319,7 @@ async fn aws_endpoint(edge: &AwsEdge, request: axum::extract::Request) -> Respon
 }
 
 /// Builds the whole HTTP surface of `spillway serve`.
-pub fn router(
+pub fn endpoint(
     config: &Config,
     services: Services,
     resources: Arc<dyn crate::storage::ResourceStore>,

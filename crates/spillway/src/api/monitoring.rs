@@ -601,9 +601,7 @@ fn xml_member(out: &mut String, name: &str, v: &Value) {
 fn with_request_id(mut r: Response, content_type: &'static str) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        h.insert(super::names::X_AMZN_REQUEST_ID, v);
-    }
+    h.insert(super::names::X_AMZN_REQUEST_ID, super::uuid_request_id());
     r
 }
 

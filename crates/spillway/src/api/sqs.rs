@@ -848,9 +848,7 @@ fn respond_error(protocol: Protocol, request: &ControlRequest, e: &SqsError) -> 
     if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", e.query_code)) {
         headers.insert("x-amzn-query-error", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        headers.insert(super::names::X_AMZN_REQUEST_ID, v);
-    }
+    headers.insert(super::names::X_AMZN_REQUEST_ID, super::uuid_request_id());
     r
 }
 

@@ -8,13 +8,12 @@
 //! unless the access log is on: labels are borrowed or interned, histogram handles are
 //! resolved once per API.
 
+use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use std::future::Future;
-
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use axum::response::Response;
 
 /// Every value of the `api` label.
@@ -116,12 +115,10 @@ where
         .headers()
         .contains_key(&crate::api::names::X_AMZN_REQUEST_ID)
     {
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
-        if let Ok(v) = HeaderValue::from_str(id) {
-            resp.headers_mut()
-                .insert(crate::api::names::X_AMZN_REQUEST_ID, v);
-        }
+        resp.headers_mut().insert(
+            crate::api::names::X_AMZN_REQUEST_ID,
+            crate::api::uuid_request_id(),
+        );
     }
     if let Some((method, path)) = seen {
         let request_id = resp

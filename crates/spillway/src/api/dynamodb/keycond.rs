@@ -245,14 +245,13 @@ pub fn query_range(
                 hash.name
             ))
         })?;
-    let range_cond = range
-        .and_then(find)
-        .map(|(n, op, vs)| legacy::comparison(n, op, vs));
-    let sort = range
-        .and_then(find)
-        .map_or(SortKeyCondition::Any, |(_, op, vs)| {
-            SortKeyCondition::from_operator(op, vs)
-        });
+    // The sort key's condition, as an expression (what is kept) and as bounds (where
+    // reading begins).
+    let range_found = range.and_then(find);
+    let range_cond = range_found.map(|(n, op, vs)| legacy::comparison(n, op, vs));
+    let sort = range_found.map_or(SortKeyCondition::Any, |(_, op, vs)| {
+        SortKeyCondition::from_operator(op, vs)
+    });
     if let Some(s) = start {
         table_part(state, s)?;
         let same_partition = s

@@ -511,6 +511,17 @@ async fn put_records(s: &KinesisService, req: &Value) -> R {
     Ok(json!({"FailedRecordCount": failed, "Records": out}))
 }
 
+/// An AT_TIMESTAMP position, refused as Kinesis refuses it when it lies in the future.
+pub(super) fn not_in_the_future(ts: u64) -> Result<u64, KinesisError> {
+    let now = now_ms();
+    if ts > now {
+        return Err(KinesisError::InvalidArgument(format!(
+            "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+        )));
+    }
+    Ok(ts)
+}
+
 /// A timestamp as the SDKs send it: epoch seconds (number) or an ISO 8601 string.
 pub(super) fn timestamp_ms(v: &Value) -> Option<u64> {
     match v {
@@ -562,13 +573,7 @@ fn get_shard_iterator(s: &KinesisService, req: &Value) -> R {
                         .into(),
                 )
             })?;
-            let now = now_ms();
-            if ts > now {
-                return Err(KinesisError::InvalidArgument(format!(
-                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
-                )));
-            }
-            StartPosition::AtTimestamp(ts)
+            StartPosition::AtTimestamp(not_in_the_future(ts)?)
         }
     };
     let shard_id_text = normalized_shard_id(s, &shard_id_text, &name)?;

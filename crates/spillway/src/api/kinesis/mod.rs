@@ -159,11 +159,10 @@ impl IntoResponse for KinesisError {
 /// Adds the identifiers Kinesis puts on every answer: `x-amzn-RequestId` (a UUID) and
 /// `x-amz-id-2` (64 opaque bytes, base64), which clients log and some tools expect.
 pub fn request_ids(headers: &mut axum::http::HeaderMap) {
-    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
-    if let Ok(v) = HeaderValue::from_str(id) {
-        headers.insert(crate::api::names::X_AMZN_REQUEST_ID, v);
-    }
+    headers.insert(
+        crate::api::names::X_AMZN_REQUEST_ID,
+        crate::api::uuid_request_id(),
+    );
     let mut raw = [0u8; 64];
     for chunk in raw.chunks_mut(16) {
         chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());

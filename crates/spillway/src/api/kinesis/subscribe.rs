@@ -24,7 +24,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::actions::{child_shards, normalized_shard_id, records_json, timestamp_ms};
+use super::actions::{
+    child_shards, normalized_shard_id, not_in_the_future, records_json, timestamp_ms,
+};
 use super::{Encoding, KinesisError, KinesisService, cbor, request_ids};
 use crate::stream::{ShardState, StartPosition, StreamState};
 
@@ -114,13 +116,7 @@ fn starting_position(req: &Value) -> Result<StartPosition, KinesisError> {
                     )
                 })?;
             // As GetShardIterator: a position in the future is refused.
-            let now = crate::stream::now_ms();
-            if ts > now {
-                return Err(KinesisError::InvalidArgument(format!(
-                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
-                )));
-            }
-            Ok(StartPosition::AtTimestamp(ts))
+            Ok(StartPosition::AtTimestamp(not_in_the_future(ts)?))
         }
         (kind, _) => Err(KinesisError::InvalidArgument(format!(
             "StartingPosition of type {kind} needs a SequenceNumber."

@@ -892,17 +892,9 @@ impl Walk<'_> {
         if !matches!(shape.kind, Kind::String) {
             return self.scalar_ok(id, &Value::String(k.to_owned()));
         }
-        if shape
-            .enumeration
-            .as_ref()
-            .is_some_and(|values| !values.iter().any(|e| e == k))
-            || shape.pattern.as_ref().is_some_and(|p| !p.is_match(k))
-        {
-            return Ok(false);
-        }
-        let mut rules = Vec::new();
-        Self::length_rules(shape, java_len(k), &mut rules);
-        Ok(rules.is_empty())
+        let mut out = Vec::new();
+        Self::string_failures(shape, k, &mut out);
+        Ok(out.is_empty())
     }
 
     /// The constraints a (well-typed) scalar fails, in AWS's order.
@@ -910,26 +902,7 @@ impl Walk<'_> {
         let shape = self.shape(id);
         let mut out = Vec::new();
         match (&shape.kind, v) {
-            (Kind::String, Value::String(s)) => {
-                if let Some(values) = &shape.enumeration
-                    && !values.iter().any(|e| e == s)
-                {
-                    out.push(format!(
-                        "Member must satisfy enum value set: [{}]",
-                        values.join(", ")
-                    ));
-                }
-                if let Some(p) = &shape.pattern
-                    && !p.is_match(s)
-                {
-                    out.push(format!(
-                        "Member must satisfy regular expression pattern: {}",
-                        p.source()
-                    ));
-                }
-                let n = java_len(s);
-                Self::length_rules(shape, n, &mut out);
-            }
+            (Kind::String, Value::String(s)) => Self::string_failures(shape, s, &mut out),
             (Kind::Blob, Value::String(s)) => {
                 // The typed decode has checked the characters: the length is arithmetic.
                 Self::length_rules(shape, decoded_len(s), &mut out);
@@ -960,6 +933,28 @@ impl Walk<'_> {
             _ => {}
         }
         out
+    }
+
+    /// The constraints a string of shape `shape` fails (enum, pattern, length), in AWS's
+    /// order; nothing is formatted for a string that passes.
+    fn string_failures(shape: &Shape, s: &str, out: &mut Vec<String>) {
+        if let Some(values) = &shape.enumeration
+            && !values.iter().any(|e| e == s)
+        {
+            out.push(format!(
+                "Member must satisfy enum value set: [{}]",
+                values.join(", ")
+            ));
+        }
+        if let Some(p) = &shape.pattern
+            && !p.is_match(s)
+        {
+            out.push(format!(
+                "Member must satisfy regular expression pattern: {}",
+                p.source()
+            ));
+        }
+        Self::length_rules(shape, java_len(s), out);
     }
 
     fn length_rules(shape: &Shape, n: usize, out: &mut Vec<String>) {
