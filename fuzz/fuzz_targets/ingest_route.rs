@@ -91,6 +91,8 @@ fn state() -> &'static State {
                     mappings,
                     functions,
                     iterators: IteratorCodec::new([7; 32]),
+                    remote: None,
+                    worker: None,
                 },
                 resources,
                 lambda,

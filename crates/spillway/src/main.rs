@@ -99,6 +99,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             access_log,
             stream_engine,
             table_engine,
+            worker_id,
         } => {
             let mut config = match config {
                 Some(path) => Config::load(&path)?,
@@ -110,6 +111,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             if let Some(url) = table_engine {
                 config.storage.table_engine = url;
+            }
+            if let Some(id) = worker_id {
+                config.workers.worker_id = id;
             }
             spillway::server::serve(
                 config,

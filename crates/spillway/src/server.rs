@@ -107,7 +107,19 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let stream_engine = EngineUrl::parse(&config.storage.stream_engine, &data_dir)?;
     let table_engine = EngineUrl::parse(&config.storage.table_engine, &data_dir)?;
-    if stream_engine == EngineUrl::Memory {
+    let remote = engine::remote(&stream_engine, &table_engine, &config.region)?;
+    let (stream_engine, table_engine) = if remote.is_some() {
+        tracing::info!(
+            streams = %stream_engine,
+            tables = %table_engine,
+            "worker over remote engines: records, items and leases are kept there; this \
+             process's control-plane resources (functions, APIs, queues) are its own, in memory"
+        );
+        (EngineUrl::Memory, EngineUrl::Memory)
+    } else {
+        (stream_engine, table_engine)
+    };
+    if stream_engine == EngineUrl::Memory && remote.is_none() {
         tracing::warn!(
             "streams and tables are kept in memory (memory://): everything is lost when \
              spillway stops, and a 200 promises nothing past this process"
@@ -138,8 +150,17 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         );
     }
     let functions = Arc::new(Functions::from_config(&config, &tables, addr));
+    // A worker's mappings run through leases (`worker`), not one poller per shard here.
+    let local_mappings = if remote.is_some() {
+        Config {
+            mappings: Vec::new(),
+            ..config.clone()
+        }
+    } else {
+        config.clone()
+    };
     let mappings = Arc::new(Mappings::start(
-        &config,
+        &local_mappings,
         Arc::clone(&store),
         Arc::clone(&streams),
         Arc::clone(&tables),
@@ -156,6 +177,19 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         let lambda = Arc::clone(&lambda);
         tokio::task::spawn_blocking(move || lambda.restore()).await??;
     }
+    let worker = match &remote {
+        Some(engines) => Some(
+            crate::worker::Worker::start(
+                &config,
+                engines.clone(),
+                Arc::clone(&functions),
+                Arc::clone(&tables),
+                worker_settings(&config.workers),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let retention = tokio::spawn(retention::run(
         Arc::clone(&streams),
         Duration::from_millis(config.storage.retention_check_interval_ms.max(10)),
@@ -184,6 +218,8 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             iterators: crate::api::kinesis::iterator::IteratorCodec::load_or_create(
                 &config.server.data_dir,
             )?,
+            remote: remote.clone().map(Arc::new),
+            worker: worker.clone(),
         },
         Arc::clone(&store) as Arc<dyn crate::storage::ResourceStore>,
         lambda,
@@ -221,6 +257,9 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         })
         .await;
         ttl_sweep.abort();
+        if let Some(w) = worker {
+            w.stop();
+        }
         finish(streams, mappings, retention, store).await
     });
     Ok(Running { addr, stop, task })
@@ -246,6 +285,25 @@ async fn finish(
     .await??;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// The worker's settings from `[workers]`; an empty id becomes `{hostname}-{pid}`.
+fn worker_settings(w: &crate::config::WorkersConfig) -> crate::worker::WorkerSettings {
+    let worker_id = if w.worker_id.is_empty() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "spillway".into());
+        format!("{host}-{}", std::process::id())
+    } else {
+        w.worker_id.clone()
+    };
+    crate::worker::WorkerSettings {
+        worker_id,
+        lease_table: w.lease_table.clone(),
+        lease_duration: Duration::from_millis(w.lease_duration_ms),
+        renew_interval: Duration::from_millis(w.renew_interval_ms),
+        poll_interval: Duration::from_millis(w.poll_interval_ms.max(1)),
+    }
 }
 
 /// Binds the listener with a deep accept queue: a spike opens hundreds of connections at

@@ -48,6 +48,9 @@ pub enum IngestError {
     /// The key's token bucket is empty; a token is back in this many seconds.
     #[error("Too Many Requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A worker's stream engine did not take the record (`crate::remote`).
+    #[error("the stream engine did not take the record: {0}")]
+    StreamEngine(#[from] crate::remote::RemoteError),
 }
 
 impl IntoResponse for IngestError {
@@ -131,6 +134,24 @@ impl IntoResponse for IngestError {
                 "InternalFailure",
                 message,
             ),
+            // The engine's own refusal of the record passes through as Kinesis' 4xx do;
+            // an engine out of reach or overloaded is this route's 503.
+            IngestError::StreamEngine(e) => match e.kind() {
+                Some(kind) if !e.retryable() => {
+                    aws_error(StatusCode::BAD_REQUEST, kind, message.clone())
+                }
+                _ => {
+                    tracing::warn!(error = %e, "ingest refused: the stream engine did not take the record");
+                    let mut r = aws_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ServiceUnavailableException",
+                        message,
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r
+                }
+            },
         }
     }
 }
@@ -226,6 +247,8 @@ struct IngestRoute {
     stream: String,
     partition_key: PartitionKeySource,
     streams: Arc<Streams>,
+    /// A worker's stream engine: records go there instead of `streams`.
+    remote: Option<Arc<crate::remote::RemoteEngines>>,
 }
 
 /// Routes for every `[[routes]]` entry (buffered, or direct through
@@ -249,6 +272,7 @@ pub fn router(
                     stream: stream.clone(),
                     partition_key: rc.partition_key.clone(),
                     streams: Arc::clone(&services.streams),
+                    remote: services.remote.clone(),
                 });
                 on(filter, move |req: Request| {
                     let (route, keys) = (Arc::clone(&route), keys.clone());
@@ -329,13 +353,24 @@ impl IngestRoute {
             return Err(IngestError::EmptyBody);
         }
         let partition_key = self.partition_key(&parts.headers, &data, request_id)?;
-        let appended = self
-            .streams
-            .append(&self.stream, partition_key, None, data)
-            .await?;
+        let (shard_id, sequence_number) = match &self.remote {
+            Some(engines) => {
+                engines
+                    .kinesis
+                    .put_record(&self.stream, &partition_key, &data)
+                    .await?
+            }
+            None => {
+                let appended = self
+                    .streams
+                    .append(&self.stream, partition_key, None, data)
+                    .await?;
+                (appended.shard_id, appended.sequence_number)
+            }
+        };
         let body = serde_json::json!({
-            "SequenceNumber": appended.sequence_number,
-            "ShardId": appended.shard_id,
+            "SequenceNumber": sequence_number,
+            "ShardId": shard_id,
         });
         Ok((StatusCode::OK, axum::Json(body)).into_response())
     }

@@ -311,7 +311,22 @@ fn tables_and_mappings(services: Services) -> Router {
         .route("/_spillway/mappings", get(list_mappings))
         .route("/_spillway/dead-letters", get(list_dead_letters))
         .route("/_spillway/functions", get(list_functions))
+        .route("/_spillway/worker", get(worker_status))
         .with_state(services)
+}
+
+/// `GET /_spillway/worker`: this process as a worker over remote engines (its id, the
+/// leases it holds, every lease as last read, its mappings' counters); 404 when it
+/// runs on an embedded engine.
+async fn worker_status(State(s): State<Services>) -> Response {
+    match &s.worker {
+        Some(w) => axum::Json(w.status()).into_response(),
+        None => super::aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            "this spillway runs on an embedded engine, not as a worker",
+        ),
+    }
 }
 
 fn table_view(s: &Services, name: &str) -> Result<TableView, InspectError> {

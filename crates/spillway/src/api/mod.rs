@@ -70,6 +70,11 @@ pub struct Services {
     pub functions: Arc<Functions>,
     /// Signs the Kinesis API's shard iterators.
     pub iterators: kinesis::iterator::IteratorCodec,
+    /// A worker's shared engines: the ingest routes append there, and the Kinesis and
+    /// DynamoDB APIs are answered from there (`crate::remote`).
+    pub remote: Option<Arc<crate::remote::RemoteEngines>>,
+    /// This process as a worker over those engines (`/_spillway/worker`).
+    pub worker: Option<Arc<crate::worker::Worker>>,
 }
 
 /// What the AWS endpoint at `/` holds, built once and shared by every request (one
@@ -108,8 +113,9 @@ async fn aws_json(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let (service, action) = target.split_once('.').unwrap_or((target, ""));
+    let remote = services.remote.as_deref();
     if service != "DynamoDB_20120810" {
-        return kinesis_front(&edge.kinesis, verifier, request, service, action).await;
+        return kinesis_front(&edge.kinesis, verifier, remote, request, service, action).await;
     }
     let api = sigv4::Api::DynamoDb;
     let authenticated = match verifier {
@@ -123,6 +129,9 @@ async fn aws_json(
         tracing::debug!(service, action, error = %e, "aws request not authenticated");
         return e.respond(api);
     }
+    if let Some(remote) = remote {
+        return forward(remote.dynamodb.api(), &request).await;
+    }
     match json {
         Some(json) => dynamodb::handle_json(&services.tables, action, json).await,
         None => dynamodb::handle(&services.tables, action, request.body).await,
@@ -135,6 +144,7 @@ async fn aws_json(
 async fn kinesis_front(
     k: &kinesis::KinesisService,
     verifier: Option<&sigv4::Verifier>,
+    remote: Option<&crate::remote::RemoteEngines>,
     request: sigv4::Request<'_>,
     service: &str,
     action: &str,
@@ -180,7 +190,55 @@ async fn kinesis_front(
         tracing::debug!(action, error = %e, "kinesis request not authenticated");
         return e.respond(api);
     }
+    if let Some(remote) = remote {
+        if action == "SubscribeToShard" {
+            // An event stream lasts minutes; a worker does not relay one.
+            return KinesisError::InvalidArgument(
+                "SubscribeToShard is not relayed by a worker over remote engines; subscribe at the stream engine".into(),
+            )
+            .respond(encoding);
+        }
+        return forward(remote.kinesis.api(), &request).await;
+    }
     kinesis::handle_decoded(k, action, decoded, encoding).await
+}
+
+/// A worker's Kinesis or DynamoDB request, answered by the shared engine: sent on as it
+/// came (signed again with the worker's credentials), the answer passed back.
+async fn forward(api: &crate::remote::AwsJsonClient, request: &sigv4::Request<'_>) -> Response {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let body = bytes::Bytes::copy_from_slice(request.body);
+    match api
+        .forward(header("x-amz-target"), header("content-type"), body)
+        .await
+    {
+        Ok(answer) => {
+            let mut r = Response::new(axum::body::Body::from(answer.body));
+            *r.status_mut() =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if let Some(ct) = answer
+                .content_type
+                .and_then(|ct| axum::http::HeaderValue::from_str(&ct).ok())
+            {
+                r.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
+            }
+            r
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the engine did not answer a forwarded request");
+            aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                e.to_string(),
+            )
+        }
+    }
 }
 
 /// A request on `/` that names no operation AWS can attribute (another method, a form

@@ -322,6 +322,8 @@ impl History {
                     mappings,
                     functions,
                     iterators: iterators.clone(),
+                    remote: None,
+                    worker: None,
                 };
                 let text = tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();

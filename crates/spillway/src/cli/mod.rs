@@ -42,14 +42,19 @@ pub enum Command {
         /// `[server] access_log = true`).
         #[arg(long)]
         access_log: bool,
-        /// Engine of the streams: `fjall://PATH` (`fjall://`: the data dir) or
-        /// `memory://` (overrides storage.stream_engine).
+        /// Engine of the streams: `fjall://PATH` (`fjall://`: the data dir),
+        /// `memory://`, or `kinesis+http://HOST:PORT` (a worker over a shared engine)
+        /// (overrides storage.stream_engine).
         #[arg(long, value_name = "URL")]
         stream_engine: Option<String>,
-        /// Engine of the tables (overrides storage.table_engine); the same as the
-        /// streams' for now.
+        /// Engine of the tables (overrides storage.table_engine): the streams' engine
+        /// when embedded; `dynamodb+http://HOST:PORT` beside `kinesis+http://` streams.
         #[arg(long, value_name = "URL")]
         table_engine: Option<String>,
+        /// This worker's name in the lease table, with remote engines (overrides
+        /// workers.worker_id).
+        #[arg(long, value_name = "NAME")]
+        worker_id: Option<String>,
     },
     /// Print the full default config, with a comment on every key.
     Config,

@@ -53,6 +53,36 @@ pub struct Config {
     pub dynamodb: DynamoDbConfig,
     #[serde(default)]
     pub security: SecurityConfig,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+}
+
+/// Workers over remote engines (`crate::worker`): how they share shards through leases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// This worker's name in the lease table (`--worker-id`); empty: `{hostname}-{pid}`.
+    pub worker_id: String,
+    /// The lease table, in the table engine.
+    pub lease_table: String,
+    /// A lease not renewed for this long is taken over.
+    pub lease_duration_ms: u64,
+    /// How often leases are renewed and the lease table read.
+    pub renew_interval_ms: u64,
+    /// How long a caught-up shard waits before reading again.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: String::new(),
+            lease_table: "spillway-leases".into(),
+            lease_duration_ms: 10_000,
+            renew_interval_ms: 2_000,
+            poll_interval_ms: 250,
+        }
+    }
 }
 
 /// Authentication: SigV4 on the AWS APIs, API keys on the routes. Everything is off
@@ -558,6 +588,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let w = &self.workers;
+        if w.renew_interval_ms == 0 || w.renew_interval_ms.saturating_mul(2) > w.lease_duration_ms {
+            return Err(format!(
+                "[workers] renew_interval_ms ({}) must be above 0 and at most half of lease_duration_ms ({}), or leases expire between renewals",
+                w.renew_interval_ms, w.lease_duration_ms
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for s in &self.streams {
             crate::stream::validate_stream_name(&s.name).map_err(|e| e.to_string())?;

@@ -24,6 +24,56 @@ pub struct DeadLetter {
     pub kinesis_batch_info: KinesisBatchInfo,
 }
 
+impl DeadLetter {
+    /// The record of a batch bypassed under `condition` (`RetryAttemptsExhausted`,
+    /// `RecordAgeExceeded`) after `invokes` invocations, at `now_ms`.
+    pub fn for_batch(
+        function_arn: &str,
+        condition: &str,
+        invokes: u64,
+        now_ms: u64,
+        shard_id: &str,
+        batch: &[crate::stream::Record],
+        stream_arn: &str,
+    ) -> Self {
+        let first = batch.first();
+        let last = batch.last();
+        let invoked = invokes > 0;
+        Self {
+            request_context: RequestContext {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                function_arn: function_arn.to_owned(),
+                condition: condition.to_owned(),
+                approximate_invoke_count: invokes,
+            },
+            response_context: ResponseContext {
+                status_code: if invoked { 200 } else { 0 },
+                executed_version: if invoked {
+                    "$LATEST".into()
+                } else {
+                    String::new()
+                },
+                function_error: if invoked {
+                    "Unhandled".into()
+                } else {
+                    String::new()
+                },
+            },
+            version: "1.0".into(),
+            timestamp: iso8601(now_ms),
+            kinesis_batch_info: KinesisBatchInfo {
+                shard_id: shard_id.to_owned(),
+                start_sequence_number: first.map(|r| r.sequence_number.clone()).unwrap_or_default(),
+                end_sequence_number: last.map(|r| r.sequence_number.clone()).unwrap_or_default(),
+                approximate_arrival_of_first_record: iso8601(first.map_or(0, |r| r.arrival_ms)),
+                approximate_arrival_of_last_record: iso8601(last.map_or(0, |r| r.arrival_ms)),
+                batch_size: batch.len(),
+                stream_arn: stream_arn.to_owned(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestContext {

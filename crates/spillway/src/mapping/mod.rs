@@ -34,7 +34,7 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use self::dead_letter::{DeadLetter, KinesisBatchInfo, RequestContext, ResponseContext, iso8601};
+use self::dead_letter::DeadLetter;
 use crate::config::{Config, MappingConfig, StartingPosition};
 use crate::function::event::{BatchResponse, KinesisEvent, KinesisEventRecord, KinesisRecordData};
 use crate::function::{FunctionError, FunctionHandle, Functions, TableWrites};
@@ -55,6 +55,12 @@ pub enum MappingError {
     Table(#[from] TableError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A remote engine failed (workers: `crate::worker`).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    /// Another worker holds the shard's lease now.
+    #[error("lease {0} is held by another worker now")]
+    LeaseLost(String),
 }
 
 /// Counters of one mapping, for inspection and the demo.
@@ -78,7 +84,7 @@ pub struct MappingStats {
 
 impl MappingStats {
     /// The slot of one shard's oldest pending arrival (created at 0, caught up).
-    fn oldest_pending(&self, shard_id: &str) -> Arc<AtomicU64> {
+    pub(crate) fn oldest_pending(&self, shard_id: &str) -> Arc<AtomicU64> {
         let mut m = self
             .oldest_pending
             .lock()
@@ -87,7 +93,7 @@ impl MappingStats {
     }
 
     /// A shard done for good (closed and processed to its end) leaves the metrics.
-    fn forget_shard(&self, shard_id: &str) {
+    pub(crate) fn forget_shard(&self, shard_id: &str) {
         self.oldest_pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -160,7 +166,7 @@ impl std::fmt::Debug for Mapping {
 }
 
 /// What became of one invocation.
-enum Outcome {
+pub(crate) enum Outcome {
     Success,
     /// Index (in the batch) of the lowest failed record.
     Partial(usize),
@@ -635,23 +641,30 @@ impl Mapping {
         oldest_pending.store(first.arrival_ms.max(1), Ordering::Relaxed);
         let round_end = last.counter + 1;
         if pf == 1 {
-            self.handle_batch(shard, read.records, true).await?;
+            run_batch(
+                &ShardRun {
+                    mapping: self,
+                    shard,
+                },
+                read.records,
+                true,
+            )
+            .await?;
         } else {
-            let mut lanes: Vec<Vec<Record>> = vec![Vec::new(); pf];
-            for r in read.records {
-                let lane = (crate::stream::hash::partition_key_hash(&r.partition_key) % pf as u128)
-                    as usize;
-                lanes[lane].push(r);
-            }
-            let runs = lanes
-                .into_iter()
-                .filter(|l| !l.is_empty())
-                .map(|lane| async move {
-                    for chunk in lane.chunks(batch_size) {
-                        self.handle_batch(shard, chunk.to_vec(), false).await?;
-                    }
-                    Ok::<(), MappingError>(())
-                });
+            let runs = lanes(read.records, pf).into_iter().map(|lane| async move {
+                for chunk in lane.chunks(batch_size) {
+                    run_batch(
+                        &ShardRun {
+                            mapping: self,
+                            shard,
+                        },
+                        chunk.to_vec(),
+                        false,
+                    )
+                    .await?;
+                }
+                Ok::<(), MappingError>(())
+            });
             for r in futures_util::future::join_all(runs).await {
                 r?;
             }
@@ -660,166 +673,24 @@ impl Mapping {
         Ok(())
     }
 
-    /// Runs one batch to completion: success, partial retries, bisection, dead letters.
-    /// With `checkpoint`, each settled prefix moves the shard's checkpoint.
-    async fn handle_batch(
-        &self,
-        shard: &ShardState,
-        records: Vec<Record>,
-        checkpoint: bool,
-    ) -> Result<(), MappingError> {
-        let cp = |end: u64| checkpoint.then_some((shard, end));
-        let mut queue: VecDeque<(Vec<Record>, u32)> = VecDeque::from([(records, 0)]);
-        let mut invokes = 0u64;
-        while let Some((mut batch, mut attempts)) = queue.pop_front() {
-            loop {
-                // Records past MaximumRecordAgeInSeconds are not sent again. Arrival times
-                // never decrease in a shard, so the expired ones are a prefix.
-                if self.config.maximum_record_age_in_seconds >= 0 {
-                    let max_age = self.config.maximum_record_age_in_seconds as u64 * 1000;
-                    let now = self.streams.clock().now_ms();
-                    let expired = batch
-                        .iter()
-                        .take_while(|r| now.saturating_sub(r.arrival_ms) > max_age)
-                        .count();
-                    if expired > 0 {
-                        let rest = batch.split_off(expired);
-                        self.dead_letter(
-                            shard,
-                            &batch,
-                            "RecordAgeExceeded",
-                            invokes,
-                            cp(rest
-                                .first()
-                                .map_or(batch[expired - 1].counter + 1, |r| r.counter)),
-                        )?;
-                        batch = rest;
-                    }
-                }
-                if batch.is_empty() {
-                    break;
-                }
-                invokes += 1;
-                match self.invoke(shard, &batch).await {
-                    (Outcome::Success, writes) => {
-                        let end = batch[batch.len() - 1].counter + 1;
-                        self.stats
-                            .records_processed
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        self.commit(writes, cp(end), SyncMode::Os)?;
-                        break;
-                    }
-                    (Outcome::Partial(idx), writes) => {
-                        self.stats
-                            .records_processed
-                            .fetch_add(idx as u64, Ordering::Relaxed);
-                        self.commit(writes, cp(batch[idx].counter), SyncMode::Os)?;
-                        batch.drain(..idx);
-                        attempts += 1;
-                    }
-                    (Outcome::Failure(e), _) => {
-                        self.stats.function_errors.fetch_add(1, Ordering::Relaxed);
-                        self.log_failure(&e, shard, &batch, attempts);
-                        if self.config.bisect_batch_on_function_error && batch.len() > 1 {
-                            let second = batch.split_off(batch.len() / 2);
-                            queue.push_front((second, attempts));
-                            queue.push_front((batch, attempts));
-                            break;
-                        }
-                        attempts += 1;
-                    }
-                }
-                let max = self.config.maximum_retry_attempts;
-                if max >= 0 && i64::from(attempts) > max {
-                    let end = batch[batch.len() - 1].counter + 1;
-                    self.dead_letter(shard, &batch, "RetryAttemptsExhausted", invokes, cp(end))?;
-                    break;
-                }
-                tokio::time::sleep(backoff(attempts)).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Logs a failed invocation at warn level, at most one line a second per mapping
-    /// (a shard stuck on a poison record fails many times a second); the line counts
-    /// the failures it stands for.
-    fn log_failure(&self, e: &FunctionError, shard: &ShardState, batch: &[Record], attempts: u32) {
-        let now = now_ms();
-        let last = self.stats.last_failure_log_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < 1000
-            || self
-                .stats
-                .last_failure_log_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            self.stats.unlogged_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, shard = %shard.shard_id, records = batch.len(), "function error");
-            return;
-        }
-        let also = self.stats.unlogged_failures.swap(0, Ordering::Relaxed);
-        let oldest = batch
-            .first()
-            .map_or(0, |r| now.saturating_sub(r.arrival_ms));
-        tracing::warn!(
-            mapping = %self.uuid,
-            function = %self.function.name,
-            shard = %shard.shard_id,
-            error = %e,
-            records = batch.len(),
-            first_sequence_number = batch.first().map_or("", |r| r.sequence_number.as_str()),
-            retry = attempts,
-            iterator_age_ms = oldest,
-            failures_since_last_line = also,
-            "function invocation failed; the batch will be retried"
-        );
-    }
-
     /// Invokes the function with one batch and judges the answer.
     async fn invoke(&self, shard: &ShardState, batch: &[Record]) -> (Outcome, Vec<WriteOp>) {
-        self.stats.invocations.fetch_add(1, Ordering::Relaxed);
-        let payload = self.event(shard, batch);
-        let mut writes = TableWrites::default();
-        let result = match self.functions.get(&self.config.function_name) {
-            Some(function) => function.invoke(payload, &mut writes).await,
-            None => Err(FunctionError::Start(format!(
-                "Function not found: {}",
-                self.function.arn
-            ))),
-        };
-        let outcome = match result {
-            Err(e) => Outcome::Failure(e),
-            Ok(_) if !self.config.reports_batch_item_failures() => Outcome::Success,
-            Ok(body) => judge_response(&body, batch),
-        };
-        (outcome, writes.ops)
-    }
-
-    /// Lambda's Kinesis event for a batch.
-    fn event(&self, shard: &ShardState, batch: &[Record]) -> Bytes {
-        let event = KinesisEvent {
-            records: batch
-                .iter()
-                .map(|r| KinesisEventRecord {
-                    kinesis: KinesisRecordData {
-                        kinesis_schema_version: "1.0".into(),
-                        partition_key: r.partition_key.clone(),
-                        sequence_number: r.sequence_number.clone(),
-                        data: base64::engine::general_purpose::STANDARD.encode(&r.data),
-                        approximate_arrival_timestamp: r.arrival_ms as f64 / 1000.0,
-                    },
-                    event_source: "aws:kinesis".into(),
-                    event_version: "1.0".into(),
-                    event_id: format!("{}:{}", shard.shard_id, r.sequence_number),
-                    event_name: "aws:kinesis:record".into(),
-                    invoke_identity_arn: self.function.role_arn.clone(),
-                    aws_region: self.region.clone(),
-                    event_source_arn: self.stream.arn.clone(),
-                })
-                .collect(),
-        };
-        Bytes::from(serde_json::to_vec(&event).expect("events serialize"))
+        let payload = kinesis_event(
+            batch,
+            &shard.shard_id,
+            &self.stream.arn,
+            &self.function.role_arn,
+            &self.region,
+        );
+        invoke_function(
+            &self.functions,
+            &self.config,
+            &self.function.arn,
+            &self.stats,
+            payload,
+            batch,
+        )
+        .await
     }
 
     /// Commits writes and, if given, the shard's new checkpoint, in one atomic batch.
@@ -854,41 +725,18 @@ impl Mapping {
         invokes: u64,
         checkpoint: Option<(&ShardState, u64)>,
     ) -> Result<(), MappingError> {
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        let Some(first) = batch.first() else {
             return Ok(());
         };
-        let letter = DeadLetter {
-            request_context: RequestContext {
-                request_id: uuid::Uuid::new_v4().to_string(),
-                function_arn: self.function.arn.clone(),
-                condition: condition.to_owned(),
-                approximate_invoke_count: invokes,
-            },
-            response_context: ResponseContext {
-                status_code: if invokes > 0 { 200 } else { 0 },
-                executed_version: if invokes > 0 {
-                    "$LATEST".into()
-                } else {
-                    String::new()
-                },
-                function_error: if invokes > 0 {
-                    "Unhandled".into()
-                } else {
-                    String::new()
-                },
-            },
-            version: "1.0".into(),
-            timestamp: iso8601(self.streams.clock().now_ms()),
-            kinesis_batch_info: KinesisBatchInfo {
-                shard_id: shard.shard_id.clone(),
-                start_sequence_number: first.sequence_number.clone(),
-                end_sequence_number: last.sequence_number.clone(),
-                approximate_arrival_of_first_record: iso8601(first.arrival_ms),
-                approximate_arrival_of_last_record: iso8601(last.arrival_ms),
-                batch_size: batch.len(),
-                stream_arn: self.stream.arn.clone(),
-            },
-        };
+        let letter = DeadLetter::for_batch(
+            &self.function.arn,
+            condition,
+            invokes,
+            self.streams.clock().now_ms(),
+            &shard.shard_id,
+            batch,
+            &self.stream.arn,
+        );
         tracing::warn!(
             shard = %shard.shard_id,
             condition,
@@ -938,6 +786,284 @@ impl Mapping {
             tracing::warn!(uuid = %self.uuid, destination, error = %e, "on-failure destination did not take the record; the dead letter stays");
         }
     }
+}
+
+/// What running one batch by Lambda's rules needs from where it runs: the embedded
+/// mapping ([`ShardRun`]: items and checkpoint in one atomic write) or a worker over
+/// remote engines (`crate::worker`: items first, then a fenced checkpoint).
+pub(crate) trait BatchHost: Sync {
+    fn config(&self) -> &MappingConfig;
+    fn now_ms(&self) -> u64;
+    /// Invokes the function with one batch and judges the answer.
+    fn invoke(&self, batch: &[Record]) -> impl Future<Output = (Outcome, Vec<WriteOp>)> + Send;
+    /// Commits the function's writes and, given `next` (the counter of the next record
+    /// to process), moves the checkpoint there.
+    fn settle(
+        &self,
+        writes: Vec<WriteOp>,
+        next: Option<u64>,
+    ) -> impl Future<Output = Result<(), MappingError>> + Send;
+    /// Keeps a dead letter for `batch` and, given `next`, moves past it.
+    fn dead_letter(
+        &self,
+        batch: &[Record],
+        condition: &str,
+        invokes: u64,
+        next: Option<u64>,
+    ) -> impl Future<Output = Result<(), MappingError>> + Send;
+    /// A failed invocation, for the log.
+    fn log_failure(&self, e: &FunctionError, batch: &[Record], attempts: u32);
+    fn stats(&self) -> &MappingStats;
+}
+
+/// One shard of an embedded mapping as a [`BatchHost`].
+struct ShardRun<'a> {
+    mapping: &'a Mapping,
+    shard: &'a ShardState,
+}
+
+impl BatchHost for ShardRun<'_> {
+    fn config(&self) -> &MappingConfig {
+        &self.mapping.config
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.mapping.streams.clock().now_ms()
+    }
+
+    async fn invoke(&self, batch: &[Record]) -> (Outcome, Vec<WriteOp>) {
+        self.mapping.invoke(self.shard, batch).await
+    }
+
+    async fn settle(&self, writes: Vec<WriteOp>, next: Option<u64>) -> Result<(), MappingError> {
+        self.mapping
+            .commit(writes, next.map(|n| (self.shard, n)), SyncMode::Os)
+    }
+
+    async fn dead_letter(
+        &self,
+        batch: &[Record],
+        condition: &str,
+        invokes: u64,
+        next: Option<u64>,
+    ) -> Result<(), MappingError> {
+        self.mapping.dead_letter(
+            self.shard,
+            batch,
+            condition,
+            invokes,
+            next.map(|n| (self.shard, n)),
+        )
+    }
+
+    fn log_failure(&self, e: &FunctionError, batch: &[Record], attempts: u32) {
+        log_failure(
+            &self.mapping.stats,
+            &self.mapping.uuid,
+            &self.mapping.function.name,
+            e,
+            &self.shard.shard_id,
+            batch,
+            attempts,
+        );
+    }
+
+    fn stats(&self) -> &MappingStats {
+        &self.mapping.stats
+    }
+}
+
+/// Records spread over `pf` lanes by a hash of their partition key (one key's records
+/// stay in order in one lane); empty lanes left out.
+pub(crate) fn lanes(records: Vec<Record>, pf: usize) -> Vec<Vec<Record>> {
+    let mut lanes: Vec<Vec<Record>> = vec![Vec::new(); pf.max(1)];
+    for r in records {
+        let lane = (crate::stream::hash::partition_key_hash(&r.partition_key) % pf.max(1) as u128)
+            as usize;
+        lanes[lane].push(r);
+    }
+    lanes.retain(|l| !l.is_empty());
+    lanes
+}
+
+/// Runs one batch to completion: success, partial retries, bisection, dead letters.
+/// With `checkpoint`, each settled prefix moves the shard's checkpoint.
+pub(crate) async fn run_batch<H: BatchHost>(
+    host: &H,
+    records: Vec<Record>,
+    checkpoint: bool,
+) -> Result<(), MappingError> {
+    let cp = |end: u64| checkpoint.then_some(end);
+    let mut queue: VecDeque<(Vec<Record>, u32)> = VecDeque::from([(records, 0)]);
+    let mut invokes = 0u64;
+    while let Some((mut batch, mut attempts)) = queue.pop_front() {
+        loop {
+            // Records past MaximumRecordAgeInSeconds are not sent again. Arrival times
+            // never decrease in a shard, so the expired ones are a prefix.
+            if host.config().maximum_record_age_in_seconds >= 0 {
+                let max_age = host.config().maximum_record_age_in_seconds as u64 * 1000;
+                let now = host.now_ms();
+                let expired = batch
+                    .iter()
+                    .take_while(|r| now.saturating_sub(r.arrival_ms) > max_age)
+                    .count();
+                if expired > 0 {
+                    let rest = batch.split_off(expired);
+                    host.dead_letter(
+                        &batch,
+                        "RecordAgeExceeded",
+                        invokes,
+                        cp(rest
+                            .first()
+                            .map_or(batch[expired - 1].counter + 1, |r| r.counter)),
+                    )
+                    .await?;
+                    batch = rest;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            invokes += 1;
+            match host.invoke(&batch).await {
+                (Outcome::Success, writes) => {
+                    let end = batch[batch.len() - 1].counter + 1;
+                    host.stats()
+                        .records_processed
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    host.settle(writes, cp(end)).await?;
+                    break;
+                }
+                (Outcome::Partial(idx), writes) => {
+                    host.stats()
+                        .records_processed
+                        .fetch_add(idx as u64, Ordering::Relaxed);
+                    host.settle(writes, cp(batch[idx].counter)).await?;
+                    batch.drain(..idx);
+                    attempts += 1;
+                }
+                (Outcome::Failure(e), _) => {
+                    host.stats().function_errors.fetch_add(1, Ordering::Relaxed);
+                    host.log_failure(&e, &batch, attempts);
+                    if host.config().bisect_batch_on_function_error && batch.len() > 1 {
+                        let second = batch.split_off(batch.len() / 2);
+                        queue.push_front((second, attempts));
+                        queue.push_front((batch, attempts));
+                        break;
+                    }
+                    attempts += 1;
+                }
+            }
+            let max = host.config().maximum_retry_attempts;
+            if max >= 0 && i64::from(attempts) > max {
+                let end = batch[batch.len() - 1].counter + 1;
+                host.dead_letter(&batch, "RetryAttemptsExhausted", invokes, cp(end))
+                    .await?;
+                break;
+            }
+            tokio::time::sleep(backoff(attempts)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Logs a failed invocation at warn level, at most one line a second per mapping
+/// (a shard stuck on a poison record fails many times a second); the line counts
+/// the failures it stands for.
+pub(crate) fn log_failure(
+    stats: &MappingStats,
+    mapping: &str,
+    function: &str,
+    e: &FunctionError,
+    shard_id: &str,
+    batch: &[Record],
+    attempts: u32,
+) {
+    let now = now_ms();
+    let last = stats.last_failure_log_ms.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 1000
+        || stats
+            .last_failure_log_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        stats.unlogged_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(error = %e, shard = %shard_id, records = batch.len(), "function error");
+        return;
+    }
+    let also = stats.unlogged_failures.swap(0, Ordering::Relaxed);
+    let oldest = batch
+        .first()
+        .map_or(0, |r| now.saturating_sub(r.arrival_ms));
+    tracing::warn!(
+        mapping = %mapping,
+        function = %function,
+        shard = %shard_id,
+        error = %e,
+        records = batch.len(),
+        first_sequence_number = batch.first().map_or("", |r| r.sequence_number.as_str()),
+        retry = attempts,
+        iterator_age_ms = oldest,
+        failures_since_last_line = also,
+        "function invocation failed; the batch will be retried"
+    );
+}
+
+/// Invokes the mapping's function (by its name now) with one event and judges the answer.
+pub(crate) async fn invoke_function(
+    functions: &Functions,
+    config: &MappingConfig,
+    function_arn: &str,
+    stats: &MappingStats,
+    payload: Bytes,
+    batch: &[Record],
+) -> (Outcome, Vec<WriteOp>) {
+    stats.invocations.fetch_add(1, Ordering::Relaxed);
+    let mut writes = TableWrites::default();
+    let result = match functions.get(&config.function_name) {
+        Some(function) => function.invoke(payload, &mut writes).await,
+        None => Err(FunctionError::Start(format!(
+            "Function not found: {function_arn}"
+        ))),
+    };
+    let outcome = match result {
+        Err(e) => Outcome::Failure(e),
+        Ok(_) if !config.reports_batch_item_failures() => Outcome::Success,
+        Ok(body) => judge_response(&body, batch),
+    };
+    (outcome, writes.ops)
+}
+
+/// Lambda's Kinesis event for a batch of one shard.
+pub(crate) fn kinesis_event(
+    batch: &[Record],
+    shard_id: &str,
+    stream_arn: &str,
+    role_arn: &str,
+    region: &str,
+) -> Bytes {
+    let event = KinesisEvent {
+        records: batch
+            .iter()
+            .map(|r| KinesisEventRecord {
+                kinesis: KinesisRecordData {
+                    kinesis_schema_version: "1.0".into(),
+                    partition_key: r.partition_key.clone(),
+                    sequence_number: r.sequence_number.clone(),
+                    data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+                    approximate_arrival_timestamp: r.arrival_ms as f64 / 1000.0,
+                },
+                event_source: "aws:kinesis".into(),
+                event_version: "1.0".into(),
+                event_id: format!("{shard_id}:{}", r.sequence_number),
+                event_name: "aws:kinesis:record".into(),
+                invoke_identity_arn: role_arn.to_owned(),
+                aws_region: region.to_owned(),
+                event_source_arn: stream_arn.to_owned(),
+            })
+            .collect(),
+    };
+    Bytes::from(serde_json::to_vec(&event).expect("events serialize"))
 }
 
 /// Judges a ReportBatchItemFailures response: empty or no failures is success; failures

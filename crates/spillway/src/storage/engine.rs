@@ -6,10 +6,14 @@
 //!   `fjall://` alone keeps it in the data dir. The default.
 //! - `memory://`: in memory ([`super::memory_engine`]), gone when spillway stops: for
 //!   tests and demos.
+//! - `kinesis+http://HOST:PORT` (streams) with `dynamodb+http://HOST:PORT` (tables):
+//!   remote engines (`crate::remote`) that this process shares with other workers
+//!   (`crate::worker`); the engines assign positions and keep everything durable.
 //!
-//! Streams and tables are on one engine for now: a mapping commits a batch's items
+//! Embedded, streams and tables are on one engine: a mapping commits a batch's items
 //! together with its checkpoint in one atomic write, which needs both in the same
-//! engine. Two different URLs are refused with that reason.
+//! engine. Two different embedded URLs are refused with that reason; a remote stream
+//! engine needs a remote table engine (leases and checkpoints live there).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use super::memory_engine::MemoryStore;
 use super::{StorageError, Store};
 
 /// The schemes this build knows, as a person would write them.
-const KNOWN: &str = "fjall://PATH, memory://";
+const KNOWN: &str = "fjall://PATH, memory://, kinesis+http://HOST:PORT (streams), dynamodb+http://HOST:PORT (tables)";
 
 /// An engine, as its URL names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +32,10 @@ pub enum EngineUrl {
     Fjall(PathBuf),
     /// In memory.
     Memory,
+    /// A Kinesis-API endpoint (`HOST:PORT`) keeping the streams.
+    Kinesis(String),
+    /// A DynamoDB-API endpoint (`HOST:PORT`) keeping the tables and the leases.
+    DynamoDb(String),
 }
 
 /// Why an engine URL cannot be used.
@@ -41,6 +49,13 @@ pub enum EngineError {
     UnknownScheme { url: String, scheme: String },
     #[error("memory:// takes nothing after the scheme (got {url:?})")]
     MemoryWithPath { url: String },
+    #[error("{url:?}: a remote engine is named by HOST:PORT after the scheme")]
+    NoHost { url: String },
+    #[error(
+        "streams on {streams} and tables on {tables}: a worker over remote engines needs \
+         kinesis+http://HOST:PORT for the streams and dynamodb+http://HOST:PORT for the tables"
+    )]
+    RemotePair { streams: String, tables: String },
     #[error(
         "streams on {streams} and tables on {tables}: streams and tables must be on the same \
          engine for now (a mapping commits its items with its checkpoint in one atomic write)"
@@ -65,6 +80,17 @@ impl EngineUrl {
             "fjall" => Ok(Self::Fjall(PathBuf::from(rest))),
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(EngineError::MemoryWithPath { url: url.into() }),
+            "kinesis+http" | "dynamodb+http" => {
+                let host = rest.trim_end_matches('/');
+                if host.is_empty() || host.contains('/') {
+                    return Err(EngineError::NoHost { url: url.into() });
+                }
+                Ok(if scheme == "kinesis+http" {
+                    Self::Kinesis(host.into())
+                } else {
+                    Self::DynamoDb(host.into())
+                })
+            }
             _ => Err(EngineError::UnknownScheme {
                 url: url.into(),
                 scheme: scheme.into(),
@@ -78,7 +104,35 @@ impl std::fmt::Display for EngineUrl {
         match self {
             Self::Fjall(dir) => write!(f, "fjall://{}", dir.display()),
             Self::Memory => f.write_str("memory://"),
+            Self::Kinesis(host) => write!(f, "kinesis+http://{host}"),
+            Self::DynamoDb(host) => write!(f, "dynamodb+http://{host}"),
         }
+    }
+}
+
+impl EngineUrl {
+    fn is_remote(&self) -> bool {
+        matches!(self, Self::Kinesis(_) | Self::DynamoDb(_))
+    }
+}
+
+/// The remote engines a worker runs over, when the URLs name them; None for an
+/// embedded engine; an error for a mix.
+pub fn remote(
+    streams: &EngineUrl,
+    tables: &EngineUrl,
+    region: &str,
+) -> Result<Option<crate::remote::RemoteEngines>, EngineError> {
+    match (streams, tables) {
+        (EngineUrl::Kinesis(k), EngineUrl::DynamoDb(d)) => Ok(Some(crate::remote::RemoteEngines {
+            kinesis: crate::remote::kinesis::KinesisClient::new(k, region),
+            dynamodb: crate::remote::dynamodb::DynamoDbClient::new(d, region),
+        })),
+        (s, t) if s.is_remote() || t.is_remote() => Err(EngineError::RemotePair {
+            streams: s.to_string(),
+            tables: t.to_string(),
+        }),
+        _ => Ok(None),
     }
 }
 
@@ -100,6 +154,10 @@ pub fn open(streams: &EngineUrl, tables: &EngineUrl) -> Result<Arc<dyn Store>, E
             }),
         },
         EngineUrl::Memory => Ok(Arc::new(MemoryStore::new())),
+        EngineUrl::Kinesis(_) | EngineUrl::DynamoDb(_) => Err(EngineError::RemotePair {
+            streams: streams.to_string(),
+            tables: tables.to_string(),
+        }),
     }
 }
 
@@ -126,6 +184,23 @@ mod tests {
         assert!(e.to_string().contains("\"postgres\""), "{e}");
         assert!(e.to_string().contains("memory://"), "{e}");
         assert!(EngineUrl::parse("memory://x", data).is_err());
+        assert_eq!(
+            EngineUrl::parse("kinesis+http://127.0.0.1:4566/", data).unwrap(),
+            EngineUrl::Kinesis("127.0.0.1:4566".into())
+        );
+        assert!(EngineUrl::parse("dynamodb+http://", data).is_err());
+        let (k, d) = (
+            EngineUrl::parse("kinesis+http://h:1", data).unwrap(),
+            EngineUrl::parse("dynamodb+http://h:2", data).unwrap(),
+        );
+        assert!(remote(&k, &d, "us-east-1").unwrap().is_some());
+        assert!(
+            remote(&EngineUrl::Memory, &EngineUrl::Memory, "us-east-1")
+                .unwrap()
+                .is_none()
+        );
+        let e = remote(&k, &EngineUrl::Memory, "us-east-1").unwrap_err();
+        assert!(e.to_string().contains("dynamodb+http://"), "{e}");
         assert!(EngineUrl::parse("/srv/x", data).is_err());
     }
 

@@ -1,0 +1,208 @@
+//! A table engine reached through DynamoDB's API: tables a worker's functions write
+//! to, and the lease table where workers share the work (`crate::worker::lease`).
+//! Conditional writes are the engine's, so two workers can never both win one lease.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::{AwsJsonClient, RemoteError};
+use crate::config::TableConfig;
+
+/// At most this many writes go in one BatchWriteItem (DynamoDB's limit).
+const BATCH_WRITE_MAX: usize = 25;
+
+/// A client of one DynamoDB-API endpoint.
+#[derive(Debug, Clone)]
+pub struct DynamoDbClient {
+    api: AwsJsonClient,
+}
+
+/// A conditional write lost: the item was not as the condition said.
+#[derive(Debug, thiserror::Error)]
+pub enum ConditionalError {
+    #[error("the condition did not hold")]
+    ConditionFailed,
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+impl DynamoDbClient {
+    /// `host_port`: `HOST:PORT` of the engine.
+    pub fn new(host_port: &str, region: &str) -> Self {
+        Self {
+            api: AwsJsonClient::new(
+                host_port,
+                "dynamodb",
+                "DynamoDB_20120810",
+                "application/x-amz-json-1.0",
+                region,
+            ),
+        }
+    }
+
+    /// The raw client, for forwarding clients' requests.
+    pub fn api(&self) -> &AwsJsonClient {
+        &self.api
+    }
+
+    /// Creates a table of the config's key schema (on demand) unless it exists, and
+    /// waits until it is ACTIVE.
+    pub async fn ensure_table(&self, table: &TableConfig) -> Result<(), RemoteError> {
+        let mut keys = vec![(&table.hash_key, "HASH")];
+        if let Some(range) = &table.range_key {
+            keys.push((range, "RANGE"));
+        }
+        let body = json!({
+            "TableName": table.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": keys.iter().map(|(k, t)| json!({"AttributeName": k.name, "KeyType": t})).collect::<Vec<_>>(),
+            "AttributeDefinitions": keys.iter().map(|(k, _)| json!({"AttributeName": k.name, "AttributeType": k.kind})).collect::<Vec<_>>(),
+        });
+        self.create_and_wait(&table.name, &body).await
+    }
+
+    /// Creates the lease table (hash key `leaseKey`, a string) unless it exists.
+    pub async fn ensure_lease_table(&self, name: &str) -> Result<(), RemoteError> {
+        let body = json!({
+            "TableName": name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "leaseKey", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "leaseKey", "AttributeType": "S"}],
+        });
+        self.create_and_wait(name, &body).await
+    }
+
+    async fn create_and_wait(&self, name: &str, body: &Value) -> Result<(), RemoteError> {
+        match self.api.call_retrying("CreateTable", body, 5).await {
+            Ok(_) => tracing::info!(
+                table = name,
+                endpoint = self.api.endpoint(),
+                "created the table in the table engine"
+            ),
+            Err(e) if e.kind() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(e),
+        }
+        for _ in 0..600 {
+            let d = self
+                .api
+                .call_retrying("DescribeTable", &json!({"TableName": name}), 5)
+                .await?;
+            if d["Table"]["TableStatus"].as_str() == Some("ACTIVE") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(RemoteError::Decode {
+            endpoint: self.api.endpoint().to_owned(),
+            message: format!("table {name} did not become ACTIVE within a minute"),
+        })
+    }
+
+    /// Puts every item (DynamoDB JSON), 25 to a BatchWriteItem, sending what the engine
+    /// leaves unprocessed again until all is written. Puts are idempotent, so retrying
+    /// a whole batch after a lost answer is safe.
+    pub async fn put_items(&self, table: &str, items: Vec<Value>) -> Result<(), RemoteError> {
+        for chunk in items.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<Value> = chunk
+                .iter()
+                .map(|item| json!({"PutRequest": {"Item": item}}))
+                .collect();
+            let mut rounds = 0u32;
+            while !pending.is_empty() {
+                rounds += 1;
+                let answer = self
+                    .api
+                    .call_retrying(
+                        "BatchWriteItem",
+                        &json!({"RequestItems": {table: pending}}),
+                        6,
+                    )
+                    .await?;
+                pending = answer["UnprocessedItems"][table]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(Duration::from_millis((50u64 << rounds.min(5)).min(1000)))
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every item of a table (small tables: the lease table), with a consistent read.
+    pub async fn scan_all(&self, table: &str) -> Result<Vec<Map<String, Value>>, RemoteError> {
+        let mut items = Vec::new();
+        let mut start: Option<Value> = None;
+        loop {
+            let mut body = json!({"TableName": table, "ConsistentRead": true});
+            if let Some(key) = start.take() {
+                body["ExclusiveStartKey"] = key;
+            }
+            let page = self.api.call_retrying("Scan", &body, 5).await?;
+            for item in page["Items"].as_array().into_iter().flatten() {
+                if let Some(m) = item.as_object() {
+                    items.push(m.clone());
+                }
+            }
+            match page.get("LastEvaluatedKey") {
+                Some(k) if k.is_object() => start = Some(k.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// PutItem under a condition (`ConditionExpression` with its names and values).
+    pub async fn put_if(
+        &self,
+        table: &str,
+        item: Value,
+        condition: &str,
+        names: Value,
+        values: Option<Value>,
+    ) -> Result<(), ConditionalError> {
+        let mut body = json!({
+            "TableName": table,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        });
+        if let Some(v) = values {
+            body["ExpressionAttributeValues"] = v;
+        }
+        self.conditional("PutItem", &body).await
+    }
+
+    /// UpdateItem under a condition.
+    pub async fn update_if(
+        &self,
+        table: &str,
+        key: Value,
+        update: &str,
+        condition: &str,
+        names: Value,
+        values: Value,
+    ) -> Result<(), ConditionalError> {
+        let body = json!({
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        });
+        self.conditional("UpdateItem", &body).await
+    }
+
+    async fn conditional(&self, action: &str, body: &Value) -> Result<(), ConditionalError> {
+        match self.api.call_retrying(action, body, 5).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == Some("ConditionalCheckFailedException") => {
+                Err(ConditionalError::ConditionFailed)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! A stream engine reached through Kinesis' API: what a worker needs of it (create a
+//! stream, list its shards, append, read from a position). The engine assigns sequence
+//! numbers; a worker only ever carries them back.
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::{AwsJsonClient, RemoteError};
+
+/// One shard as ListShards describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteShard {
+    pub shard_id: String,
+    /// The parent and adjacent parent, for shards born of a reshard.
+    pub parents: Vec<String>,
+    /// Set when the shard is closed: no record comes after this one.
+    pub ending_sequence_number: Option<String>,
+}
+
+/// One record read back.
+#[derive(Debug, Clone)]
+pub struct RemoteRecord {
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub data: Bytes,
+    pub arrival_ms: u64,
+}
+
+/// One GetRecords answer.
+#[derive(Debug)]
+pub struct RemoteRead {
+    pub records: Vec<RemoteRecord>,
+    /// None when a closed shard has been read to its end.
+    pub next_iterator: Option<String>,
+    pub millis_behind_latest: u64,
+}
+
+/// Where a read begins, as GetShardIterator's types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IteratorStart {
+    TrimHorizon,
+    Latest,
+    AfterSequenceNumber(String),
+    /// Unix epoch milliseconds.
+    AtTimestamp(u64),
+}
+
+/// A client of one Kinesis-API endpoint.
+#[derive(Debug, Clone)]
+pub struct KinesisClient {
+    api: AwsJsonClient,
+}
+
+impl KinesisClient {
+    /// `host_port`: `HOST:PORT` of the engine.
+    pub fn new(host_port: &str, region: &str) -> Self {
+        Self {
+            api: AwsJsonClient::new(
+                host_port,
+                "kinesis",
+                "Kinesis_20131202",
+                "application/x-amz-json-1.1",
+                region,
+            ),
+        }
+    }
+
+    /// The raw client, for forwarding clients' requests.
+    pub fn api(&self) -> &AwsJsonClient {
+        &self.api
+    }
+
+    /// Creates the stream unless it exists, and waits until it is ACTIVE (or UPDATING):
+    /// workers started together all ask, one creates. Returns the stream's ARN.
+    pub async fn ensure_stream(&self, name: &str, shard_count: u32) -> Result<String, RemoteError> {
+        match self
+            .api
+            .call_retrying(
+                "CreateStream",
+                &json!({"StreamName": name, "ShardCount": shard_count}),
+                5,
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(
+                stream = name,
+                shards = shard_count,
+                endpoint = self.api.endpoint(),
+                "created the stream in the stream engine"
+            ),
+            Err(e) if e.kind() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(e),
+        }
+        for _ in 0..600 {
+            let d = self
+                .api
+                .call_retrying("DescribeStreamSummary", &json!({"StreamName": name}), 5)
+                .await?;
+            let summary = &d["StreamDescriptionSummary"];
+            match summary["StreamStatus"].as_str() {
+                Some("ACTIVE" | "UPDATING") => {
+                    return Ok(summary["StreamARN"].as_str().unwrap_or_default().to_owned());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Err(RemoteError::Decode {
+            endpoint: self.api.endpoint().to_owned(),
+            message: format!("stream {name} did not become ACTIVE within a minute"),
+        })
+    }
+
+    /// Every shard of the stream, closed ones included.
+    pub async fn list_shards(&self, stream: &str) -> Result<Vec<RemoteShard>, RemoteError> {
+        let mut shards = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let body = match &next {
+                Some(token) => json!({"NextToken": token}),
+                None => json!({"StreamName": stream}),
+            };
+            let page = self.api.call_retrying("ListShards", &body, 5).await?;
+            for s in page["Shards"].as_array().into_iter().flatten() {
+                let text = |k: &str| s[k].as_str().map(str::to_owned);
+                shards.push(RemoteShard {
+                    shard_id: text("ShardId").unwrap_or_default(),
+                    parents: ["ParentShardId", "AdjacentParentShardId"]
+                        .iter()
+                        .filter_map(|k| text(k))
+                        .collect(),
+                    ending_sequence_number: s["SequenceNumberRange"]["EndingSequenceNumber"]
+                        .as_str()
+                        .map(str::to_owned),
+                });
+            }
+            next = page["NextToken"].as_str().map(str::to_owned);
+            if next.is_none() {
+                return Ok(shards);
+            }
+        }
+    }
+
+    /// Appends one record; the engine's answer (shard id, sequence number) is the
+    /// acknowledgement. Not retried: a retry after a lost answer would append twice.
+    pub async fn put_record(
+        &self,
+        stream: &str,
+        partition_key: &str,
+        data: &[u8],
+    ) -> Result<(String, String), RemoteError> {
+        let answer = self
+            .api
+            .call(
+                "PutRecord",
+                &json!({
+                    "StreamName": stream,
+                    "PartitionKey": partition_key,
+                    "Data": base64::engine::general_purpose::STANDARD.encode(data),
+                }),
+            )
+            .await?;
+        match (
+            answer["ShardId"].as_str(),
+            answer["SequenceNumber"].as_str(),
+        ) {
+            (Some(shard), Some(seq)) => Ok((shard.to_owned(), seq.to_owned())),
+            _ => Err(RemoteError::Decode {
+                endpoint: self.api.endpoint().to_owned(),
+                message: format!("PutRecord answered {answer}"),
+            }),
+        }
+    }
+
+    /// A shard iterator at `start`.
+    pub async fn shard_iterator(
+        &self,
+        stream: &str,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<String, RemoteError> {
+        let mut body = json!({"StreamName": stream, "ShardId": shard_id});
+        match start {
+            IteratorStart::TrimHorizon => body["ShardIteratorType"] = "TRIM_HORIZON".into(),
+            IteratorStart::Latest => body["ShardIteratorType"] = "LATEST".into(),
+            IteratorStart::AfterSequenceNumber(seq) => {
+                body["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER".into();
+                body["StartingSequenceNumber"] = seq.as_str().into();
+            }
+            IteratorStart::AtTimestamp(ms) => {
+                body["ShardIteratorType"] = "AT_TIMESTAMP".into();
+                body["Timestamp"] = (*ms as f64 / 1000.0).into();
+            }
+        }
+        let answer = self.api.call_retrying("GetShardIterator", &body, 5).await?;
+        answer["ShardIterator"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| RemoteError::Decode {
+                endpoint: self.api.endpoint().to_owned(),
+                message: format!("GetShardIterator answered {answer}"),
+            })
+    }
+
+    /// Up to `limit` records from `iterator`.
+    pub async fn get_records(&self, iterator: &str, limit: u32) -> Result<RemoteRead, RemoteError> {
+        let answer = self
+            .api
+            .call_retrying(
+                "GetRecords",
+                &json!({"ShardIterator": iterator, "Limit": limit.clamp(1, 10_000)}),
+                3,
+            )
+            .await?;
+        let mut records = Vec::new();
+        for r in answer["Records"].as_array().into_iter().flatten() {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(r["Data"].as_str().unwrap_or_default())
+                .map_err(|e| RemoteError::Decode {
+                    endpoint: self.api.endpoint().to_owned(),
+                    message: format!("a record's Data is not base64: {e}"),
+                })?;
+            records.push(RemoteRecord {
+                sequence_number: r["SequenceNumber"].as_str().unwrap_or_default().to_owned(),
+                partition_key: r["PartitionKey"].as_str().unwrap_or_default().to_owned(),
+                data: Bytes::from(data),
+                arrival_ms: r["ApproximateArrivalTimestamp"]
+                    .as_f64()
+                    .map_or(0, |s| (s * 1000.0) as u64),
+            });
+        }
+        Ok(RemoteRead {
+            records,
+            next_iterator: answer["NextShardIterator"].as_str().map(str::to_owned),
+            millis_behind_latest: answer["MillisBehindLatest"].as_u64().unwrap_or(0),
+        })
+    }
+}
+
+/// Reads the scheme-less part of `kinesis+http://HOST:PORT`.
+pub fn host_port(rest: &str) -> Option<&str> {
+    let rest = rest.trim_end_matches('/');
+    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+}
