@@ -19,8 +19,9 @@
 //! - **Expire**: a worker that sees a lease's counter stand still for `lease_duration`
 //!   (by its own clock: no clocks are compared) takes it as its holder's death.
 //! - **Take**: set owner to me and raise the counter (condition: the counter I saw).
-//!   Expired leases first; else one lease from the busiest worker when it holds more
-//!   than its share (`ceil(active leases / live workers)`), one per cycle.
+//!   Up to this worker's share (`ceil(active leases / live workers)`): expired leases
+//!   first; else one lease of the busiest worker when it holds at least two more than
+//!   this one, one per cycle (so 4 shards over 3 workers settle at 2/1/1).
 //! - **Fence**: a checkpoint is written only with the holder's condition, so a worker
 //!   that lost its lease cannot move a checkpoint. It also stops invoking once it has
 //!   not renewed for `lease_duration` (measured from before its last successful
@@ -400,7 +401,8 @@ impl Observations {
 }
 
 /// Which leases to take this cycle: every expired one up to this worker's share; when
-/// none is expired and the busiest worker holds more than its share, one of its leases.
+/// none is expired and the busiest worker holds two more than this one, one of its
+/// leases.
 pub fn choose(
     leases: &[Lease],
     observations: &Observations,
@@ -435,7 +437,9 @@ pub fn choose(
         .filter(|(o, _)| **o != me)
         .max_by_key(|(o, n)| (**n, std::cmp::Reverse(**o)));
     match busiest {
-        Some((owner, n)) if *n > share => active
+        // One more than this worker would leave a difference of one at worst, so two
+        // workers never trade a lease back and forth.
+        Some((owner, n)) if *n > mine + 1 => active
             .iter()
             .find(|l| l.owner == *owner)
             .map(|l| vec![(*l).clone()])
@@ -479,6 +483,17 @@ mod tests {
         even[0].owner = "b".into();
         even[1].owner = "b".into();
         assert!(choose(&even, &obs, "b", t0 + Duration::from_secs(1), d).is_empty());
+        // Three workers over four shards: from 2/2/0 the idle one takes one; 2/1/1 is
+        // where it rests (no one takes a lease back and forth).
+        let mut three = held.clone();
+        three[2].owner = "b".into();
+        three[3].owner = "b".into();
+        let taken = choose(&three, &obs, "c", t0, d);
+        assert_eq!(taken.len(), 1);
+        three[3].owner = "c".into();
+        for me in ["a", "b", "c"] {
+            assert!(choose(&three, &obs, me, t0, d).is_empty(), "{me} took more");
+        }
     }
 
     #[test]

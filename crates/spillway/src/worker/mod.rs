@@ -275,7 +275,9 @@ impl Worker {
             match lease.renew(&self.leases).await {
                 Ok(()) => {}
                 Err(LeaseError::Lost(_)) => {
-                    tracing::warn!(worker = %self.settings.worker_id, lease = %lease.key, "lease taken over by another worker; stopped processing its shard");
+                    // Another worker took it (to even out the shares, or because this one
+                    // stopped renewing in time): the shard goes on there.
+                    tracing::info!(worker = %self.settings.worker_id, lease = %lease.key, "lease taken over by another worker; stopped processing its shard");
                     if let Some(h) = self.held_map().remove(&lease.key) {
                         h.poller.abort();
                     }

@@ -1,0 +1,362 @@
+//! Stateless workers over shared engines. Three spillway workers share a stream of four
+//! shards through leases; requests are spread over the workers, one worker is killed
+//! with kill -9 while the shards drain, and the table must end up holding exactly one
+//! item per record in the stream: every acknowledged record, nothing twice, nothing
+//! else. The engines are reached only through their Kinesis and DynamoDB APIs, so the
+//! same scenario runs over a spillway that only stores, and over other projects'
+//! engines (kinesalite and dynalite).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Server, client, get_json, wait_until};
+use serde_json::Value;
+use spillway::remote::dynamodb::DynamoDbClient;
+use spillway::remote::kinesis::{IteratorStart, KinesisClient};
+use spillway::worker::lease::{Lease, LeaseError, LeaseTable};
+
+/// The engine: a spillway with no pipeline of its own.
+const ENGINE: &str = "streams = []\nroutes = []\ntables = []\nfunctions = []\nmappings = []\n";
+
+/// A worker's config: the reference pipeline over the engines, four shards, small
+/// batches and a slow function so that draining takes seconds, short leases.
+fn worker_config(streams: &str, tables: &str, id: &str) -> String {
+    common::config_with(|t| {
+        t.replace(
+            "stream_engine = \"fjall://\"",
+            &format!("stream_engine = \"kinesis+http://{streams}\""),
+        )
+        .replace(
+            "table_engine = \"fjall://\"",
+            &format!("table_engine = \"dynamodb+http://{tables}\""),
+        )
+        .replace("worker_id = \"\"", &format!("worker_id = \"{id}\""))
+        .replace("lease_duration_ms = 10000", "lease_duration_ms = 3000")
+        .replace("renew_interval_ms = 2000", "renew_interval_ms = 500")
+        .replace("shard_count = 1", "shard_count = 4")
+        .replace("BatchSize = 100", "BatchSize = 10")
+        .replace("\ndelay_ms = 0", "\ndelay_ms = 40")
+    })
+}
+
+async fn worker_status(c: &reqwest::Client, w: &Server) -> Value {
+    let (status, v) = get_json(c, &w.url("/_spillway/worker")).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn held(v: &Value) -> Vec<String> {
+    v["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The item id of every record in the stream, read through the Kinesis API.
+async fn stream_item_ids(kinesis: &KinesisClient, stream: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for shard in kinesis.list_shards(stream).await.unwrap() {
+        let mut it = kinesis
+            .shard_iterator(stream, &shard.shard_id, &IteratorStart::TrimHorizon)
+            .await
+            .unwrap();
+        loop {
+            let read = kinesis.get_records(&it, 10_000).await.unwrap();
+            if read.records.is_empty() {
+                break;
+            }
+            for r in &read.records {
+                ids.insert(spillway::function::builtin::item_id(&format!(
+                    "{}:{}",
+                    shard.shard_id, r.sequence_number
+                )));
+            }
+            match read.next_iterator {
+                Some(next) => it = next,
+                None => break,
+            }
+        }
+    }
+    ids
+}
+
+/// Every item's ID, read through the DynamoDB API.
+async fn table_ids(dynamodb: &DynamoDbClient, table: &str) -> Vec<String> {
+    dynamodb
+        .scan_all(table)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i["ID"]["S"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The scenario, over the engines at `streams` and `tables` (`HOST:PORT`).
+async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: &str) {
+    let kinesis = KinesisClient::new(streams, "us-east-1");
+    let dynamodb = DynamoDbClient::new(tables, "us-east-1");
+    let mut workers: Vec<Server> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|id| Server::start(&dir.join(id), Some(&worker_config(streams, tables, id))))
+        .collect();
+    let c = client();
+
+    // The leases spread: each worker holds at least one of the four shards.
+    wait_until(30, "every worker to hold a lease", || async {
+        let mut all = true;
+        for w in &workers {
+            all &= !held(&worker_status(&c, w).await).is_empty();
+        }
+        all
+    })
+    .await;
+
+    // Requests spread over the three workers, concurrently.
+    let n = 600;
+    let mut tasks = Vec::new();
+    for k in 0..6 {
+        let (c, urls) = (
+            c.clone(),
+            workers.iter().map(|w| w.url("/dev")).collect::<Vec<_>>(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in (k..n).step_by(6) {
+                let r = c
+                    .post(&urls[i % urls.len()])
+                    .body(format!("{{\"message\": \"record {i}\"}}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let v: Value = r.json().await.unwrap();
+                acked.push(spillway::function::builtin::item_id(&format!(
+                    "{}:{}",
+                    v["ShardId"].as_str().unwrap(),
+                    v["SequenceNumber"].as_str().unwrap()
+                )));
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len(), n);
+
+    // kill -9 the busiest worker while the shards are still draining.
+    let mut busiest = (0, Vec::new());
+    for (i, w) in workers.iter().enumerate() {
+        let h = held(&worker_status(&c, w).await);
+        if h.len() > busiest.1.len() {
+            busiest = (i, h);
+        }
+    }
+    let (victim, orphaned) = busiest;
+    let items_at_kill = table_ids(&dynamodb, "example-table").await.len();
+    assert!(
+        items_at_kill < n,
+        "the table was full ({items_at_kill} items) before the kill: the test did not kill mid-drain"
+    );
+    let killed = format!("w{}", victim + 1);
+    workers[victim].kill9();
+
+    // Every record of the stream reaches the table once.
+    let records = stream_item_ids(&kinesis, "example-stream").await;
+    assert_eq!(records.len(), n, "the stream holds what was acknowledged");
+    wait_until(90, "the table to hold every record", || async {
+        table_ids(&dynamodb, "example-table").await.len() >= n
+    })
+    .await;
+    let items = table_ids(&dynamodb, "example-table").await;
+    let ids: BTreeSet<String> = items.iter().cloned().collect();
+    assert_eq!(items.len(), n, "one item per record, none twice");
+    assert_eq!(ids, records, "the items are the stream's records");
+    for id in &acked {
+        assert!(ids.contains(id), "an acknowledged record has no item");
+    }
+
+    // The killed worker's leases were taken over by the living.
+    let survivor = workers
+        .iter()
+        .find(|w| w.base != workers[victim].base)
+        .unwrap();
+    let owners = || async {
+        worker_status(&c, survivor).await["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["leaseKey"].as_str().unwrap().to_owned(),
+                    l["leaseOwner"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<BTreeMap<String, String>>()
+    };
+    wait_until(20, "the leases to settle on the living workers", || async {
+        let o = owners().await;
+        o.len() == 4 && o.values().all(|w| w != &killed)
+    })
+    .await;
+    let o = owners().await;
+    assert!(!orphaned.is_empty());
+    for key in &orphaned {
+        assert!(
+            o[key] != killed && !o[key].is_empty(),
+            "{key} is held by {:?}",
+            o[key]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_over_a_spillway_engine_lose_and_double_nothing_through_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    share_and_survive_a_kill(dir.path(), &host, &host).await;
+}
+
+/// A node program of the conformance cache (`tests/conformance/prepare.sh` installs
+/// kinesalite's and dynalite's dependencies there), on a free port.
+struct Peer {
+    child: Child,
+    host: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn conformance_cache() -> PathBuf {
+    std::env::var_os("SPILLWAY_CONFORMANCE_CACHE").map_or_else(
+        || std::env::temp_dir().join("spillway-conformance"),
+        PathBuf::from,
+    )
+}
+
+fn start_peer(suite: &str, args: &[&str]) -> Option<Peer> {
+    let cli = conformance_cache().join(suite).join("cli.js");
+    if !cli.exists() {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("node")
+        .arg(&cli)
+        .arg("--port")
+        .arg(port.to_string())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let host = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&host).is_ok() {
+            return Some(Peer { child, host });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{suite} did not listen on {host}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_through_a_kill() {
+    let (Some(kinesalite), Some(dynalite)) = (
+        start_peer("kinesalite", &["--createStreamMs", "50"]),
+        start_peer("dynalite", &["--createTableMs", "50"]),
+    ) else {
+        // CI prepares the cache (SPILLWAY_PEER_ENGINES=1 makes its absence a failure).
+        assert!(
+            std::env::var_os("SPILLWAY_PEER_ENGINES").is_none(),
+            "kinesalite and dynalite are not installed in {}",
+            conformance_cache().display()
+        );
+        eprintln!(
+            "skipped: kinesalite and dynalite are not installed in {} (tests/conformance/prepare.sh)",
+            conformance_cache().display()
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    share_and_survive_a_kill(dir.path(), &kinesalite.host, &dynalite.host).await;
+}
+
+/// Two workers racing for one lease: the engine's conditional write lets exactly one
+/// win, and the loser's checkpoint is refused (fencing).
+#[tokio::test]
+async fn of_two_workers_racing_for_a_lease_one_wins_and_the_other_is_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let db = DynamoDbClient::new(&host, "us-east-1");
+    db.ensure_lease_table("leases").await.unwrap();
+    let table = |id: &str| LeaseTable {
+        db: db.clone(),
+        table: "leases".into(),
+        worker_id: id.into(),
+    };
+    let (a, b) = (table("a"), table("b"));
+    assert!(a.create("m/shard-0", "TRIM_HORIZON", &[]).await.unwrap());
+    assert!(
+        !b.create("m/shard-0", "LATEST", &[]).await.unwrap(),
+        "created twice"
+    );
+    let seen: Lease = a.all().await.unwrap().pop().unwrap();
+    assert_eq!(seen.checkpoint, "TRIM_HORIZON");
+    // Both saw the same counter; both try to take it.
+    let (ra, rb) = tokio::join!(a.take(&seen), b.take(&seen));
+    let winners = [ra.is_ok(), rb.is_ok()];
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1, "{winners:?}");
+    let (winner, loser) = if ra.is_ok() { (&a, &b) } else { (&b, &a) };
+    assert!(matches!(
+        if ra.is_ok() { rb } else { ra },
+        Err(LeaseError::Lost(_))
+    ));
+    let now = a.all().await.unwrap().pop().unwrap();
+    assert_eq!(now.owner, winner.worker_id);
+    assert_eq!(now.counter, seen.counter + 1);
+    // The loser, holding what it saw, cannot move the checkpoint.
+    let stale = spillway::worker::lease::HeldLease::new(
+        &seen,
+        "shard-0",
+        seen.counter,
+        std::time::Instant::now(),
+        Duration::from_secs(10),
+    );
+    assert!(matches!(
+        stale.set_checkpoint(loser, "4900").await,
+        Err(LeaseError::Lost(_))
+    ));
+    assert!(stale.lost());
+    let held = spillway::worker::lease::HeldLease::new(
+        &now,
+        "shard-0",
+        now.counter,
+        std::time::Instant::now(),
+        Duration::from_secs(10),
+    );
+    held.set_checkpoint(winner, "4900").await.unwrap();
+    held.renew(winner).await.unwrap();
+    let after = a.all().await.unwrap().pop().unwrap();
+    assert_eq!(
+        (after.checkpoint.as_str(), after.counter),
+        ("4900", now.counter + 2)
+    );
+}
