@@ -207,6 +207,25 @@ async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: 
         o.len() == 4 && o.values().all(|w| w != &killed)
     })
     .await;
+    // What a worker does shows in its metrics.
+    let metrics = c
+        .get(survivor.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("spillway_worker_leases_held ")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spillway_mapping_invocations_total{function=\"kinesis-to-dynamo\",mapping=\"kinesis-to-dynamo@example-stream\"}"),
+        "{metrics}"
+    );
     let o = owners().await;
     assert!(!orphaned.is_empty());
     for key in &orphaned {
@@ -224,6 +243,14 @@ async fn three_workers_over_a_spillway_engine_lose_and_double_nothing_through_a_
     let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
     let host = engine.base.trim_start_matches("http://").to_owned();
     share_and_survive_a_kill(dir.path(), &host, &host).await;
+    // The engine, with no mapping of its own, still answers its metrics.
+    let r = client().get(engine.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("spillway_stream_incoming_records_total{shard=\"shardId-000000000003\",stream=\"example-stream\"}"),
+        "{text}"
+    );
 }
 
 /// A node program of the conformance cache (`tests/conformance/prepare.sh` installs

@@ -33,7 +33,16 @@ fn counters(
     for (values, v) in rows {
         vec.with_label_values(values).inc_by(*v);
     }
-    prometheus::core::Collector::collect(&vec)
+    non_empty(prometheus::core::Collector::collect(&vec))
+}
+
+/// Families with at least one sample: the text encoder refuses an empty one, and a
+/// spillway without mappings (an engine for workers) has empty mapping families.
+fn non_empty(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
+    families
+        .into_iter()
+        .filter(|f| !f.get_metric().is_empty())
+        .collect()
 }
 
 /// A gauge family filled from values read now.
@@ -44,7 +53,7 @@ fn gauges(name: &str, help: &str, labels: &[&str], rows: &[(Vec<&str>, i64)]) ->
     for (values, v) in rows {
         vec.with_label_values(values).set(*v);
     }
-    prometheus::core::Collector::collect(&vec)
+    non_empty(prometheus::core::Collector::collect(&vec))
 }
 
 /// Item counts are a full pass over a table: counted again only when the table was
@@ -152,6 +161,42 @@ fn gather(services: &Services) -> Vec<MetricFamily> {
         errors.push((vec![uuid, function], m.stats.function_errors.load(Relaxed)));
         dead.push((vec![uuid], m.stats.records_dead_lettered.load(Relaxed)));
         undelivered.push((vec![uuid], m.stats.destination_failures.load(Relaxed)));
+    }
+    // A worker's mappings, by their name (`{function}@{stream}`), in the same families.
+    let worker_mappings: Vec<_> = services
+        .worker
+        .iter()
+        .flat_map(|w| w.mappings().iter())
+        .map(|m| (m, m.stats.iterator_ages_ms(now)))
+        .collect();
+    for (m, shard_ages) in &worker_mappings {
+        let (name, function, stream) =
+            (m.name.as_str(), m.function_name.as_str(), m.stream.as_str());
+        for (shard, age) in shard_ages {
+            ages.push((
+                vec![name, stream, shard.as_str()],
+                i64::try_from(*age).unwrap_or(i64::MAX),
+            ));
+        }
+        invocations.push((vec![name, function], m.stats.invocations.load(Relaxed)));
+        errors.push((vec![name, function], m.stats.function_errors.load(Relaxed)));
+        dead.push((vec![name], m.stats.records_dead_lettered.load(Relaxed)));
+        undelivered.push((vec![name], 0));
+    }
+    if let Some(w) = &services.worker {
+        let (held, failures) = w.lease_counts();
+        families.extend(gauges(
+            "spillway_worker_leases_held",
+            "Shard leases this worker holds now (workers over remote engines).",
+            &[],
+            &[(vec![], i64::try_from(held).unwrap_or(i64::MAX))],
+        ));
+        families.extend(counters(
+            "spillway_worker_lease_cycle_failures_total",
+            "Lease cycles (renew, read, take) that failed: the table engine unreachable or refusing; held shards stop being processed when renewals keep failing.",
+            &[],
+            &[(vec![], failures)],
+        ));
     }
     families.extend(gauges(
         "spillway_mapping_iterator_age_milliseconds",

@@ -83,6 +83,8 @@ pub struct Worker {
     /// The lease table as last read.
     snapshot: std::sync::Mutex<Vec<Lease>>,
     coordinator: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Lease cycles that failed since start (`/metrics`).
+    cycle_failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -162,6 +164,7 @@ impl Worker {
             held: Default::default(),
             snapshot: Default::default(),
             coordinator: Default::default(),
+            cycle_failures: Default::default(),
         });
         tracing::info!(
             worker = %worker.settings.worker_id,
@@ -196,6 +199,14 @@ impl Worker {
         self.held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Leases held now, and lease cycles failed since start.
+    pub fn lease_counts(&self) -> (usize, u64) {
+        (
+            self.held_map().len(),
+            self.cycle_failures.load(Ordering::Relaxed),
+        )
     }
 
     /// The mappings this worker runs.
@@ -252,6 +263,7 @@ impl Worker {
                 Ok(()) => failures = 0,
                 Err(e) => {
                     failures += 1;
+                    self.cycle_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = %self.settings.worker_id, error = %e, "lease cycle failed; held leases stop being processed if it keeps failing");
                 }
             }
