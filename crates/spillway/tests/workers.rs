@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use common::{Server, client, get_json, wait_until};
 use serde_json::Value;
+use spillway::remote::TableEngine;
 use spillway::remote::dynamodb::DynamoDbClient;
 use spillway::remote::kinesis::{IteratorStart, KinesisClient};
+use spillway::remote::postgres::PostgresTables;
 use spillway::worker::lease::{Lease, LeaseError, LeaseTable};
 
 /// The engine: a spillway with no pipeline of its own.
@@ -26,6 +28,11 @@ const ENGINE: &str = "streams = []\nroutes = []\ntables = []\nfunctions = []\nma
 /// A worker's config: the reference pipeline over the engines, four shards, small
 /// batches and a slow function so that draining takes seconds, short leases.
 fn worker_config(streams: &str, tables: &str, id: &str) -> String {
+    let tables = if tables.contains("://") {
+        tables.to_owned()
+    } else {
+        format!("dynamodb+http://{tables}")
+    };
     common::config_with(|t| {
         t.replace(
             "stream_engine = \"fjall://\"",
@@ -33,7 +40,7 @@ fn worker_config(streams: &str, tables: &str, id: &str) -> String {
         )
         .replace(
             "table_engine = \"fjall://\"",
-            &format!("table_engine = \"dynamodb+http://{tables}\""),
+            &format!("table_engine = \"{tables}\""),
         )
         .replace("worker_id = \"\"", &format!("worker_id = \"{id}\""))
         .replace("lease_duration_ms = 10000", "lease_duration_ms = 3000")
@@ -87,21 +94,38 @@ async fn stream_item_ids(kinesis: &KinesisClient, stream: &str) -> BTreeSet<Stri
     ids
 }
 
-/// Every item's ID, read through the DynamoDB API.
-async fn table_ids(dynamodb: &DynamoDbClient, table: &str) -> Vec<String> {
-    dynamodb
-        .scan_all(table)
-        .await
-        .unwrap()
+/// Every item's ID, read from the table engine.
+async fn table_ids(tables: &TableEngine, table: &str) -> Vec<String> {
+    let items: Vec<Value> = match tables {
+        TableEngine::DynamoDb(db) => db
+            .scan_all(table)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect(),
+        TableEngine::Postgres(pg) => pg.items(table).await.unwrap(),
+    };
+    items
         .iter()
         .map(|i| i["ID"]["S"].as_str().unwrap().to_owned())
         .collect()
 }
 
-/// The scenario, over the engines at `streams` and `tables` (`HOST:PORT`).
+/// The scenario, over the engines at `streams` (`HOST:PORT`) and `tables` (`HOST:PORT`
+/// of a DynamoDB API, or a `postgres://` URL).
 async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: &str) {
     let kinesis = KinesisClient::new(streams, "us-east-1");
-    let dynamodb = DynamoDbClient::new(tables, "us-east-1");
+    let dynamodb = if tables.starts_with("postgres://") {
+        TableEngine::Postgres(PostgresTables::new(tables))
+    } else {
+        TableEngine::DynamoDb(DynamoDbClient::new(tables, "us-east-1"))
+    };
+    if let TableEngine::Postgres(pg) = &dynamodb {
+        pg.ensure_table(&spillway::config::Config::default().tables[0])
+            .await
+            .unwrap();
+    }
     let mut workers: Vec<Server> = ["w1", "w2", "w3"]
         .iter()
         .map(|id| Server::start(&dir.join(id), Some(&worker_config(streams, tables, id))))
@@ -332,10 +356,18 @@ async fn of_two_workers_racing_for_a_lease_one_wins_and_the_other_is_fenced() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
     let host = engine.base.trim_start_matches("http://").to_owned();
-    let db = DynamoDbClient::new(&host, "us-east-1");
-    db.ensure_lease_table("leases").await.unwrap();
+    race_for_a_lease(TableEngine::DynamoDb(DynamoDbClient::new(
+        &host,
+        "us-east-1",
+    )))
+    .await;
+}
+
+/// Two lease tables of one engine race for one lease.
+async fn race_for_a_lease(engine: TableEngine) {
+    engine.ensure_lease_table("leases").await.unwrap();
     let table = |id: &str| LeaseTable {
-        db: db.clone(),
+        engine: engine.clone(),
         table: "leases".into(),
         worker_id: id.into(),
     };
@@ -386,4 +418,50 @@ async fn of_two_workers_racing_for_a_lease_one_wins_and_the_other_is_fenced() {
         (after.checkpoint.as_str(), after.counter),
         ("4900", now.counter + 2)
     );
+}
+
+/// The PostgreSQL of the tests: `SPILLWAY_TEST_POSTGRES` (a URL; `.ci/run` starts a
+/// server and sets it), each test in a database of its own.
+async fn postgres_database(name: &str) -> Option<String> {
+    let Some(url) = std::env::var("SPILLWAY_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "skipped: SPILLWAY_TEST_POSTGRES is not set (.ci/run starts PostgreSQL and sets it)"
+        );
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("SPILLWAY_TEST_POSTGRES={url}: {e}"));
+    tokio::spawn(connection);
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client.batch_execute(&statement).await.unwrap();
+    }
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_with_postgres_tables_and_leases_lose_and_double_nothing_through_a_kill() {
+    let Some(pg) = postgres_database("spillway_workers").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    share_and_survive_a_kill(dir.path(), &host, &pg).await;
+}
+
+/// Leases in PostgreSQL: of two workers racing, one wins; the loser is fenced.
+#[tokio::test]
+async fn of_two_workers_racing_for_a_postgres_lease_one_wins_and_the_other_is_fenced() {
+    let Some(url) = postgres_database("spillway_lease_race").await else {
+        return;
+    };
+    race_for_a_lease(TableEngine::Postgres(PostgresTables::new(&url))).await;
 }

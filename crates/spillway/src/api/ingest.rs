@@ -119,16 +119,7 @@ impl IntoResponse for IngestError {
                 | StreamError::Storage(
                     crate::storage::StorageError::Full(_) | crate::storage::StorageError::Io(_),
                 ),
-            ) => {
-                let mut r = aws_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailableException",
-                    message,
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                r
-            }
+            ) => service_unavailable(message),
             IngestError::Stream(_) => aws_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalFailure",
@@ -142,18 +133,23 @@ impl IntoResponse for IngestError {
                 }
                 _ => {
                     tracing::warn!(error = %e, "ingest refused: the stream engine did not take the record");
-                    let mut r = aws_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ServiceUnavailableException",
-                        message,
-                    );
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    r
+                    service_unavailable(message)
                 }
             },
         }
     }
+}
+
+/// 503 with `Retry-After: 1`: storage (or the stream engine) cannot take the record now.
+fn service_unavailable(message: String) -> Response {
+    let mut r = aws_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableException",
+        message,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// An API Gateway error body, `{"message": ...}`, with `x-amzn-ErrorType`.

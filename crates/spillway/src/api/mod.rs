@@ -130,7 +130,14 @@ async fn aws_json(
         return e.respond(api);
     }
     if let Some(remote) = remote {
-        return forward(remote.dynamodb.api(), &request).await;
+        return match remote.tables.dynamodb() {
+            Some(db) => forward(db.api(), &request).await,
+            None => aws_error(
+                StatusCode::BAD_REQUEST,
+                "com.amazon.coral.validate#ValidationException",
+                "This worker keeps its tables in PostgreSQL; the DynamoDB API is not served here",
+            ),
+        };
     }
     match json {
         Some(json) => dynamodb::handle_json(&services.tables, action, json).await,

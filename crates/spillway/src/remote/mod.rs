@@ -13,6 +13,7 @@
 
 pub mod dynamodb;
 pub mod kinesis;
+pub mod postgres;
 
 use std::time::Duration;
 
@@ -306,5 +307,56 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Debug, Clone)]
 pub struct RemoteEngines {
     pub kinesis: kinesis::KinesisClient,
-    pub dynamodb: dynamodb::DynamoDbClient,
+    pub tables: TableEngine,
+}
+
+/// A worker's table engine: the functions' items, and the lease table.
+#[derive(Debug, Clone)]
+pub enum TableEngine {
+    /// Any DynamoDB-API endpoint (`dynamodb+http://HOST:PORT`).
+    DynamoDb(dynamodb::DynamoDbClient),
+    /// PostgreSQL (`postgres://...`).
+    Postgres(postgres::PostgresTables),
+}
+
+impl TableEngine {
+    /// Makes sure a configured table can take items.
+    pub async fn ensure_table(
+        &self,
+        table: &crate::config::TableConfig,
+    ) -> Result<(), RemoteError> {
+        match self {
+            Self::DynamoDb(db) => db.ensure_table(table).await,
+            Self::Postgres(pg) => pg.ensure_table(table).await,
+        }
+    }
+
+    /// Makes sure the lease table exists.
+    pub async fn ensure_lease_table(&self, name: &str) -> Result<(), RemoteError> {
+        match self {
+            Self::DynamoDb(db) => db.ensure_lease_table(name).await,
+            Self::Postgres(pg) => pg.ensure_lease_table().await,
+        }
+    }
+
+    /// Puts items (DynamoDB JSON), replacing those of the same key.
+    pub async fn put_items(
+        &self,
+        table: &str,
+        items: Vec<serde_json::Value>,
+    ) -> Result<(), RemoteError> {
+        match self {
+            Self::DynamoDb(db) => db.put_items(table, items).await,
+            Self::Postgres(pg) => pg.put_items(table, items).await,
+        }
+    }
+
+    /// The DynamoDB endpoint, when the tables are behind one (a worker forwards the
+    /// DynamoDB API there).
+    pub fn dynamodb(&self) -> Option<&dynamodb::DynamoDbClient> {
+        match self {
+            Self::DynamoDb(db) => Some(db),
+            Self::Postgres(_) => None,
+        }
+    }
 }

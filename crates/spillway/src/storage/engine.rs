@@ -9,6 +9,8 @@
 //! - `kinesis+http://HOST:PORT` (streams) with `dynamodb+http://HOST:PORT` (tables):
 //!   remote engines (`crate::remote`) that this process shares with other workers
 //!   (`crate::worker`); the engines assign positions and keep everything durable.
+//! - `postgres://USER@HOST:PORT/DB` (tables, beside `kinesis+http://` streams): items
+//!   and leases in PostgreSQL (`crate::remote::postgres`).
 //!
 //! Embedded, streams and tables are on one engine: a mapping commits a batch's items
 //! together with its checkpoint in one atomic write, which needs both in the same
@@ -23,7 +25,7 @@ use super::memory_engine::MemoryStore;
 use super::{StorageError, Store};
 
 /// The schemes this build knows, as a person would write them.
-const KNOWN: &str = "fjall://PATH, memory://, kinesis+http://HOST:PORT (streams), dynamodb+http://HOST:PORT (tables)";
+const KNOWN: &str = "fjall://PATH, memory://, kinesis+http://HOST:PORT (streams), dynamodb+http://HOST:PORT or postgres://USER@HOST:PORT/DB (tables)";
 
 /// An engine, as its URL names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub enum EngineUrl {
     Kinesis(String),
     /// A DynamoDB-API endpoint (`HOST:PORT`) keeping the tables and the leases.
     DynamoDb(String),
+    /// A PostgreSQL database (the whole URL) keeping the tables and the leases.
+    Postgres(String),
 }
 
 /// Why an engine URL cannot be used.
@@ -53,7 +57,8 @@ pub enum EngineError {
     NoHost { url: String },
     #[error(
         "streams on {streams} and tables on {tables}: a worker over remote engines needs \
-         kinesis+http://HOST:PORT for the streams and dynamodb+http://HOST:PORT for the tables"
+         kinesis+http://HOST:PORT for the streams and dynamodb+http://HOST:PORT or \
+         postgres://... for the tables"
     )]
     RemotePair { streams: String, tables: String },
     #[error(
@@ -80,6 +85,7 @@ impl EngineUrl {
             "fjall" => Ok(Self::Fjall(PathBuf::from(rest))),
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(EngineError::MemoryWithPath { url: url.into() }),
+            "postgres" | "postgresql" if !rest.is_empty() => Ok(Self::Postgres(url.into())),
             "kinesis+http" | "dynamodb+http" => {
                 let host = rest.trim_end_matches('/');
                 if host.is_empty() || host.contains('/') {
@@ -106,13 +112,18 @@ impl std::fmt::Display for EngineUrl {
             Self::Memory => f.write_str("memory://"),
             Self::Kinesis(host) => write!(f, "kinesis+http://{host}"),
             Self::DynamoDb(host) => write!(f, "dynamodb+http://{host}"),
+            // The password stays out of logs.
+            Self::Postgres(url) => f.write_str(&crate::remote::postgres::redacted(url)),
         }
     }
 }
 
 impl EngineUrl {
     fn is_remote(&self) -> bool {
-        matches!(self, Self::Kinesis(_) | Self::DynamoDb(_))
+        matches!(
+            self,
+            Self::Kinesis(_) | Self::DynamoDb(_) | Self::Postgres(_)
+        )
     }
 }
 
@@ -126,8 +137,18 @@ pub fn remote(
     match (streams, tables) {
         (EngineUrl::Kinesis(k), EngineUrl::DynamoDb(d)) => Ok(Some(crate::remote::RemoteEngines {
             kinesis: crate::remote::kinesis::KinesisClient::new(k, region),
-            dynamodb: crate::remote::dynamodb::DynamoDbClient::new(d, region),
+            tables: crate::remote::TableEngine::DynamoDb(
+                crate::remote::dynamodb::DynamoDbClient::new(d, region),
+            ),
         })),
+        (EngineUrl::Kinesis(k), EngineUrl::Postgres(url)) => {
+            Ok(Some(crate::remote::RemoteEngines {
+                kinesis: crate::remote::kinesis::KinesisClient::new(k, region),
+                tables: crate::remote::TableEngine::Postgres(
+                    crate::remote::postgres::PostgresTables::new(url),
+                ),
+            }))
+        }
         (s, t) if s.is_remote() || t.is_remote() => Err(EngineError::RemotePair {
             streams: s.to_string(),
             tables: t.to_string(),
@@ -154,10 +175,12 @@ pub fn open(streams: &EngineUrl, tables: &EngineUrl) -> Result<Arc<dyn Store>, E
             }),
         },
         EngineUrl::Memory => Ok(Arc::new(MemoryStore::new())),
-        EngineUrl::Kinesis(_) | EngineUrl::DynamoDb(_) => Err(EngineError::RemotePair {
-            streams: streams.to_string(),
-            tables: tables.to_string(),
-        }),
+        EngineUrl::Kinesis(_) | EngineUrl::DynamoDb(_) | EngineUrl::Postgres(_) => {
+            Err(EngineError::RemotePair {
+                streams: streams.to_string(),
+                tables: tables.to_string(),
+            })
+        }
     }
 }
 
@@ -180,9 +203,11 @@ mod tests {
             EngineUrl::parse("memory://", data).unwrap(),
             EngineUrl::Memory
         );
-        let e = EngineUrl::parse("postgres://db/x", data).unwrap_err();
-        assert!(e.to_string().contains("\"postgres\""), "{e}");
+        let e = EngineUrl::parse("cassandra://db/x", data).unwrap_err();
+        assert!(e.to_string().contains("\"cassandra\""), "{e}");
         assert!(e.to_string().contains("memory://"), "{e}");
+        let pg = EngineUrl::parse("postgres://app:s3cret@db:5432/spillway", data).unwrap();
+        assert_eq!(pg.to_string(), "postgres://app@db:5432/spillway");
         assert!(EngineUrl::parse("memory://x", data).is_err());
         assert_eq!(
             EngineUrl::parse("kinesis+http://127.0.0.1:4566/", data).unwrap(),

@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::remote::dynamodb::{ConditionalError, DynamoDbClient};
+use crate::remote::TableEngine;
+use crate::remote::dynamodb::ConditionalError;
+use crate::remote::postgres::LeaseUpdate;
 
 /// The checkpoint of a shard read to its end.
 pub const SHARD_END: &str = "SHARD_END";
@@ -97,7 +99,7 @@ pub enum LeaseError {
 /// The lease table, as one worker uses it.
 #[derive(Debug, Clone)]
 pub struct LeaseTable {
-    pub db: DynamoDbClient,
+    pub engine: TableEngine,
     pub table: String,
     pub worker_id: String,
 }
@@ -105,13 +107,26 @@ pub struct LeaseTable {
 impl LeaseTable {
     /// Every lease.
     pub async fn all(&self) -> Result<Vec<Lease>, LeaseError> {
-        Ok(self
-            .db
-            .scan_all(&self.table)
-            .await?
-            .iter()
-            .filter_map(Lease::from_item)
-            .collect())
+        Ok(match &self.engine {
+            TableEngine::DynamoDb(db) => db
+                .scan_all(&self.table)
+                .await?
+                .iter()
+                .filter_map(Lease::from_item)
+                .collect(),
+            TableEngine::Postgres(pg) => pg
+                .leases(&self.table)
+                .await?
+                .into_iter()
+                .map(|r| Lease {
+                    key: r.key,
+                    owner: r.owner,
+                    counter: r.counter,
+                    checkpoint: r.checkpoint,
+                    parents: r.parents,
+                })
+                .collect(),
+        })
     }
 
     /// Creates the lease of a shard unless it exists (then nothing changes).
@@ -121,6 +136,14 @@ impl LeaseTable {
         checkpoint: &str,
         parents: &[String],
     ) -> Result<bool, LeaseError> {
+        let db = match &self.engine {
+            TableEngine::DynamoDb(db) => db,
+            TableEngine::Postgres(pg) => {
+                return Ok(pg
+                    .create_lease(&self.table, key, checkpoint, parents)
+                    .await?);
+            }
+        };
         let mut item = json!({
             "leaseKey": {"S": key},
             "leaseOwner": {"S": ""},
@@ -131,8 +154,7 @@ impl LeaseTable {
         if !parents.is_empty() {
             item["parentShardId"] = json!({"SS": parents});
         }
-        match self
-            .db
+        match db
             .put_if(
                 &self.table,
                 item,
@@ -151,90 +173,98 @@ impl LeaseTable {
     /// Takes `lease` as it was seen (its counter): Ok(new counter), or Lost when
     /// another worker wrote it since.
     pub async fn take(&self, lease: &Lease) -> Result<u64, LeaseError> {
-        let next = lease.counter + 1;
-        self.conditional(
+        self.update(
             &lease.key,
-            "SET #o = :me, #c = :next, #s = if_not_exists(#s, :zero) + :one",
-            "#c = :seen",
-            json!({"#o": "leaseOwner", "#c": "leaseCounter", "#s": "ownerSwitchesSinceCheckpoint"}),
-            json!({
-                ":me": {"S": self.worker_id},
-                ":next": {"N": next.to_string()},
-                ":seen": {"N": lease.counter.to_string()},
-                ":zero": {"N": "0"},
-                ":one": {"N": "1"},
-            }),
+            LeaseUpdate {
+                expect_owner: None,
+                expect_counter: lease.counter,
+                owner: Some(&self.worker_id),
+                counter: lease.counter + 1,
+                checkpoint: None,
+            },
         )
-        .await?;
-        Ok(next)
+        .await
     }
 
-    /// Raises the counter of a lease this worker holds at `counter`.
-    async fn renew(&self, key: &str, counter: u64) -> Result<u64, LeaseError> {
-        let next = counter + 1;
-        self.conditional(
-            key,
-            "SET #c = :next",
-            "#o = :me AND #c = :held",
-            json!({"#o": "leaseOwner", "#c": "leaseCounter"}),
-            json!({
-                ":me": {"S": self.worker_id},
-                ":next": {"N": next.to_string()},
-                ":held": {"N": counter.to_string()},
-            }),
-        )
-        .await?;
-        Ok(next)
-    }
-
-    /// Moves the checkpoint of a lease this worker holds at `counter`.
-    async fn checkpoint(
+    /// Raises the counter of a lease this worker holds at `counter` (a renewal), and
+    /// moves its checkpoint when one is given.
+    async fn write_held(
         &self,
         key: &str,
         counter: u64,
-        checkpoint: &str,
+        checkpoint: Option<&str>,
     ) -> Result<u64, LeaseError> {
-        let next = counter + 1;
-        self.conditional(
+        self.update(
             key,
-            "SET #c = :next, #p = :cp, #s = :zero",
-            "#o = :me AND #c = :held",
-            json!({"#o": "leaseOwner", "#c": "leaseCounter", "#p": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"}),
-            json!({
-                ":me": {"S": self.worker_id},
-                ":next": {"N": next.to_string()},
-                ":held": {"N": counter.to_string()},
-                ":cp": {"S": checkpoint},
-                ":zero": {"N": "0"},
-            }),
+            LeaseUpdate {
+                expect_owner: Some(&self.worker_id),
+                expect_counter: counter,
+                owner: None,
+                counter: counter + 1,
+                checkpoint,
+            },
         )
-        .await?;
-        Ok(next)
+        .await
     }
 
-    async fn conditional(
-        &self,
-        key: &str,
-        update: &str,
-        condition: &str,
-        names: Value,
-        values: Value,
-    ) -> Result<(), LeaseError> {
-        match self
-            .db
-            .update_if(
-                &self.table,
-                json!({"leaseKey": {"S": key}}),
-                update,
-                condition,
-                names,
-                values,
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(ConditionalError::ConditionFailed) => Err(LeaseError::Lost(key.to_owned())),
-            Err(ConditionalError::Remote(e)) => Err(e.into()),
+    /// One conditional write of a lease: Ok(its new counter), or Lost when the lease
+    /// was not as expected.
+    async fn update(&self, key: &str, u: LeaseUpdate<'_>) -> Result<u64, LeaseError> {
+        let won = match &self.engine {
+            TableEngine::Postgres(pg) => pg.update_lease(&self.table, key, u).await?,
+            TableEngine::DynamoDb(db) => {
+                // Only the names and values the expressions use: DynamoDB refuses others.
+                let mut sets = vec!["#c = :next"];
+                let mut names = json!({"#c": "leaseCounter"});
+                let mut values = json!({
+                    ":next": {"N": u.counter.to_string()},
+                    ":seen": {"N": u.expect_counter.to_string()},
+                });
+                let mut condition = "#c = :seen".to_owned();
+                if let Some(owner) = u.owner {
+                    sets.push("#o = :owner");
+                    names["#o"] = "leaseOwner".into();
+                    values[":owner"] = json!({"S": owner});
+                }
+                if let Some(me) = u.expect_owner {
+                    condition.push_str(" AND #o = :me");
+                    names["#o"] = "leaseOwner".into();
+                    values[":me"] = json!({"S": me});
+                }
+                if let Some(cp) = u.checkpoint {
+                    sets.push("#p = :cp");
+                    sets.push("#s = :zero");
+                    names["#p"] = "checkpoint".into();
+                    names["#s"] = "ownerSwitchesSinceCheckpoint".into();
+                    values[":cp"] = json!({"S": cp});
+                    values[":zero"] = json!({"N": "0"});
+                } else if u.owner.is_some() {
+                    sets.push("#s = if_not_exists(#s, :zero) + :one");
+                    names["#s"] = "ownerSwitchesSinceCheckpoint".into();
+                    values[":zero"] = json!({"N": "0"});
+                    values[":one"] = json!({"N": "1"});
+                }
+                match db
+                    .update_if(
+                        &self.table,
+                        json!({"leaseKey": {"S": key}}),
+                        &format!("SET {}", sets.join(", ")),
+                        &condition,
+                        names,
+                        values,
+                    )
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(ConditionalError::ConditionFailed) => false,
+                    Err(ConditionalError::Remote(e)) => return Err(e.into()),
+                }
+            }
+        };
+        if won {
+            Ok(u.counter)
+        } else {
+            Err(LeaseError::Lost(key.to_owned()))
         }
     }
 
@@ -246,15 +276,17 @@ impl LeaseTable {
         first_sequence_number: &str,
         record: &str,
     ) -> Result<(), LeaseError> {
-        self.db
-            .put_items(
-                &self.table,
-                vec![json!({
-                    "leaseKey": {"S": format!("deadletter/{lease_key}/{first_sequence_number}")},
-                    "record": {"S": record},
-                })],
-            )
-            .await?;
+        let key = format!("deadletter/{lease_key}/{first_sequence_number}");
+        match &self.engine {
+            TableEngine::DynamoDb(db) => {
+                db.put_items(
+                    &self.table,
+                    vec![json!({"leaseKey": {"S": key}, "record": {"S": record}})],
+                )
+                .await?;
+            }
+            TableEngine::Postgres(pg) => pg.put_dead_letter(&self.table, &key, record).await?,
+        }
         Ok(())
     }
 }
@@ -323,7 +355,7 @@ impl HeldLease {
     pub async fn renew(&self, table: &LeaseTable) -> Result<(), LeaseError> {
         let mut counter = self.counter.lock().await;
         let sent = Instant::now();
-        match table.renew(&self.key, *counter).await {
+        match table.write_held(&self.key, *counter, None).await {
             Ok(next) => {
                 *counter = next;
                 self.written(sent);
@@ -344,7 +376,10 @@ impl HeldLease {
             return Err(LeaseError::Lost(self.key.clone()));
         }
         let sent = Instant::now();
-        match table.checkpoint(&self.key, *counter, checkpoint).await {
+        match table
+            .write_held(&self.key, *counter, Some(checkpoint))
+            .await
+        {
             Ok(next) => {
                 *counter = next;
                 self.written(sent);

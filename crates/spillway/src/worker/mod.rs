@@ -95,6 +95,15 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+impl From<LeaseError> for MappingError {
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Lost(key) => Self::LeaseLost(key),
+            LeaseError::Remote(e) => Self::Remote(e),
+        }
+    }
+}
+
 /// Backoff after `failures` failed reads in a row: 200 ms doubling, at most 5 s.
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis((200u64 << failures.min(5)).min(5000))
@@ -119,10 +128,10 @@ impl Worker {
             arns.insert(s.name.clone(), arn);
         }
         for t in &config.tables {
-            engines.dynamodb.ensure_table(t).await?;
+            engines.tables.ensure_table(t).await?;
         }
         engines
-            .dynamodb
+            .tables
             .ensure_lease_table(&settings.lease_table)
             .await?;
         let mut mappings = Vec::new();
@@ -151,7 +160,7 @@ impl Worker {
         }
         let worker = Arc::new(Self {
             leases: LeaseTable {
-                db: engines.dynamodb.clone(),
+                engine: engines.tables.clone(),
                 table: settings.lease_table.clone(),
                 worker_id: settings.worker_id.clone(),
             },
@@ -572,7 +581,7 @@ impl Worker {
             else {
                 return Err(MappingError::Config(format!("no table of id {table_id}")));
             };
-            self.engines.dynamodb.put_items(&table.name, items).await?;
+            self.engines.tables.put_items(&table.name, items).await?;
         }
         Ok(())
     }
@@ -695,13 +704,10 @@ impl BatchHost for Round<'_> {
         let Some(sequence_number) = next.and_then(|n| self.processed_through(n)) else {
             return Ok(());
         };
-        self.lease
+        Ok(self
+            .lease
             .set_checkpoint(&self.worker.leases, sequence_number)
-            .await
-            .map_err(|e| match e {
-                LeaseError::Lost(key) => MappingError::LeaseLost(key),
-                LeaseError::Remote(e) => MappingError::Remote(e),
-            })
+            .await?)
     }
 
     async fn dead_letter(
@@ -735,11 +741,7 @@ impl BatchHost for Round<'_> {
         self.worker
             .leases
             .put_dead_letter(&self.lease.key, &first.sequence_number, &record)
-            .await
-            .map_err(|e| match e {
-                LeaseError::Lost(key) => MappingError::LeaseLost(key),
-                LeaseError::Remote(e) => MappingError::Remote(e),
-            })?;
+            .await?;
         self.mapping
             .stats
             .records_dead_lettered
