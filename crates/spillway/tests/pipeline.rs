@@ -591,7 +591,8 @@ async fn split_first_shard(c: &reqwest::Client, s: &Server) {
 async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
-    let config = process_config("ok", &log, "BatchSize = 10").replace(
+    // A slow function (0.3 s an invocation), so the parent is behind when it splits.
+    let config = process_config("slow", &log, "BatchSize = 10").replace(
         "partition_key = { from = \"request_id\" }",
         "partition_key = { from = \"json_field\", field = \"key\" }",
     );
@@ -605,6 +606,14 @@ async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
     }
     // Split while the slow function still has a backlog in the parent.
     split_first_shard(&c, &s).await;
+    let processed_at_split: usize = recorded_invocations(&log)
+        .iter()
+        .map(|i| i["records"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        processed_at_split < keys * 10,
+        "the parent was drained before the split ({processed_at_split} records): the test would not show the order"
+    );
     for i in 10..20 {
         for k in 0..keys {
             post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;

@@ -24,6 +24,8 @@
 //! reads, so this holds across restarts.
 
 pub mod dead_letter;
+#[cfg(test)]
+mod rules_model;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -56,6 +56,11 @@ pub enum EngineError {
     #[error("{url:?}: a remote engine is named by HOST:PORT after the scheme")]
     NoHost { url: String },
     #[error(
+        "{url:?}: AWS's own endpoints take HTTPS only, and this spillway has no TLS client yet; \
+         kinesis+http:// and dynamodb+http:// reach any endpoint that speaks plain HTTP"
+    )]
+    NoTls { url: String },
+    #[error(
         "streams on {streams} and tables on {tables}: a worker over remote engines needs \
          kinesis+http://HOST:PORT for the streams and dynamodb+http://HOST:PORT or \
          postgres://... for the tables"
@@ -86,6 +91,9 @@ impl EngineUrl {
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(EngineError::MemoryWithPath { url: url.into() }),
             "postgres" | "postgresql" if !rest.is_empty() => Ok(Self::Postgres(url.into())),
+            "kinesis" | "dynamodb" | "kinesis+https" | "dynamodb+https" => {
+                Err(EngineError::NoTls { url: url.into() })
+            }
             "kinesis+http" | "dynamodb+http" => {
                 let host = rest.trim_end_matches('/');
                 if host.is_empty() || host.contains('/') {
@@ -214,6 +222,8 @@ mod tests {
             EngineUrl::Kinesis("127.0.0.1:4566".into())
         );
         assert!(EngineUrl::parse("dynamodb+http://", data).is_err());
+        let e = EngineUrl::parse("kinesis://eu-west-1", data).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
         let (k, d) = (
             EngineUrl::parse("kinesis+http://h:1", data).unwrap(),
             EngineUrl::parse("dynamodb+http://h:2", data).unwrap(),
