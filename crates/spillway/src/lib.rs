@@ -14,6 +14,7 @@ pub mod load;
 pub mod logs;
 pub mod mapping;
 pub mod metrics;
+pub mod naming;
 pub mod queue;
 pub mod remote;
 pub mod server;

@@ -12,21 +12,19 @@
 //! throttle 429 `{"message":"Too Many Requests"}` with `Retry-After`, before the body is
 //! read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::aws_error;
-use crate::config::{ApiKeyConfig, PartitionKeySource, RouteConfig};
+use crate::config::{ApiKeyConfig, PartitionKeySource};
 use crate::stream::{MAX_RECORD_BYTES, StreamError, Streams};
 
 /// Why an ingest request was not accepted. Mapped to HTTP in [`IntoResponse`].
@@ -239,7 +237,7 @@ impl ApiKeys {
 
 /// One configured route, resolved.
 #[derive(Debug)]
-struct IngestRoute {
+pub(super) struct IngestRoute {
     stream: String,
     partition_key: PartitionKeySource,
     streams: Arc<Streams>,
@@ -247,86 +245,22 @@ struct IngestRoute {
     remote: Option<Arc<crate::remote::RemoteEngines>>,
 }
 
-/// Routes for every `[[routes]]` entry (buffered, or direct through
-/// [`super::direct`]); other methods on those paths answer 405.
-/// Routes with `api_key_required` admit requests through `api_keys` first.
-pub fn router(
-    routes: &[RouteConfig],
-    api_keys: &[ApiKeyConfig],
-    services: &super::Services,
-) -> Router {
-    let keys = Arc::new(ApiKeys::new(api_keys));
-    let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
-    for rc in routes {
-        let method = Method::from_bytes(rc.method.to_ascii_uppercase().as_bytes())
-            .expect("config validation checked the method");
-        let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
-        let keys = rc.api_key_required.then(|| Arc::clone(&keys));
-        let method_router = match (&rc.stream, &rc.function) {
-            (Some(stream), _) => {
-                let route = Arc::new(IngestRoute {
-                    stream: stream.clone(),
-                    partition_key: rc.partition_key.clone(),
-                    streams: Arc::clone(&services.streams),
-                    remote: services.remote.clone(),
-                });
-                on(filter, move |req: Request| {
-                    let (route, keys) = (Arc::clone(&route), keys.clone());
-                    async move {
-                        match admit(keys.as_deref(), &req) {
-                            Some(refused) => refused,
-                            None => route.handle(req).await,
-                        }
-                    }
-                })
-            }
-            (None, Some(function)) => {
-                let route = Arc::new(super::direct::DirectRoute::new(function, services));
-                on(filter, move |req: Request| {
-                    let (route, keys) = (Arc::clone(&route), keys.clone());
-                    async move {
-                        match admit(keys.as_deref(), &req) {
-                            Some(refused) => refused,
-                            None => route.handle(req).await,
-                        }
-                    }
-                })
-            }
-            (None, None) => unreachable!("config validation requires stream or function"),
-        };
-        let entry = by_path.remove(rc.path.as_str()).unwrap_or_default();
-        by_path.insert(rc.path.as_str(), entry.merge(method_router));
-    }
-    let mut app = Router::new();
-    for (path, mr) in by_path {
-        app = app.route(
-            path,
-            mr.fallback(|| async {
-                aws_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "MethodNotAllowedException",
-                    "This route does not accept this HTTP method",
-                )
-            }),
-        );
-    }
-    app
-}
-
-/// The refusal, when a route needs an API key and the request's does not pass.
-fn admit(keys: Option<&ApiKeys>, req: &Request) -> Option<Response> {
-    let err = keys?.admit(req.headers()).err()?;
-    tracing::debug!(error = %err, path = %req.uri().path(), "api key refused");
-    let mut resp = err.into_response();
-    resp.headers_mut().insert(
-        crate::api::names::X_AMZN_REQUEST_ID,
-        crate::api::uuid_request_id(),
-    );
-    Some(resp)
-}
-
 impl IngestRoute {
-    async fn handle(&self, req: Request) -> Response {
+    /// The route appending to `stream` (on the worker's stream engine when there is one).
+    pub(super) fn new(
+        stream: &str,
+        partition_key: PartitionKeySource,
+        services: &super::Services,
+    ) -> Self {
+        Self {
+            stream: stream.to_owned(),
+            partition_key,
+            streams: Arc::clone(&services.streams),
+            remote: services.remote.clone(),
+        }
+    }
+
+    pub(super) async fn handle(&self, req: Request) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut resp = match self.ingest(req, &request_id).await {
             Ok(r) => r,

@@ -23,6 +23,7 @@ pub mod logs;
 pub mod model;
 pub mod monitoring;
 pub mod prometheus;
+pub mod routes;
 pub mod sqs;
 
 /// Header names the edges read or write on every request, parsed once: a name given as
@@ -391,7 +392,7 @@ pub fn endpoint(
     lambda: Arc<crate::lambda::Lambda>,
 ) -> Endpoint {
     let mut app = inspect::router(services.clone());
-    app = app.merge(ingest::router(
+    app = app.merge(routes::router(
         &config.routes,
         &config.security.api_keys,
         &services,

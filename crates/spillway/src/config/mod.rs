@@ -597,7 +597,7 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for s in &self.streams {
-            crate::stream::validate_stream_name(&s.name).map_err(|e| e.to_string())?;
+            crate::naming::stream_name(&s.name)?;
             if !names.insert(s.name.as_str()) {
                 return Err(format!("stream `{}` is declared twice", s.name));
             }

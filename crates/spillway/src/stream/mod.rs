@@ -86,17 +86,7 @@ pub fn now_ms() -> u64 {
 
 /// Checks a stream name as Kinesis does: 1-128 characters of `[a-zA-Z0-9_.-]`.
 pub fn validate_stream_name(name: &str) -> Result<(), StreamError> {
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StreamError::InvalidArgument(format!(
-            "stream name `{name}` must be 1-128 characters of a-z, A-Z, 0-9, _ . -"
-        )))
-    }
+    crate::naming::stream_name(name).map_err(StreamError::InvalidArgument)
 }
 
 /// The catalog entries of a new stream's `count` shards, split as Kinesis splits them.
