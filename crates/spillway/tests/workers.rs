@@ -112,6 +112,40 @@ async fn table_ids(tables: &TableEngine, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// POSTs `n` bodies spread over `workers` from 6 concurrent clients; the item id of
+/// each acknowledged record.
+async fn post_spread(c: &reqwest::Client, workers: &[Server], n: usize) -> Vec<String> {
+    let urls: Vec<String> = workers.iter().map(|w| w.url("/dev")).collect();
+    let mut tasks = Vec::new();
+    for k in 0..6 {
+        let (c, urls) = (c.clone(), urls.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in (k..n).step_by(6) {
+                let r = c
+                    .post(&urls[i % urls.len()])
+                    .body(format!("{{\"message\": \"record {i}\"}}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let v: Value = r.json().await.unwrap();
+                acked.push(spillway::function::builtin::item_id(&format!(
+                    "{}:{}",
+                    v["ShardId"].as_str().unwrap(),
+                    v["SequenceNumber"].as_str().unwrap()
+                )));
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    acked
+}
+
 /// The scenario, over the engines at `streams` (`HOST:PORT`) and `tables` (`HOST:PORT`
 /// of a DynamoDB API, or a `postgres://` URL).
 async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: &str) {
@@ -144,36 +178,7 @@ async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: 
 
     // Requests spread over the three workers, concurrently.
     let n = 600;
-    let mut tasks = Vec::new();
-    for k in 0..6 {
-        let (c, urls) = (
-            c.clone(),
-            workers.iter().map(|w| w.url("/dev")).collect::<Vec<_>>(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            for i in (k..n).step_by(6) {
-                let r = c
-                    .post(&urls[i % urls.len()])
-                    .body(format!("{{\"message\": \"record {i}\"}}"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                let v: Value = r.json().await.unwrap();
-                acked.push(spillway::function::builtin::item_id(&format!(
-                    "{}:{}",
-                    v["ShardId"].as_str().unwrap(),
-                    v["SequenceNumber"].as_str().unwrap()
-                )));
-            }
-            acked
-        }));
-    }
-    let mut acked = Vec::new();
-    for t in tasks {
-        acked.extend(t.await.unwrap());
-    }
+    let acked = post_spread(&c, &workers, n).await;
     assert_eq!(acked.len(), n);
 
     // kill -9 the busiest worker while the shards are still draining.
@@ -275,6 +280,79 @@ async fn three_workers_over_a_spillway_engine_lose_and_double_nothing_through_a_
         text.contains("spillway_stream_incoming_records_total{shard=\"shardId-000000000003\",stream=\"example-stream\"}"),
         "{text}"
     );
+}
+
+/// The engine itself dies (kill -9) while workers drain it, and comes back on the same
+/// port from its data dir: ingest answers 503 meanwhile, lease cycles fail and say so,
+/// and once it is back the workers finish with one item per acknowledged record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("engine");
+    let mut engine = Server::start(&data, Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let workers: Vec<Server> = ["w1", "w2"]
+        .iter()
+        .map(|id| Server::start(&dir.path().join(id), Some(&worker_config(&host, &host, id))))
+        .collect();
+    let c = client();
+    wait_until(30, "both workers to hold leases", || async {
+        let mut all = true;
+        for w in &workers {
+            all &= !held(&worker_status(&c, w).await).is_empty();
+        }
+        all
+    })
+    .await;
+    let acked: BTreeSet<String> = post_spread(&c, &workers, 600).await.into_iter().collect();
+    let dynamodb = TableEngine::DynamoDb(DynamoDbClient::new(&host, "us-east-1"));
+    let items_at_kill = table_ids(&dynamodb, "example-table").await.len();
+    assert!(
+        items_at_kill < acked.len(),
+        "the table was full ({items_at_kill} items) before the kill: the test did not kill mid-drain"
+    );
+    engine.kill9();
+    // While it is down: the ingest route refuses with 503 and Retry-After.
+    let r = c
+        .post(workers[0].url("/dev"))
+        .body("while the engine is down")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let failures = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("spillway_worker_lease_cycle_failures_total "))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    // A lease cycle tries its calls a few times over seconds before it counts as failed.
+    wait_until(20, "a failed lease cycle in the metrics", || async {
+        let metrics = c
+            .get(workers[0].url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        failures(&metrics) > 0
+    })
+    .await;
+    assert!(
+        workers[0].stderr().contains("lease cycle failed"),
+        "{}",
+        workers[0].stderr()
+    );
+
+    let _engine = Server::start_at(&data, Some(ENGINE), &host);
+    wait_until(90, "every acknowledged record in the table", || async {
+        table_ids(&dynamodb, "example-table").await.len() >= acked.len()
+    })
+    .await;
+    let items = table_ids(&dynamodb, "example-table").await;
+    assert_eq!(items.len(), acked.len(), "one item per record, none twice");
+    assert_eq!(items.into_iter().collect::<BTreeSet<_>>(), acked);
 }
 
 /// A node program of the conformance cache (`tests/conformance/prepare.sh` installs

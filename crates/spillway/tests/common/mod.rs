@@ -30,12 +30,17 @@ pub struct Server {
 impl Server {
     /// Starts spillway on `data_dir` with the given config text (default when None).
     pub fn start(data_dir: &Path, config: Option<&str>) -> Server {
+        Self::start_at(data_dir, config, "127.0.0.1:0")
+    }
+
+    /// [`Self::start`] listening on `listen` (to come back on the same port).
+    pub fn start_at(data_dir: &Path, config: Option<&str>, listen: &str) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0");
+            .arg(listen);
         if let Some(text) = config {
             let path = data_dir.with_extension("toml");
             std::fs::write(&path, text).unwrap();
