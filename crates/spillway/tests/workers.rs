@@ -96,17 +96,10 @@ async fn stream_item_ids(kinesis: &KinesisClient, stream: &str) -> BTreeSet<Stri
 
 /// Every item's ID, read from the table engine.
 async fn table_ids(tables: &TableEngine, table: &str) -> Vec<String> {
-    let items: Vec<Value> = match tables {
-        TableEngine::DynamoDb(db) => db
-            .scan_all(table)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(Value::Object)
-            .collect(),
-        TableEngine::Postgres(pg) => pg.items(table).await.unwrap(),
-    };
-    items
+    tables
+        .scan(table)
+        .await
+        .unwrap()
         .iter()
         .map(|i| i["ID"]["S"].as_str().unwrap().to_owned())
         .collect()
@@ -405,6 +398,23 @@ fn start_peer(suite: &str, args: &[&str]) -> Option<Peer> {
     panic!("{suite} did not listen on {host}");
 }
 
+/// A peer engine, or None (skipping, or failing when CI said they are there).
+fn peer_or_skip(suite: &str, args: &[&str]) -> Option<Peer> {
+    let peer = start_peer(suite, args);
+    if peer.is_none() {
+        assert!(
+            std::env::var_os("SPILLWAY_PEER_ENGINES").is_none(),
+            "{suite} is not installed in {}",
+            conformance_cache().display()
+        );
+        eprintln!(
+            "skipped: {suite} is not installed in {} (tests/conformance/prepare.sh)",
+            conformance_cache().display()
+        );
+    }
+    peer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_through_a_kill() {
     let (Some(kinesalite), Some(dynalite)) = (
@@ -427,18 +437,207 @@ async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_thro
     share_and_survive_a_kill(dir.path(), &kinesalite.host, &dynalite.host).await;
 }
 
-/// Two workers racing for one lease: the engine's conditional write lets exactly one
-/// win, and the loser's checkpoint is refused (fencing).
+/// The table-engine seam (items and leases) on a spillway engine.
 #[tokio::test]
-async fn of_two_workers_racing_for_a_lease_one_wins_and_the_other_is_fenced() {
+async fn the_table_engine_seam_holds_on_a_spillway_engine() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
     let host = engine.base.trim_start_matches("http://").to_owned();
-    race_for_a_lease(TableEngine::DynamoDb(DynamoDbClient::new(
+    table_engine_suite(TableEngine::DynamoDb(DynamoDbClient::new(
         &host,
         "us-east-1",
     )))
     .await;
+}
+
+/// The table-engine seam on dynalite (another project's DynamoDB).
+#[tokio::test]
+async fn the_table_engine_seam_holds_on_dynalite() {
+    let Some(dynalite) = peer_or_skip("dynalite", &["--createTableMs", "50"]) else {
+        return;
+    };
+    table_engine_suite(TableEngine::DynamoDb(DynamoDbClient::new(
+        &dynalite.host,
+        "us-east-1",
+    )))
+    .await;
+}
+
+/// The stream-engine seam on a spillway engine.
+#[tokio::test]
+async fn the_stream_engine_seam_holds_on_a_spillway_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    stream_engine_suite(KinesisClient::new(&host, "us-east-1")).await;
+}
+
+/// The stream-engine seam on kinesalite (another project's Kinesis).
+#[tokio::test]
+async fn the_stream_engine_seam_holds_on_kinesalite() {
+    let Some(kinesalite) = peer_or_skip(
+        "kinesalite",
+        &["--createStreamMs", "50", "--updateStreamMs", "50"],
+    ) else {
+        return;
+    };
+    stream_engine_suite(KinesisClient::new(&kinesalite.host, "us-east-1")).await;
+}
+
+/// What a worker needs of a stream engine, the same for every engine: the engine
+/// assigns positions, reads come back in order from any position, and a split closes
+/// its parent with an end a reader reaches.
+async fn stream_engine_suite(k: KinesisClient) {
+    let arn = k.ensure_stream("seam", 2).await.unwrap();
+    assert!(arn.ends_with(":stream/seam"), "{arn}");
+    assert_eq!(
+        k.ensure_stream("seam", 2).await.unwrap(),
+        arn,
+        "creating again is a no-op"
+    );
+    let shards = k.list_shards("seam").await.unwrap();
+    assert_eq!(shards.len(), 2);
+    assert!(
+        shards
+            .iter()
+            .all(|s| s.parents.is_empty() && s.ending_sequence_number.is_none())
+    );
+    // Positions from the engine, increasing within a shard.
+    let mut by_shard: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for i in 0..20 {
+        let data = format!("record {i}");
+        let (shard, seq) = k
+            .put_record("seam", &format!("key{}", i % 7), data.as_bytes())
+            .await
+            .unwrap();
+        by_shard.entry(shard).or_default().push((seq, data));
+    }
+    let bigger = |a: &str, b: &str| (a.len(), a) > (b.len(), b);
+    for (shard, puts) in &by_shard {
+        assert!(
+            puts.windows(2).all(|w| bigger(&w[1].0, &w[0].0)),
+            "{shard}: {puts:?}"
+        );
+        // From the start: every record, in order.
+        let it = k
+            .shard_iterator("seam", shard, &IteratorStart::TrimHorizon)
+            .await
+            .unwrap();
+        let read = k.get_records(&it, 100).await.unwrap();
+        let got: Vec<(String, String)> = read
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.sequence_number.clone(),
+                    String::from_utf8(r.data.to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(&got, puts);
+        assert!(read.next_iterator.is_some(), "an open shard goes on");
+        // After a position: the rest.
+        let after = IteratorStart::AfterSequenceNumber(puts[0].0.clone());
+        let it = k.shard_iterator("seam", shard, &after).await.unwrap();
+        let rest = k.get_records(&it, 100).await.unwrap();
+        assert_eq!(rest.records.len(), puts.len() - 1);
+        // At a record's arrival time: that record (or one of its millisecond) on, to
+        // the last. (A lease pins LATEST this way.)
+        let at = read.records[read.records.len() / 2].arrival_ms;
+        let it = k
+            .shard_iterator("seam", shard, &IteratorStart::AtTimestamp(at))
+            .await
+            .unwrap();
+        let from: Vec<String> = k
+            .get_records(&it, 100)
+            .await
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.sequence_number.clone())
+            .collect();
+        let all: Vec<String> = puts.iter().map(|(seq, _)| seq.clone()).collect();
+        assert!(
+            !from.is_empty() && all.ends_with(&from),
+            "{from:?} of {all:?}"
+        );
+        assert!(from.len() <= all.len() - read.records.len() / 2);
+    }
+    // A split closes the parent: reading it reaches its end, and its children name it.
+    let parent = &shards[0];
+    let api = k.api();
+    let mid: u128 = u128::MAX / 4;
+    api.call(
+        "SplitShard",
+        &serde_json::json!({"StreamName": "seam", "ShardToSplit": parent.shard_id, "NewStartingHashKey": mid.to_string()}),
+    )
+    .await
+    .unwrap();
+    // The stream is UPDATING while the split applies.
+    let mut after_split = k.list_shards("seam").await.unwrap();
+    for _ in 0..100 {
+        if after_split.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after_split = k.list_shards("seam").await.unwrap();
+    }
+    assert_eq!(after_split.len(), 4, "{after_split:?}");
+    let closed = after_split
+        .iter()
+        .find(|s| s.shard_id == parent.shard_id)
+        .unwrap();
+    assert!(closed.ending_sequence_number.is_some());
+    assert_eq!(
+        after_split
+            .iter()
+            .filter(|s| s.parents.contains(&parent.shard_id))
+            .count(),
+        2
+    );
+    let mut it = k
+        .shard_iterator("seam", &parent.shard_id, &IteratorStart::TrimHorizon)
+        .await
+        .unwrap();
+    let mut reads = 0;
+    loop {
+        let read = k.get_records(&it, 100).await.unwrap();
+        match read.next_iterator {
+            Some(next) => it = next,
+            None => break,
+        }
+        reads += 1;
+        assert!(reads < 20, "the closed parent never ended");
+    }
+}
+
+/// What a worker needs of a table engine, the same for every engine: puts replace by
+/// key, and leases are created once, taken by one of two racers, renewed and
+/// checkpointed only by their holder.
+async fn table_engine_suite(engine: TableEngine) {
+    let table = spillway::config::TableConfig {
+        name: "seam-items".into(),
+        hash_key: spillway::config::KeyAttributeConfig {
+            name: "ID".into(),
+            kind: "S".into(),
+        },
+        range_key: None,
+    };
+    engine.ensure_table(&table).await.unwrap();
+    let item = |id: &str, v: &str| serde_json::json!({"ID": {"S": id}, "v": {"S": v}});
+    engine
+        .put_items("seam-items", vec![item("a", "1"), item("b", "1")])
+        .await
+        .unwrap();
+    engine
+        .put_items("seam-items", vec![item("a", "2"), item("a", "3")])
+        .await
+        .unwrap();
+    let mut items = engine.scan("seam-items").await.unwrap();
+    items.sort_by_key(|i| i["ID"]["S"].as_str().unwrap().to_owned());
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0]["v"]["S"], "3", "the last put of a key wins");
+    race_for_a_lease(engine).await;
 }
 
 /// Two lease tables of one engine race for one lease.
@@ -496,6 +695,22 @@ async fn race_for_a_lease(engine: TableEngine) {
         (after.checkpoint.as_str(), after.counter),
         ("4900", now.counter + 2)
     );
+    // Dead letters kept beside the leases are not leases; parents round-trip.
+    winner
+        .put_dead_letter("m/shard-0", "4901", "{}")
+        .await
+        .unwrap();
+    assert!(
+        a.create("m/shard-1", "TRIM_HORIZON", &["shard-0".into()])
+            .await
+            .unwrap()
+    );
+    let all = a.all().await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(
+        all.iter().find(|l| l.key == "m/shard-1").unwrap().parents,
+        vec!["shard-0".to_owned()]
+    );
 }
 
 /// The PostgreSQL of the tests: `SPILLWAY_TEST_POSTGRES` (a URL; `.ci/run` starts a
@@ -535,11 +750,11 @@ async fn three_workers_with_postgres_tables_and_leases_lose_and_double_nothing_t
     share_and_survive_a_kill(dir.path(), &host, &pg).await;
 }
 
-/// Leases in PostgreSQL: of two workers racing, one wins; the loser is fenced.
+/// The table-engine seam on PostgreSQL.
 #[tokio::test]
-async fn of_two_workers_racing_for_a_postgres_lease_one_wins_and_the_other_is_fenced() {
-    let Some(url) = postgres_database("spillway_lease_race").await else {
+async fn the_table_engine_seam_holds_on_postgres() {
+    let Some(url) = postgres_database("spillway_seam").await else {
         return;
     };
-    race_for_a_lease(TableEngine::Postgres(PostgresTables::new(&url))).await;
+    table_engine_suite(TableEngine::Postgres(PostgresTables::new(&url))).await;
 }

@@ -16,6 +16,9 @@ const BATCH_WRITE_MAX: usize = 25;
 #[derive(Debug, Clone)]
 pub struct DynamoDbClient {
     api: AwsJsonClient,
+    /// Key attribute names of the tables [`Self::ensure_table`] saw: BatchWriteItem
+    /// refuses a key twice in one request, so puts of one key keep the last.
+    keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Vec<String>>>>,
 }
 
 /// A conditional write lost: the item was not as the condition said.
@@ -38,6 +41,7 @@ impl DynamoDbClient {
                 "application/x-amz-json-1.0",
                 region,
             ),
+            keys: Default::default(),
         }
     }
 
@@ -53,6 +57,13 @@ impl DynamoDbClient {
         if let Some(range) = &table.range_key {
             keys.push((range, "RANGE"));
         }
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                table.name.clone(),
+                keys.iter().map(|(k, _)| k.name.clone()).collect(),
+            );
         let body = json!({
             "TableName": table.name,
             "BillingMode": "PAY_PER_REQUEST",
@@ -103,6 +114,7 @@ impl DynamoDbClient {
     /// leaves unprocessed again until all is written. Puts are idempotent, so retrying
     /// a whole batch after a lost answer is safe.
     pub async fn put_items(&self, table: &str, items: Vec<Value>) -> Result<(), RemoteError> {
+        let items = self.last_of_each_key(table, items);
         for chunk in items.chunks(BATCH_WRITE_MAX) {
             let mut pending: Vec<Value> = chunk
                 .iter()
@@ -130,6 +142,36 @@ impl DynamoDbClient {
             }
         }
         Ok(())
+    }
+
+    /// The items with, of several of one key, only the last (in the place of the last):
+    /// what sequential puts would leave, in the form BatchWriteItem takes.
+    fn last_of_each_key(&self, table: &str, items: Vec<Value>) -> Vec<Value> {
+        let names = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(table)
+            .cloned();
+        let Some(names) = names else {
+            return items;
+        };
+        let key = |item: &Value| {
+            names
+                .iter()
+                .map(|n| item.get(n).map(Value::to_string).unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        let mut last = std::collections::HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            last.insert(key(item), i);
+        }
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, item)| last.get(&key(item)) == Some(i))
+            .map(|(_, item)| item)
+            .collect()
     }
 
     /// Every item of a table (small tables: the lease table), with a consistent read.

@@ -351,6 +351,19 @@ impl TableEngine {
         }
     }
 
+    /// Every item of a table (DynamoDB JSON): small tables, tests and inspection.
+    pub async fn scan(&self, table: &str) -> Result<Vec<serde_json::Value>, RemoteError> {
+        match self {
+            Self::DynamoDb(db) => Ok(db
+                .scan_all(table)
+                .await?
+                .into_iter()
+                .map(serde_json::Value::Object)
+                .collect()),
+            Self::Postgres(pg) => pg.items(table).await,
+        }
+    }
+
     /// The DynamoDB endpoint, when the tables are behind one (a worker forwards the
     /// DynamoDB API there).
     pub fn dynamodb(&self) -> Option<&dynamodb::DynamoDbClient> {
