@@ -40,7 +40,7 @@ fn state() -> &'static State {
     STATE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("store"));
-        let tables = Arc::new(Tables::open(store, &Config::default()).expect("tables"));
+        let tables = Arc::new(Tables::open(store, &Config::default().tables_settings()).expect("tables"));
         dispatch(
             &tables,
             "CreateTable",

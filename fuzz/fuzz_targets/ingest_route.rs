@@ -51,9 +51,14 @@ fn state() -> &'static State {
         let config = Config::parse(text, std::path::Path::new("fuzz.toml")).expect("config");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("store"));
         let streams = Arc::new(
-            Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config).expect("streams"),
+            Streams::open(
+                Arc::clone(&store) as Arc<dyn StreamStore>,
+                &config.streams_settings(),
+            )
+            .expect("streams"),
         );
-        let tables = Arc::new(Tables::open(Arc::clone(&store), &config).expect("tables"));
+        let tables =
+            Arc::new(Tables::open(Arc::clone(&store), &config.tables_settings()).expect("tables"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

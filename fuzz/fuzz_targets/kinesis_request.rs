@@ -46,8 +46,11 @@ fn state() -> &'static State {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("store"));
         // The default config: example-stream, one shard.
-        let streams =
-            Streams::open(store as Arc<dyn StreamStore>, &Config::default()).expect("streams");
+        let streams = Streams::open(
+            store as Arc<dyn StreamStore>,
+            &Config::default().streams_settings(),
+        )
+        .expect("streams");
         let service = KinesisService {
             streams: Arc::new(streams),
             iterators: kinesis::iterator::IteratorCodec::new([7; 32]),

@@ -45,7 +45,7 @@ fn state() -> &'static State {
         );
         let config = Config::parse(&config, std::path::Path::new("fuzz.toml")).expect("config");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(&dir.path().join("d")).expect("store"));
-        let tables = Arc::new(Tables::open(store, &config).expect("tables"));
+        let tables = Arc::new(Tables::open(store, &config.tables_settings()).expect("tables"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

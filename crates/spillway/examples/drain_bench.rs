@@ -42,9 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path())?);
     let streams = Arc::new(Streams::open(
         Arc::clone(&store) as Arc<dyn StreamStore>,
-        &config,
+        &config.streams_settings(),
     )?);
-    let tables = Arc::new(Tables::open(Arc::clone(&store), &config)?);
+    let tables = Arc::new(Tables::open(Arc::clone(&store), &config.tables_settings())?);
 
     // Fill: 200 concurrent appenders, reference bodies.
     let started = Instant::now();

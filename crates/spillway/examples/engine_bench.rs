@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let config = Config::parse(&text, std::path::Path::new("bench.toml"))?;
     let store = Arc::new(FjallStore::open(&dir.path().join("data"))?);
-    let streams = Arc::new(Streams::open(store, &config)?);
+    let streams = Arc::new(Streams::open(store, &config.streams_settings())?);
 
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));

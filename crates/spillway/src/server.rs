@@ -130,8 +130,11 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let (streams, tables) = {
         let (config, store) = (config.clone(), Arc::clone(&store));
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let streams = Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config)?;
-            let tables = Tables::open(store, &config)?;
+            let streams = Streams::open(
+                Arc::clone(&store) as Arc<dyn StreamStore>,
+                &config.streams_settings(),
+            )?;
+            let tables = Tables::open(store, &config.tables_settings())?;
             Ok((Arc::new(streams), Arc::new(tables)))
         })
         .await??

@@ -587,6 +587,65 @@ impl Config {
         }
     }
 
+    /// What the streams take from this config.
+    pub fn streams_settings(&self) -> crate::stream::StreamsSettings {
+        crate::stream::StreamsSettings {
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            sync: match self.storage.durability {
+                Durability::Fsync => crate::storage::SyncMode::SyncData,
+                Durability::Os => crate::storage::SyncMode::Os,
+            },
+            queue_records: self.storage.queue_records,
+            queue_bytes: self.storage.queue_bytes,
+            max_commit_records: self.storage.max_commit_records,
+            commit_delay: std::time::Duration::from_millis(self.storage.commit_delay_ms),
+            streams: self
+                .streams
+                .iter()
+                .map(|s| crate::stream::DeclaredStream {
+                    name: s.name.clone(),
+                    shard_count: s.shard_count,
+                    retention_ms: (s.retention_hours * 3_600_000.0).round() as u64,
+                    enforce_limits: s.enforce_limits,
+                })
+                .collect(),
+            lifecycle: crate::stream::Lifecycle {
+                create_delay_ms: self.kinesis.create_delay_ms,
+                delete_delay_ms: self.kinesis.delete_delay_ms,
+                update_delay_ms: self.kinesis.update_delay_ms,
+                shard_limit: self.kinesis.shard_limit,
+            },
+        }
+    }
+
+    /// What the tables take from this config; the key attributes as the catalog
+    /// keeps them.
+    pub fn tables_settings(&self) -> crate::table::TablesSettings {
+        let entry_of = |k: &KeyAttributeConfig| crate::storage::KeyAttributeEntry {
+            name: k.name.clone(),
+            kind: k.kind.clone(),
+        };
+        crate::table::TablesSettings {
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            table_limit: self.dynamodb.table_limit,
+            create_delay_ms: self.dynamodb.create_delay_ms,
+            delete_delay_ms: self.dynamodb.delete_delay_ms,
+            update_delay_ms: self.dynamodb.update_delay_ms,
+            fsync: self.storage.durability == Durability::Fsync,
+            tables: self
+                .tables
+                .iter()
+                .map(|t| crate::table::DeclaredTable {
+                    name: t.name.clone(),
+                    hash_key: entry_of(&t.hash_key),
+                    range_key: t.range_key.as_ref().map(entry_of),
+                })
+                .collect(),
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         let w = &self.workers;
         if w.renew_interval_ms == 0 || w.renew_interval_ms.saturating_mul(2) > w.lease_duration_ms {

@@ -250,7 +250,7 @@ mod tests {
     fn function(dir: &std::path::Path, keep_body: bool) -> KinesisToDynamo {
         let config = Config::default();
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir).unwrap());
-        let tables = Arc::new(Tables::open(store, &config).unwrap());
+        let tables = Arc::new(Tables::open(store, &config.tables_settings()).unwrap());
         let mut fc = config.functions[0].clone();
         fc.keep_body = keep_body;
         KinesisToDynamo::new(tables, &fc)

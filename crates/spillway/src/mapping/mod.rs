@@ -1143,11 +1143,11 @@ mod tests {
     ) -> (Arc<Streams>, Arc<Tables>) {
         let streams = Streams::open_with_clock(
             Arc::clone(store) as Arc<dyn crate::storage::StreamStore>,
-            config,
+            &config.streams_settings(),
             Arc::clone(clock) as SharedClock,
         )
         .unwrap();
-        let tables = Tables::open(Arc::clone(store), config).unwrap();
+        let tables = Tables::open(Arc::clone(store), &config.tables_settings()).unwrap();
         (Arc::new(streams), Arc::new(tables))
     }
 

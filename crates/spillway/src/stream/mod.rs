@@ -24,7 +24,6 @@ use bytes::Bytes;
 pub use self::committer::{Committer, CommitterSettings};
 pub use self::hash::HashKeyRange;
 pub use self::sequence::SequenceNumber;
-use crate::config::{Config, Durability};
 use crate::storage::{
     ShardCatalogEntry, ShardKey, ShardTip, StorageError, StreamCatalogEntry, StreamStore, SyncMode,
 };
@@ -398,6 +397,48 @@ pub struct StreamSummary {
     pub shards: Vec<ShardSummary>,
 }
 
+/// What [`Streams`] takes from the configuration, built by
+/// `crate::config::Config::streams_settings`: the stream domain never reads the TOML
+/// schema, and a config key renamed changes nothing here.
+#[derive(Debug, Clone)]
+pub struct StreamsSettings {
+    pub region: String,
+    pub account_id: String,
+    /// When an append is durable (`[storage] durability`).
+    pub sync: SyncMode,
+    pub queue_records: usize,
+    pub queue_bytes: usize,
+    pub max_commit_records: usize,
+    /// Fault injection: a pause before each commit.
+    pub commit_delay: Duration,
+    /// The streams the configuration declares (created at start when missing).
+    pub streams: Vec<DeclaredStream>,
+    pub lifecycle: Lifecycle,
+}
+
+/// A stream the configuration declares.
+#[derive(Debug, Clone)]
+pub struct DeclaredStream {
+    pub name: String,
+    pub shard_count: u32,
+    pub retention_ms: u64,
+    /// Apply Kinesis' per-shard write limits.
+    pub enforce_limits: bool,
+}
+
+/// The control plane's timing and the account's shard limit (`[kinesis]`).
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    /// How long a new stream stays CREATING.
+    pub create_delay_ms: u64,
+    /// How long a deleted stream stays DELETING.
+    pub delete_delay_ms: u64,
+    /// How long a reshard or retention change keeps a stream UPDATING.
+    pub update_delay_ms: u64,
+    /// Open shards allowed in the account.
+    pub shard_limit: u32,
+}
+
 /// All streams of this process, their committer and their store.
 pub struct Streams {
     store: Arc<dyn StreamStore>,
@@ -405,7 +446,7 @@ pub struct Streams {
     region: String,
     account_id: String,
     by_name: RwLock<BTreeMap<String, Arc<StreamState>>>,
-    lifecycle: crate::config::KinesisConfig,
+    lifecycle: Lifecycle,
     /// Arrival times, retention, iterator age and lifecycle windows read it.
     clock: crate::clock::SharedClock,
     /// True once the server stops: readers that hold a response open end it.
@@ -423,26 +464,26 @@ impl std::fmt::Debug for Streams {
 impl Streams {
     /// Loads the catalog, creates the configured streams that do not exist yet, and
     /// starts the committer.
-    pub fn open(store: Arc<dyn StreamStore>, config: &Config) -> Result<Self, StreamError> {
-        Self::open_with_clock(store, config, crate::clock::system())
+    pub fn open(
+        store: Arc<dyn StreamStore>,
+        settings: &StreamsSettings,
+    ) -> Result<Self, StreamError> {
+        Self::open_with_clock(store, settings, crate::clock::system())
     }
 
     /// [`Self::open`] on the given clock (tests move a [`crate::clock::ManualClock`]).
     pub fn open_with_clock(
         store: Arc<dyn StreamStore>,
-        config: &Config,
+        config: &StreamsSettings,
         clock: crate::clock::SharedClock,
     ) -> Result<Self, StreamError> {
         let settings = CommitterSettings {
             clock: Arc::clone(&clock),
-            sync: match config.storage.durability {
-                Durability::Fsync => SyncMode::SyncData,
-                Durability::Os => SyncMode::Os,
-            },
-            queue_records: config.storage.queue_records,
-            queue_bytes: config.storage.queue_bytes,
-            max_commit_records: config.storage.max_commit_records,
-            commit_delay: Duration::from_millis(config.storage.commit_delay_ms),
+            sync: config.sync,
+            queue_records: config.queue_records,
+            queue_bytes: config.queue_bytes,
+            max_commit_records: config.max_commit_records,
+            commit_delay: config.commit_delay,
         };
         let mut catalog: BTreeMap<String, StreamCatalogEntry> = store
             .load_catalog()?
@@ -450,7 +491,7 @@ impl Streams {
             .map(|e| (e.name.clone(), e))
             .collect();
         for sc in &config.streams {
-            let retention_ms = (sc.retention_hours * 3_600_000.0).round() as u64;
+            let retention_ms = sc.retention_ms;
             match catalog.get_mut(&sc.name) {
                 Some(entry) => {
                     let resharded = entry.shards.iter().any(|s| !s.parents.is_empty());
@@ -515,7 +556,7 @@ impl Streams {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
-            lifecycle: config.kinesis.clone(),
+            lifecycle: config.lifecycle.clone(),
             clock,
             draining: tokio::sync::watch::Sender::new(false),
         })
@@ -931,13 +972,15 @@ fn shard_id_of(seq: &SequenceNumber) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Tests build their settings from a config text, as `spillway serve` does.
+    use crate::config::Config;
     use crate::storage::fjall_engine::FjallStore;
 
     fn four_shard_streams(dir: &std::path::Path) -> Streams {
         let text = crate::config::DEFAULT_TOML.replace("shard_count = 1", "shard_count = 4");
         let config = Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
         let store = Arc::new(FjallStore::open(dir).unwrap());
-        Streams::open(store, &config).unwrap()
+        Streams::open(store, &config.streams_settings()).unwrap()
     }
 
     #[tokio::test]
@@ -1008,7 +1051,11 @@ mod tests {
         );
         let config = Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
         let store = Arc::new(MemoryStore::with_crash_model());
-        let streams = Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config).unwrap();
+        let streams = Streams::open(
+            Arc::clone(&store) as Arc<dyn StreamStore>,
+            &config.streams_settings(),
+        )
+        .unwrap();
         let appends = (0..n).map(|i| append_numbered(&streams, i as u32));
         let acked: Vec<String> = futures_util::future::join_all(appends)
             .await
@@ -1017,7 +1064,7 @@ mod tests {
             .collect();
         tokio::task::block_in_place(|| streams.shutdown());
         store.crash();
-        let restarted = Streams::open(store, &config).unwrap();
+        let restarted = Streams::open(store, &config.streams_settings()).unwrap();
         let read = restarted
             .read("example-stream", "shardId-000000000000", 0, 10_000)
             .unwrap();
@@ -1056,7 +1103,11 @@ mod tests {
         use crate::storage::memory_engine::MemoryStore;
         let config = Config::default();
         let store = Arc::new(MemoryStore::new());
-        let streams = Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &config).unwrap();
+        let streams = Streams::open(
+            Arc::clone(&store) as Arc<dyn StreamStore>,
+            &config.streams_settings(),
+        )
+        .unwrap();
         let append = |i: u32| append_numbered(&streams, i);
         append(0).await.unwrap();
         store.fail_writes(Some(StorageError::Full("No space left on device".into())));
@@ -1102,7 +1153,7 @@ mod tests {
         let clock = ManualClock::starting_now();
         let streams = Streams::open_with_clock(
             Arc::new(MemoryStore::new()),
-            &config,
+            &config.streams_settings(),
             Arc::clone(&clock) as crate::clock::SharedClock,
         )
         .unwrap();
@@ -1191,7 +1242,7 @@ mod tests {
                 let store = Arc::new(MemoryStore::with_crash_model());
                 let open = || {
                     let clock = Arc::clone(&clock) as SharedClock;
-                    Streams::open_with_clock(Arc::clone(&store) as Arc<dyn StreamStore>, &config, clock)
+                    Streams::open_with_clock(Arc::clone(&store) as Arc<dyn StreamStore>, &config.streams_settings(), clock)
                         .unwrap()
                 };
                 let mut streams = open();

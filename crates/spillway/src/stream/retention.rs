@@ -39,7 +39,7 @@ mod tests {
         let streams = Arc::new(
             Streams::open_with_clock(
                 Arc::new(MemoryStore::new()),
-                &config,
+                &config.streams_settings(),
                 Arc::clone(&clock) as SharedClock,
             )
             .unwrap(),

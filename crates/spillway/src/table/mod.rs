@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use self::admin::{Lifecycle, NewTable, run_ttl_sweep};
 pub use self::number::Number;
 pub use self::value::{AttributeValue, Item};
-use crate::config::Config;
 use crate::storage::{
     KeyAttributeEntry, ScanFrom, StorageError, Store, SyncMode, TableCatalogEntry, WriteOp,
 };
@@ -300,6 +299,34 @@ impl TableState {
     }
 }
 
+/// What [`Tables`] takes from the configuration, built by
+/// `crate::config::Config::tables_settings`: the table domain never reads the TOML
+/// schema, and the catalog's key attributes never change with it.
+#[derive(Debug, Clone)]
+pub struct TablesSettings {
+    pub region: String,
+    pub account_id: String,
+    /// Tables allowed in the account.
+    pub table_limit: usize,
+    /// How long CreateTable, DeleteTable and UpdateTable keep a table in transition.
+    pub create_delay_ms: u64,
+    pub delete_delay_ms: u64,
+    pub update_delay_ms: u64,
+    /// Fsync table writes (`durability = "fsync"`).
+    pub fsync: bool,
+    /// The tables the configuration declares (created at start when missing).
+    pub tables: Vec<DeclaredTable>,
+}
+
+/// A table the configuration declares: its name and key attributes as the catalog
+/// keeps them.
+#[derive(Debug, Clone)]
+pub struct DeclaredTable {
+    pub name: String,
+    pub hash_key: KeyAttributeEntry,
+    pub range_key: Option<KeyAttributeEntry>,
+}
+
 /// All tables of this process.
 pub struct Tables {
     store: Arc<dyn Store>,
@@ -312,8 +339,8 @@ pub struct Tables {
     writer: writer::TableWriter,
     /// Tables allowed in the account.
     table_limit: usize,
-    /// Lifecycle delays and the TTL sweep's interval.
-    config: crate::config::DynamoDbConfig,
+    /// Lifecycle delays.
+    config: TablesSettings,
 }
 
 impl std::fmt::Debug for Tables {
@@ -342,20 +369,14 @@ fn key_attribute(entry: &KeyAttributeEntry) -> Result<KeyAttribute, TableError> 
 
 impl Tables {
     /// Loads the catalog and creates the configured tables that do not exist yet.
-    pub fn open(store: Arc<dyn Store>, config: &Config) -> Result<Self, TableError> {
+    pub fn open(store: Arc<dyn Store>, config: &TablesSettings) -> Result<Self, TableError> {
         let mut catalog: BTreeMap<String, TableCatalogEntry> = store
             .load_tables()?
             .into_iter()
             .map(|e| (e.name.clone(), e))
             .collect();
-        // The config's key attributes as the catalog keeps them.
-        let entry_of = |k: &crate::config::KeyAttributeConfig| KeyAttributeEntry {
-            name: k.name.clone(),
-            kind: k.kind.clone(),
-        };
         for tc in &config.tables {
-            let (hash_key, range_key) =
-                (entry_of(&tc.hash_key), tc.range_key.as_ref().map(entry_of));
+            let (hash_key, range_key) = (tc.hash_key.clone(), tc.range_key.clone());
             let wanted = |id: u32, created_ms: u64| TableCatalogEntry {
                 table_id: id,
                 name: tc.name.clone(),
@@ -402,12 +423,9 @@ impl Tables {
             account_id: config.account_id.clone(),
             by_name: RwLock::new(by_name),
             write_lock: Mutex::new(()),
-            table_limit: config.dynamodb.table_limit,
-            config: config.dynamodb.clone(),
-            writer: writer::TableWriter::start(
-                Arc::clone(&store),
-                config.storage.durability == crate::config::Durability::Fsync,
-            ),
+            table_limit: config.table_limit,
+            config: config.clone(),
+            writer: writer::TableWriter::start(Arc::clone(&store), config.fsync),
             store,
         })
     }
@@ -956,6 +974,7 @@ pub fn item<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::storage::fjall_engine::FjallStore;
 
     fn tables_with_range_key(dir: &std::path::Path) -> Tables {
@@ -965,7 +984,7 @@ mod tests {
         );
         let config = Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir).unwrap());
-        Tables::open(store, &config).unwrap()
+        Tables::open(store, &config.tables_settings()).unwrap()
     }
 
     fn n(t: &str) -> AttributeValue {

@@ -256,7 +256,7 @@ mod tests {
 
     fn tables(dir: &std::path::Path) -> Arc<Tables> {
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir).unwrap());
-        Arc::new(Tables::open(store, &Config::default()).unwrap())
+        Arc::new(Tables::open(store, &Config::default().tables_settings()).unwrap())
     }
 
     fn call(t: &Arc<Tables>, action: &str, req: Value) -> Value {

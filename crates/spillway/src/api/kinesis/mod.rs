@@ -378,7 +378,7 @@ mod tests {
     fn service(dir: &std::path::Path) -> KinesisService {
         let store = Arc::new(FjallStore::open(dir).unwrap());
         KinesisService {
-            streams: Arc::new(Streams::open(store, &Config::default()).unwrap()),
+            streams: Arc::new(Streams::open(store, &Config::default().streams_settings()).unwrap()),
             iterators: IteratorCodec::new([1u8; 32]),
         }
     }
