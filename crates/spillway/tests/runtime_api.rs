@@ -282,6 +282,40 @@ async fn init_errors_are_reported_and_the_instance_replaced() {
     );
 }
 
+/// An instance whose init hangs is given Lambda's 10 s, then killed: the invocation
+/// fails as a timeout, is retried on a new instance, and its record lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_init_that_hangs_is_cut_at_ten_seconds_and_the_batch_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("init-hung-once");
+    let config = config_before_mappings(|t| t)
+        + &python_function(
+            "slow-init",
+            "faulty_handler.handler",
+            &format!(
+                "reserved_concurrency = 1\nenvironment = {{ INIT_HANG_MARKER = \"{}\" }}",
+                marker.display()
+            ),
+        )
+        + &mapping_block("slow-init", "MaximumRetryAttempts = 3");
+    let s = Server::start(&dir.path().join("d"), Some(&config));
+    let c = client();
+    let started = std::time::Instant::now();
+    post(&c, &s, "after a hung init").await;
+    wait_for_items(&c, &s, 1).await;
+    let took = started.elapsed();
+    assert!(marker.exists(), "the first instance hung in its init");
+    assert!(
+        took >= std::time::Duration::from_secs(10),
+        "the record landed in {took:?}: the hung init was not waited for"
+    );
+    let f = function_view(&c, &s, "slow-init").await;
+    assert_eq!(f["instances"]["started"], 2, "{f}");
+    let items = scan_table(&c, &s, "example-table").await;
+    assert_eq!(messages(&items), vec!["after a hung init".to_owned()]);
+    assert_eq!(f["errors"], 1, "one invocation failed (the timeout): {f}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn never_more_instances_than_the_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,11 @@ if marker and not os.path.exists(marker):
     raise RuntimeError("init failed on purpose (first instance)")
 if os.environ.get("INIT_ALWAYS_FAIL"):
     raise RuntimeError("init always fails")
+hang = os.environ.get("INIT_HANG_MARKER")
+if hang and not os.path.exists(hang):
+    # The first instance never finishes its init (past Lambda's 10 s init limit).
+    open(hang, "w").close()
+    time.sleep(120)
 
 table = boto3.resource("dynamodb").Table(os.environ.get("TABLE_NAME", "example-table"))
 
