@@ -261,7 +261,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         .await;
         ttl_sweep.abort();
         if let Some(w) = worker {
-            w.stop();
+            w.shutdown().await;
         }
         finish(streams, mappings, retention, store).await
     });

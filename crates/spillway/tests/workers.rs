@@ -348,6 +348,56 @@ async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
     assert_eq!(items.into_iter().collect::<BTreeSet<_>>(), acked);
 }
 
+/// A worker stopped cleanly (SIGTERM) gives its leases up: the other takes them at its
+/// next cycle, well before the lease duration (10 s here) would have let it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let config = |id: &str| {
+        worker_config(&host, &host, id)
+            .replace("lease_duration_ms = 3000", "lease_duration_ms = 10000")
+    };
+    let mut workers: Vec<Server> = ["w1", "w2"]
+        .iter()
+        .map(|id| Server::start(&dir.path().join(id), Some(&config(id))))
+        .collect();
+    let c = client();
+    wait_until(30, "both workers to hold leases", || async {
+        let mut all = true;
+        for w in &workers {
+            all &= !held(&worker_status(&c, w).await).is_empty();
+        }
+        all
+    })
+    .await;
+    let mut acked = post_spread(&c, &workers, 200).await;
+    let stopping = std::time::Instant::now();
+    assert_eq!(workers[0].terminate().code(), Some(0));
+    wait_until(30, "w2 to hold all four leases", || async {
+        held(&worker_status(&c, &workers[1]).await).len() == 4
+    })
+    .await;
+    let took = stopping.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "the leases moved after {took:?}: they expired instead of being given up"
+    );
+    acked.extend(post_spread(&c, &workers[1..], 100).await);
+    let dynamodb = TableEngine::DynamoDb(DynamoDbClient::new(&host, "us-east-1"));
+    wait_until(60, "every record in the table", || async {
+        table_ids(&dynamodb, "example-table").await.len() >= acked.len()
+    })
+    .await;
+    let items = table_ids(&dynamodb, "example-table").await;
+    assert_eq!(items.len(), acked.len());
+    assert_eq!(
+        items.into_iter().collect::<BTreeSet<_>>(),
+        acked.into_iter().collect::<BTreeSet<_>>()
+    );
+}
+
 /// A node program of the conformance cache (`tests/conformance/prepare.sh` installs
 /// kinesalite's and dynalite's dependencies there), on a free port.
 struct Peer {

@@ -207,6 +207,22 @@ impl LeaseTable {
         .await
     }
 
+    /// Gives up a lease this worker holds at `counter` (a clean stop): no owner, so
+    /// another worker takes it at its next cycle instead of after the lease duration.
+    async fn release(&self, key: &str, counter: u64) -> Result<u64, LeaseError> {
+        self.update(
+            key,
+            LeaseUpdate {
+                expect_owner: Some(&self.worker_id),
+                expect_counter: counter,
+                owner: Some(""),
+                counter: counter + 1,
+                checkpoint: None,
+            },
+        )
+        .await
+    }
+
     /// One conditional write of a lease: Ok(its new counter), or Lost when the lease
     /// was not as expected.
     async fn update(&self, key: &str, u: LeaseUpdate<'_>) -> Result<u64, LeaseError> {
@@ -391,6 +407,14 @@ impl HeldLease {
             }
             Err(e) => Err(self.failed(e)),
         }
+    }
+
+    /// Gives the lease up (a clean stop); this worker invokes nothing more for it.
+    pub async fn release(&self, table: &LeaseTable) -> Result<(), LeaseError> {
+        let mut counter = self.counter.lock().await;
+        self.lost.store(true, Ordering::Relaxed);
+        *counter = table.release(&self.key, *counter).await?;
+        Ok(())
     }
 
     fn written(&self, sent: Instant) {

@@ -85,6 +85,8 @@ pub struct Worker {
     coordinator: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Lease cycles that failed since start (`/metrics`).
     cycle_failures: std::sync::atomic::AtomicU64,
+    /// Leases whose pollers [`Self::stop`] stopped, for [`Self::shutdown`] to give up.
+    released: std::sync::Mutex<Vec<Arc<HeldLease>>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -174,6 +176,7 @@ impl Worker {
             snapshot: Default::default(),
             coordinator: Default::default(),
             cycle_failures: Default::default(),
+            released: Default::default(),
         });
         tracing::info!(
             worker = %worker.settings.worker_id,
@@ -189,6 +192,27 @@ impl Worker {
         Ok(worker)
     }
 
+    /// A clean stop: the coordinator and every poller stop, then each held lease is
+    /// given up, so the other workers take the shards at their next cycle rather than
+    /// after `lease_duration`. What was in flight is replayed by the next holder.
+    pub async fn shutdown(&self) {
+        self.stop();
+        let held: Vec<Arc<HeldLease>> = self
+            .released
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for lease in held {
+            match lease.release(&self.leases).await {
+                Ok(()) => tracing::info!(lease = %lease.key, "gave up lease"),
+                Err(e) => {
+                    tracing::warn!(lease = %lease.key, error = %e, "could not give up lease; it expires instead");
+                }
+            }
+        }
+    }
+
     /// Stops the coordinator and every poller; the leases expire for others to take.
     pub fn stop(&self) {
         if let Some(t) = self
@@ -199,8 +223,13 @@ impl Worker {
         {
             t.abort();
         }
+        let mut released = self
+            .released
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (_, h) in self.held_map().drain() {
             h.poller.abort();
+            released.push(h.lease);
         }
     }
 
