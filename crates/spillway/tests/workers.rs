@@ -398,6 +398,54 @@ async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
     );
 }
 
+/// A worker keeps Lambda's batching window: records arriving within
+/// MaximumBatchingWindowInSeconds of the first go to the function together. The
+/// function is a process (any program), as under an embedded mapping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let log = dir.path().join("calls.log");
+    let config = common::config_before_mappings(|t| {
+        t.replace(
+            "stream_engine = \"fjall://\"",
+            &format!("stream_engine = \"kinesis+http://{host}\""),
+        )
+        .replace(
+            "table_engine = \"fjall://\"",
+            &format!("table_engine = \"dynamodb+http://{host}\""),
+        )
+        .replace("worker_id = \"\"", "worker_id = \"w1\"")
+    }) + &common::recorder_function("recorder", "ok", &log)
+        + &common::mapping_block(
+            "recorder",
+            "StartingPosition = \"TRIM_HORIZON\"\nMaximumBatchingWindowInSeconds = 2",
+        );
+    let worker = Server::start(&dir.path().join("w1"), Some(&config));
+    let c = client();
+    wait_until(30, "the worker to hold the lease", || async {
+        held(&worker_status(&c, &worker).await).len() == 1
+    })
+    .await;
+    for i in 0..5 {
+        common::post(&c, &worker, &format!("windowed {i}")).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_until(20, "the invocation", || async {
+        !common::recorded_invocations(&log).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = common::recorded_invocations(&log);
+    assert_eq!(calls.len(), 1, "one invocation for the window: {calls:?}");
+    assert_eq!(
+        calls[0]["records"].as_array().unwrap().len(),
+        5,
+        "{calls:?}"
+    );
+}
+
 /// A node program of the conformance cache (`tests/conformance/prepare.sh` installs
 /// kinesalite's and dynalite's dependencies there), on a free port.
 struct Peer {

@@ -13,8 +13,7 @@
 //!
 //! Each shard runs Lambda's rules of the embedded mappings (`mapping::run_batch`:
 //! retries, bisection, partial failures, record age, dead letters); dead letters are
-//! kept beside the leases. Not in a worker: the batching window (a worker polls every
-//! `poll_interval`), the SQS on-failure destination.
+//! kept beside the leases. Not in a worker: the SQS on-failure destination.
 
 pub mod lease;
 
@@ -499,7 +498,7 @@ impl Worker {
                     tokio::time::sleep(self.settings.poll_interval).await;
                     continue;
                 }
-                let read = match self.engines.kinesis.get_records(&iterator, want).await {
+                let read = match self.read_round(&mapping, &lease, &iterator, want).await {
                     Ok(r) => r,
                     Err(e) => {
                         failures += 1;
@@ -510,6 +509,9 @@ impl Worker {
                         continue 'from_checkpoint;
                     }
                 };
+                if lease.lost() {
+                    return;
+                }
                 failures = 0;
                 let caught_up = read.records.is_empty();
                 if caught_up {
@@ -580,6 +582,40 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// One round's records: up to `want` from `iterator`; with a batching window
+    /// (MaximumBatchingWindowInSeconds), reading on until `want` records are there or
+    /// the window has passed since the first of them arrived, as Lambda waits.
+    async fn read_round(
+        &self,
+        mapping: &WorkerMapping,
+        lease: &HeldLease,
+        iterator: &str,
+        want: u32,
+    ) -> Result<crate::remote::kinesis::RemoteRead, crate::remote::RemoteError> {
+        let mut round = self.engines.kinesis.get_records(iterator, want).await?;
+        let window_ms = u64::from(mapping.config.maximum_batching_window_in_seconds) * 1000;
+        let Some(first) = round.records.first() else {
+            return Ok(round);
+        };
+        let deadline = first.arrival_ms + window_ms;
+        while window_ms > 0 && round.records.len() < want as usize && !lease.lost() {
+            let (Some(next), now) = (round.next_iterator.clone(), now_ms()) else {
+                break;
+            };
+            if now >= deadline {
+                break;
+            }
+            let wait = Duration::from_millis(deadline - now).min(self.settings.poll_interval);
+            tokio::time::sleep(wait).await;
+            let more_wanted = want - round.records.len() as u32;
+            let more = self.engines.kinesis.get_records(&next, more_wanted).await?;
+            round.records.extend(more.records);
+            round.next_iterator = more.next_iterator;
+            round.millis_behind_latest = more.millis_behind_latest;
+        }
+        Ok(round)
     }
 
     /// Writes the function's items to the table engine (puts only: the built-in
