@@ -6,14 +6,13 @@
 //! scan with a resumable cursor. Knows nothing of HTTP.
 
 mod admin;
-pub mod expr;
-pub mod key;
-pub mod number;
 pub mod partition;
 pub mod plan;
-pub mod reserved;
-pub mod value;
 pub mod writer;
+
+// The item model is its own crate (`crates/item`), re-exported where the domain
+// always had it.
+pub use spillway_item::{expr, key, number, reserved, value};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -10,8 +10,8 @@
 //!   positive: `0xC0`, (e + 0x8000) as u16 BE, the ASCII digits, `0x00`;
 //!   negative: `0x40`, !(e + 0x8000) as u16 BE, each digit as 0xFF - ASCII, `0xFF`.
 
-use super::number::Number;
-use super::value::AttributeValue;
+use crate::number::Number;
+use crate::value::AttributeValue;
 
 /// Appends the encoding of one key attribute value. Only S, N and B are key types.
 pub fn encode_part(v: &AttributeValue, out: &mut Vec<u8>) {

@@ -9,7 +9,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::number::{Number, NumberError};
+use crate::number::{Number, NumberError};
 
 /// One attribute value.
 #[derive(Debug, Clone, PartialEq)]

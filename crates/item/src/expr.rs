@@ -28,8 +28,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use super::number::Number;
-use super::value::{AttributeValue, Item};
+use crate::number::Number;
+use crate::value::{AttributeValue, Item};
 
 /// A parse or evaluation error; the text is DynamoDB's ValidationException message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -510,7 +510,7 @@ impl<'a> Parser<'a> {
                 "The function is not allowed to be used this way in an expression; function: {f}"
             )));
         }
-        if let Some(w) = self.words.iter().find(|w| super::reserved::is_reserved(w)) {
+        if let Some(w) = self.words.iter().find(|w| crate::reserved::is_reserved(w)) {
             return Err(self.err(format_args!(
                 "Attribute name is a reserved keyword; reserved keyword: {w}"
             )));
