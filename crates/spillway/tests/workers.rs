@@ -610,6 +610,25 @@ async fn stream_engine_suite(k: KinesisClient) {
             .unwrap();
         by_shard.entry(shard).or_default().push((seq, data));
     }
+    // Several at once (a worker's ingest batches into PutRecords): one answer each.
+    let batch: Vec<(String, bytes::Bytes)> = (20..23)
+        .map(|i| {
+            (
+                format!("key{}", i % 7),
+                bytes::Bytes::from(format!("record {i}")),
+            )
+        })
+        .collect();
+    for ((_, data), answer) in batch
+        .iter()
+        .zip(k.put_records("seam", &batch).await.unwrap())
+    {
+        let (shard, seq) = answer.unwrap();
+        by_shard
+            .entry(shard)
+            .or_default()
+            .push((seq, String::from_utf8(data.to_vec()).unwrap()));
+    }
     let bigger = |a: &str, b: &str| (a.len(), a) > (b.len(), b);
     for (shard, puts) in &by_shard {
         assert!(

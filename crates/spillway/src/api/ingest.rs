@@ -241,8 +241,9 @@ pub(super) struct IngestRoute {
     stream: String,
     partition_key: PartitionKeySource,
     streams: Arc<Streams>,
-    /// A worker's stream engine: records go there instead of `streams`.
-    remote: Option<Arc<crate::remote::RemoteEngines>>,
+    /// A worker's stream engine: records go there (batched into PutRecords calls)
+    /// instead of `streams`.
+    remote: Option<crate::remote::kinesis::PutBatcher>,
 }
 
 impl IngestRoute {
@@ -256,7 +257,10 @@ impl IngestRoute {
             stream: stream.to_owned(),
             partition_key,
             streams: Arc::clone(&services.streams),
-            remote: services.remote.clone(),
+            remote: services
+                .remote
+                .as_ref()
+                .map(|r| crate::remote::kinesis::PutBatcher::start(r.kinesis.clone(), stream)),
         }
     }
 
@@ -284,12 +288,7 @@ impl IngestRoute {
         }
         let partition_key = self.partition_key(&parts.headers, &data, request_id)?;
         let (shard_id, sequence_number) = match &self.remote {
-            Some(engines) => {
-                engines
-                    .kinesis
-                    .put_record(&self.stream, &partition_key, &data)
-                    .await?
-            }
+            Some(puts) => puts.put(partition_key, data).await?,
             None => {
                 let appended = self
                     .streams

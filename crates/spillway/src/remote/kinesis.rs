@@ -174,6 +174,54 @@ impl KinesisClient {
         }
     }
 
+    /// Appends records in one PutRecords call (at most 500); per record, its (shard id,
+    /// sequence number) or the engine's refusal of it. Not retried, as PutRecord.
+    pub async fn put_records(
+        &self,
+        stream: &str,
+        records: &[(String, Bytes)],
+    ) -> Result<Vec<Result<(String, String), RemoteError>>, RemoteError> {
+        let body = json!({
+            "StreamName": stream,
+            "Records": records
+                .iter()
+                .map(|(pk, data)| json!({
+                    "PartitionKey": pk,
+                    "Data": base64::engine::general_purpose::STANDARD.encode(data),
+                }))
+                .collect::<Vec<_>>(),
+        });
+        let answer = self.api.call("PutRecords", &body).await?;
+        let results = answer["Records"].as_array().cloned().unwrap_or_default();
+        if results.len() != records.len() {
+            return Err(RemoteError::Decode {
+                endpoint: self.api.endpoint().to_owned(),
+                message: format!(
+                    "PutRecords answered {} results for {} records",
+                    results.len(),
+                    records.len()
+                ),
+            });
+        }
+        Ok(results
+            .iter()
+            .map(
+                |r| match (r["ShardId"].as_str(), r["SequenceNumber"].as_str()) {
+                    (Some(shard), Some(seq)) => Ok((shard.to_owned(), seq.to_owned())),
+                    _ => Err(RemoteError::Service {
+                        endpoint: self.api.endpoint().to_owned(),
+                        status: 200,
+                        kind: r["ErrorCode"]
+                            .as_str()
+                            .unwrap_or("InternalFailure")
+                            .to_owned(),
+                        message: r["ErrorMessage"].as_str().unwrap_or_default().to_owned(),
+                    }),
+                },
+            )
+            .collect())
+    }
+
     /// A shard iterator at `start`.
     pub async fn shard_iterator(
         &self,
@@ -243,4 +291,104 @@ impl KinesisClient {
 pub fn host_port(rest: &str) -> Option<&str> {
     let rest = rest.trim_end_matches('/');
     (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+}
+
+/// At most this many records in one PutRecords (Kinesis' limit).
+const PUT_RECORDS_MAX: usize = 500;
+/// At most this many bytes of data and keys in one PutRecords (under Kinesis' 5 MiB).
+const PUT_RECORDS_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// PutRecords calls in flight at once per stream.
+const PUTS_IN_FLIGHT: usize = 4;
+
+/// One append waiting for its PutRecords.
+struct PendingPut {
+    partition_key: String,
+    data: Bytes,
+    reply: tokio::sync::oneshot::Sender<Result<(String, String), RemoteError>>,
+}
+
+/// Group commit for a worker's ingest route: concurrent appends to one stream share
+/// PutRecords calls (up to 500 records), at most [`PUTS_IN_FLIGHT`] calls at once;
+/// while they are in flight, new appends gather for the next. Each append still gets
+/// its own answer: its sequence number, or the engine's refusal of its record.
+#[derive(Debug, Clone)]
+pub struct PutBatcher {
+    tx: tokio::sync::mpsc::Sender<PendingPut>,
+}
+
+impl std::fmt::Debug for PendingPut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingPut").finish_non_exhaustive()
+    }
+}
+
+impl PutBatcher {
+    /// Starts the batcher of `stream` (on the current tokio runtime).
+    pub fn start(client: KinesisClient, stream: &str) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<PendingPut>(PUT_RECORDS_MAX * 8);
+        let stream = stream.to_owned();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(PUTS_IN_FLIGHT));
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                // Everything that arrived while the calls in flight ran goes now.
+                let mut bytes = first.data.len() + first.partition_key.len();
+                let mut batch = vec![first];
+                while batch.len() < PUT_RECORDS_MAX && bytes < PUT_RECORDS_MAX_BYTES {
+                    match rx.try_recv() {
+                        Ok(next) => {
+                            bytes += next.data.len() + next.partition_key.len();
+                            batch.push(next);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (client, stream) = (client.clone(), stream.clone());
+                tokio::spawn(async move {
+                    let records: Vec<(String, Bytes)> = batch
+                        .iter()
+                        .map(|p| (p.partition_key.clone(), p.data.clone()))
+                        .collect();
+                    match client.put_records(&stream, &records).await {
+                        Ok(results) => {
+                            for (p, r) in batch.into_iter().zip(results) {
+                                let _ = p.reply.send(r);
+                            }
+                        }
+                        Err(e) => {
+                            for p in batch {
+                                let _ = p.reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                    drop(slot);
+                });
+            }
+        });
+        Self { tx }
+    }
+
+    /// Appends one record; resolves with the engine's answer for it.
+    pub async fn put(
+        &self,
+        partition_key: String,
+        data: Bytes,
+    ) -> Result<(String, String), RemoteError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let closed = || RemoteError::Transport {
+            endpoint: String::from("put batcher"),
+            message: "spillway is stopping".into(),
+        };
+        self.tx
+            .send(PendingPut {
+                partition_key,
+                data,
+                reply,
+            })
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
 }

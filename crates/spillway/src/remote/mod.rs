@@ -21,7 +21,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 /// Why a call to a remote engine failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RemoteError {
     /// The engine answered with an error of its API.
     #[error("{endpoint} answered {status} {kind}: {message}")]
