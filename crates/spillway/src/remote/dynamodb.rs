@@ -114,31 +114,40 @@ impl DynamoDbClient {
     /// leaves unprocessed again until all is written. Puts are idempotent, so retrying
     /// a whole batch after a lost answer is safe.
     pub async fn put_items(&self, table: &str, items: Vec<Value>) -> Result<(), RemoteError> {
+        // One key appears once (the last put of it), so the chunks are independent and
+        // go at once.
         let items = self.last_of_each_key(table, items);
-        for chunk in items.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<Value> = chunk
-                .iter()
-                .map(|item| json!({"PutRequest": {"Item": item}}))
-                .collect();
-            let mut rounds = 0u32;
-            while !pending.is_empty() {
-                rounds += 1;
-                let answer = self
-                    .api
-                    .call_retrying(
-                        "BatchWriteItem",
-                        &json!({"RequestItems": {table: pending}}),
-                        6,
-                    )
-                    .await?;
-                pending = answer["UnprocessedItems"][table]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(Duration::from_millis((50u64 << rounds.min(5)).min(1000)))
-                        .await;
-                }
+        let chunks = items
+            .chunks(BATCH_WRITE_MAX)
+            .map(|chunk| self.write_chunk(table, chunk));
+        futures_util::future::try_join_all(chunks).await?;
+        Ok(())
+    }
+
+    /// One BatchWriteItem of at most 25 puts, sending what the engine leaves
+    /// unprocessed again until all is written.
+    async fn write_chunk(&self, table: &str, chunk: &[Value]) -> Result<(), RemoteError> {
+        let mut pending: Vec<Value> = chunk
+            .iter()
+            .map(|item| json!({"PutRequest": {"Item": item}}))
+            .collect();
+        let mut rounds = 0u32;
+        while !pending.is_empty() {
+            rounds += 1;
+            let answer = self
+                .api
+                .call_retrying(
+                    "BatchWriteItem",
+                    &json!({"RequestItems": {table: pending}}),
+                    6,
+                )
+                .await?;
+            pending = answer["UnprocessedItems"][table]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis((50u64 << rounds.min(5)).min(1000))).await;
             }
         }
         Ok(())
