@@ -9,6 +9,7 @@ pub mod demo;
 pub mod function;
 pub mod gateway;
 pub mod iam;
+pub mod inspection;
 pub mod lambda;
 pub mod load;
 pub mod logs;

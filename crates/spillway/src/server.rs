@@ -129,10 +129,16 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         tokio::task::spawn_blocking(move || engine::open(&stream_engine, &table_engine)).await??;
     let (streams, tables) = {
         let (config, store) = (config.clone(), Arc::clone(&store));
+        let mut stream_settings = config.streams_settings();
+        if remote.is_some() {
+            // A worker's streams are the engine's; none is kept here, so no local view
+            // shows an empty copy of one.
+            stream_settings.streams.clear();
+        }
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let streams = Streams::open(
                 Arc::clone(&store) as Arc<dyn StreamStore>,
-                &config.streams_settings(),
+                &stream_settings,
             )?;
             let tables = Tables::open(store, &config.tables_settings())?;
             Ok((Arc::new(streams), Arc::new(tables)))

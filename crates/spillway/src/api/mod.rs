@@ -279,12 +279,7 @@ const LISTED_KINDS: &[&str] = &[
     monitoring::ALARM_KIND,
 ];
 
-/// One control-plane resource in `GET /_spillway/resources`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct ResourceView {
-    pub kind: String,
-    pub name: String,
-}
+pub use crate::inspection::ResourceView;
 
 /// `GET /_spillway/resources`: what the control-plane APIs created (IAM roles and
 /// policies, Lambda functions and API-created mappings, REST APIs, queues, log groups,

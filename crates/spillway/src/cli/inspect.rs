@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use anyhow::Context;
 use base64::Engine;
 
-use crate::api::inspect::{DeadLetterView, MappingView, RecordView, StreamView, TableView};
+use crate::inspection::{DeadLetterView, MappingView, RecordView, StreamView, TableView};
 
 /// GETs a JSON document from the inspection API.
 async fn fetch<T: serde::de::DeserializeOwned>(endpoint: &str, path: &str) -> anyhow::Result<T> {
@@ -113,7 +113,8 @@ pub async fn mappings(endpoint: &str) -> anyhow::Result<String> {
 
 /// Prints what the control-plane APIs created, one `KIND NAME` line each.
 pub async fn resources(endpoint: &str) -> anyhow::Result<String> {
-    let list: Vec<crate::api::ResourceView> = fetch(endpoint, "/_spillway/resources").await?;
+    let list: Vec<crate::inspection::ResourceView> =
+        fetch(endpoint, "/_spillway/resources").await?;
     let mut out = String::new();
     for r in list {
         let _ = writeln!(out, "{:<18} {}", r.kind, r.name);

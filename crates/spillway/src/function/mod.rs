@@ -47,6 +47,22 @@ pub enum FunctionError {
     Throttled,
 }
 
+/// Instance counters of a function that runs instances (the Runtime API host's), shown
+/// by `/_spillway/functions`. A domain type: the `Function` trait returns it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStats {
+    /// Instances started (cold starts).
+    pub started: u64,
+    /// Instances whose process is alive now.
+    pub live: u32,
+    /// Most instances alive at once.
+    pub peak: u32,
+    /// Instances that reported an init error.
+    pub init_errors: u64,
+    /// Instances that exited (or were killed) while an invocation was in flight.
+    pub lost: u64,
+}
+
 /// Table writes a function hands back, to be committed with the caller's checkpoint.
 #[derive(Debug, Default)]
 pub struct TableWrites {
@@ -62,7 +78,7 @@ pub trait Function: Send + Sync + 'static {
     fn invoke<'a>(&'a self, payload: Bytes, writes: &'a mut TableWrites) -> InvokeFuture<'a>;
 
     /// Counters of the function's instances, for functions that run instances.
-    fn instance_stats(&self) -> Option<runtime_api::InstanceStats> {
+    fn instance_stats(&self) -> Option<InstanceStats> {
         None
     }
 
@@ -185,7 +201,7 @@ impl FunctionHandle {
     }
 
     /// Counters of the function's instances (Runtime API functions only).
-    pub fn instance_stats(&self) -> Option<runtime_api::InstanceStats> {
+    pub fn instance_stats(&self) -> Option<InstanceStats> {
         self.function.instance_stats()
     }
 

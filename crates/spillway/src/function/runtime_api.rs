@@ -43,7 +43,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -79,20 +78,7 @@ pub struct RuntimeSpec {
     pub max_instances: u32,
 }
 
-/// Instance counters of one function, shown by `/_spillway/functions`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct InstanceStats {
-    /// Instances started (cold starts).
-    pub started: u64,
-    /// Instances whose process is alive now.
-    pub live: u32,
-    /// Most instances alive at once.
-    pub peak: u32,
-    /// Instances that reported an init error.
-    pub init_errors: u64,
-    /// Instances that exited (or were killed) while an invocation was in flight.
-    pub lost: u64,
-}
+pub use super::InstanceStats;
 
 /// A `kind = "runtime"` function: a pool of warm instances.
 pub struct RuntimeFunction {

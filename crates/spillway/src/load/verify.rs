@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::inspect::{FunctionView, MappingView, TableView};
+use crate::inspection::{FunctionView, MappingView, TableView};
 
 /// Where and how long to verify.
 #[derive(Debug, Clone)]
