@@ -136,10 +136,8 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
             stream_settings.streams.clear();
         }
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let streams = Streams::open(
-                Arc::clone(&store) as Arc<dyn StreamStore>,
-                &stream_settings,
-            )?;
+            let streams =
+                Streams::open(Arc::clone(&store) as Arc<dyn StreamStore>, &stream_settings)?;
             let tables = Tables::open(store, &config.tables_settings())?;
             Ok((Arc::new(streams), Arc::new(tables)))
         })

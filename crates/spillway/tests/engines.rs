@@ -63,9 +63,15 @@ fn serve_fails_with(args: &[&str]) -> String {
 
 #[test]
 fn an_engine_spillway_cannot_use_stops_it_at_start_with_the_reason() {
+    let err = serve_fails_with(&["--stream-engine", "cassandra://localhost/spillway"]);
+    assert!(
+        err.contains("\"cassandra\"") && err.contains("memory://"),
+        "{err}"
+    );
+    // PostgreSQL keeps tables and leases for workers, not streams.
     let err = serve_fails_with(&["--stream-engine", "postgres://localhost/spillway"]);
     assert!(
-        err.contains("\"postgres\"") && err.contains("memory://"),
+        err.contains("kinesis+http://HOST:PORT for the streams"),
         "{err}"
     );
     // Streams and tables on different engines: the atomic item-and-checkpoint commit

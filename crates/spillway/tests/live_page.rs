@@ -126,9 +126,13 @@ async fn the_live_page_shows_the_pipeline_and_moves_under_load() {
     assert!(data_value(&after, "table-example-table", "items") >= 200.0);
     // The charts start from the server's history, not from when the page opened: the
     // server sampled every 2 s while the test ran.
+    wait_until(10, "a second history sample", || async {
+        let (_, history) = get_json(&c, &s.url("/_spillway/history")).await;
+        history.as_array().unwrap().len() >= 2
+    })
+    .await;
     let (_, history) = get_json(&c, &s.url("/_spillway/history")).await;
     let samples = history.as_array().unwrap().len();
-    assert!(samples >= 2, "{samples} history samples");
     assert!(
         history[0]["metrics"]
             .as_str()
