@@ -480,6 +480,113 @@ async fn parallelization_factor_keeps_each_partition_key_in_order() {
     assert!(overlapping, "no two invocations ran at once: {spans:?}");
 }
 
+/// ParallelizationFactor = 4 killed (kill -9) in the middle of a round: the round's
+/// checkpoint is written only once every lane is done, so after the restart the round
+/// runs again (a replay the test sees), and every key's records still arrive in order
+/// with none missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelization_factor_killed_mid_round_replays_the_round_in_order() {
+    let keys = 8;
+    let per_key = 10;
+    let round = 5 * 4; // BatchSize x ParallelizationFactor
+    // The kill must land while some lanes of a round have finished and others not; a
+    // kill that lands between rounds is tried again (at most three times).
+    for attempt in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.log");
+        let data = dir.path().join("d");
+        // The window makes every round full (20 records) once the posts are in.
+        let config = process_config(
+            "slow",
+            &log,
+            "BatchSize = 5\nParallelizationFactor = 4\nMaximumBatchingWindowInSeconds = 1",
+        )
+        .replace(
+            "partition_key = { from = \"request_id\" }",
+            "partition_key = { from = \"json_field\", field = \"key\" }",
+        );
+        let mut s = Server::start(&data, Some(&config));
+        let c = client();
+        for i in 0..per_key {
+            for k in 0..keys {
+                post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
+            }
+        }
+        let logged = || -> usize {
+            recorded_invocations(&log)
+                .iter()
+                .map(|i| i["records"].as_array().unwrap().len())
+                .sum()
+        };
+        wait_until(60, "a round part done", || async {
+            let n = logged();
+            n >= round && n % round != 0
+        })
+        .await;
+        s.kill9();
+        let at_kill = recorded_invocations(&log).len();
+        if logged() % round == 0 {
+            continue; // the round completed before the kill landed
+        }
+        let s = Server::start(&data, Some(&config));
+        wait_until(60, "every record after the restart", || async {
+            let mut seen = HashSet::new();
+            for inv in recorded_invocations(&log) {
+                for r in inv["records"].as_array().unwrap() {
+                    seen.insert(r["data"].as_str().unwrap().to_owned());
+                }
+            }
+            seen.len() == keys * per_key
+        })
+        .await;
+        drop(s);
+        let calls = recorded_invocations(&log);
+        let values = |calls: &[serde_json::Value]| {
+            let mut by_key: HashMap<String, Vec<i64>> = HashMap::new();
+            for inv in calls {
+                for r in inv["records"].as_array().unwrap() {
+                    let body: serde_json::Value =
+                        serde_json::from_str(r["data"].as_str().unwrap()).unwrap();
+                    by_key
+                        .entry(body["key"].as_str().unwrap().to_owned())
+                        .or_default()
+                        .push(body["i"].as_i64().unwrap());
+                }
+            }
+            by_key
+        };
+        let (before, after) = (values(&calls[..at_kill]), values(&calls[at_kill..]));
+        let mut replayed = 0;
+        for k in 0..keys {
+            let key = format!("k{k}");
+            let b = before.get(&key).cloned().unwrap_or_default();
+            let a = after.get(&key).cloned().unwrap_or_default();
+            // Each run, in order and without gaps; the second starts where the
+            // checkpoint was, at or before where the first stopped, and reaches the end.
+            for run in [&b, &a] {
+                assert!(run.windows(2).all(|w| w[1] == w[0] + 1), "{key}: {run:?}");
+            }
+            assert_eq!(b.first().copied().unwrap_or(0), 0, "{key}: {b:?}");
+            let next = b.last().map_or(0, |l| l + 1);
+            let resumed = a.first().copied().unwrap_or(next);
+            assert!(resumed <= next, "{key} skipped records: {b:?} then {a:?}");
+            assert_eq!(
+                a.last().copied().unwrap_or(next - 1),
+                per_key as i64 - 1,
+                "{key}: {a:?}"
+            );
+            replayed += (next - resumed) as usize;
+        }
+        if replayed == 0 {
+            // The kill landed between two rounds after all: nothing to replay.
+            continue;
+        }
+        eprintln!("attempt {attempt}: {replayed} records of the interrupted round ran again");
+        return;
+    }
+    panic!("three kills in a row landed between rounds: no replay was seen");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_position_applies_on_first_start_only() {
     for (position, expect_first) in [("LATEST", 2), ("TRIM_HORIZON", 5)] {
