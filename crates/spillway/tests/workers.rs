@@ -446,6 +446,108 @@ async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
     );
 }
 
+/// The Rust SDK's SubscribeToShard through a worker: the worker relays the engine's
+/// event stream as it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
+    use aws_sdk_kinesis::types::{
+        ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let worker = Server::start(
+        &dir.path().join("w1"),
+        Some(&worker_config(&host, &host, "w1").replace("shard_count = 4", "shard_count = 1")),
+    );
+    let k = aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::Config::builder()
+            .endpoint_url(&worker.base)
+            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build(),
+    );
+    let arn = k
+        .describe_stream_summary()
+        .stream_name("example-stream")
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .stream_arn()
+        .to_owned();
+    let consumer = k
+        .register_stream_consumer()
+        .stream_arn(&arn)
+        .consumer_name("through-a-worker")
+        .send()
+        .await
+        .unwrap()
+        .consumer()
+        .unwrap()
+        .consumer_arn()
+        .to_owned();
+    wait_until(10, "the consumer to be ACTIVE", || async {
+        let d = k
+            .describe_stream_consumer()
+            .consumer_arn(&consumer)
+            .send()
+            .await
+            .unwrap();
+        d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active
+    })
+    .await;
+    let c = client();
+    for i in 0..3 {
+        common::post(&c, &worker, &format!("relayed {i}")).await;
+    }
+    let mut sub = k
+        .subscribe_to_shard()
+        .consumer_arn(&consumer)
+        .shard_id("shardId-000000000000")
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(ShardIteratorType::TrimHorizon)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match sub.event_stream.recv().await.unwrap() {
+            Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => got.extend(
+                e.records()
+                    .iter()
+                    .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
+            ),
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => break,
+        }
+    }
+    assert_eq!(got, ["relayed 0", "relayed 1", "relayed 2"]);
+    // With the subscription still open, a SIGTERM stops the worker at once: the relay
+    // ends with it rather than holding the shutdown for five minutes.
+    let stopping = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut worker = worker;
+        worker.terminate()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "the worker took {:?} to stop",
+        stopping.elapsed()
+    );
+    drop(sub);
+}
+
 /// A node program of the conformance cache (`tests/conformance/prepare.sh` installs
 /// kinesalite's and dynalite's dependencies there), on a free port.
 struct Peer {

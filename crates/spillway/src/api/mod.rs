@@ -200,15 +200,64 @@ async fn kinesis_front(
     }
     if let Some(remote) = remote {
         if action == "SubscribeToShard" {
-            // An event stream lasts minutes; a worker does not relay one.
-            return KinesisError::InvalidArgument(
-                "SubscribeToShard is not relayed by a worker over remote engines; subscribe at the stream engine".into(),
-            )
-            .respond(encoding);
+            return forward_stream(remote.kinesis.api(), &request, k.streams.draining()).await;
         }
         return forward(remote.kinesis.api(), &request).await;
     }
     kinesis::handle_decoded(k, action, decoded, encoding).await
+}
+
+/// A worker's SubscribeToShard, relayed: the engine's event stream passes through as
+/// it arrives, for as long as a subscription lasts (five minutes) and a little more, or
+/// until the worker stops.
+async fn forward_stream(
+    api: &crate::remote::AwsJsonClient,
+    request: &sigv4::Request<'_>,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) -> Response {
+    use futures_util::TryStreamExt;
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let body = bytes::Bytes::copy_from_slice(request.body);
+    let limit = std::time::Duration::from_secs(330);
+    match api
+        .forward_stream(header("x-amz-target"), header("content-type"), body, limit)
+        .await
+    {
+        Ok((status, content_type, stream)) => {
+            // The relay ends when the worker stops, as a local subscription does, so a
+            // graceful shutdown does not wait out five minutes.
+            let stopping = async move {
+                let _ = draining.wait_for(|d| *d).await;
+            };
+            let stream = futures_util::StreamExt::take_until(
+                stream.map_err(std::io::Error::other),
+                Box::pin(stopping),
+            );
+            let body = axum::body::Body::from_stream(stream);
+            let mut r = Response::new(body);
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if let Some(ct) =
+                content_type.and_then(|ct| axum::http::HeaderValue::from_str(&ct).ok())
+            {
+                r.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
+            }
+            r
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the engine did not answer a relayed subscription");
+            aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                e.to_string(),
+            )
+        }
+    }
 }
 
 /// A worker's Kinesis or DynamoDB request, answered by the shared engine: sent on as it

@@ -163,6 +163,18 @@ impl AwsJsonClient {
         content_type: &str,
         body: Bytes,
     ) -> Result<reqwest::Response, RemoteError> {
+        self.send_within(target, content_type, body, None).await
+    }
+
+    /// [`Self::send`], with a time limit of its own for the whole exchange (an event
+    /// stream lasts minutes; other calls keep the client's 30 s).
+    async fn send_within(
+        &self,
+        target: &str,
+        content_type: &str,
+        body: Bytes,
+        limit: Option<Duration>,
+    ) -> Result<reqwest::Response, RemoteError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -197,16 +209,14 @@ impl AwsJsonClient {
         headers.insert("authorization", value(&authorization)?);
         // reqwest sets the host from the URL.
         headers.remove("host");
-        self.http
-            .post(&self.url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| RemoteError::Transport {
-                endpoint: self.url.clone(),
-                message: error_chain(&e),
-            })
+        let mut request = self.http.post(&self.url).headers(headers).body(body);
+        if let Some(limit) = limit {
+            request = request.timeout(limit);
+        }
+        request.send().await.map_err(|e| RemoteError::Transport {
+            endpoint: self.url.clone(),
+            message: error_chain(&e),
+        })
     }
 
     /// Calls `action` once with a JSON body; a non-2xx answer is a
@@ -288,6 +298,36 @@ impl AwsJsonClient {
             content_type,
             body,
         })
+    }
+}
+
+impl AwsJsonClient {
+    /// Forwards a request whose answer is a stream (SubscribeToShard's event stream):
+    /// the status and content type, and the body as it arrives, for up to `limit`.
+    pub async fn forward_stream(
+        &self,
+        target: &str,
+        content_type: &str,
+        body: Bytes,
+        limit: Duration,
+    ) -> Result<
+        (
+            u16,
+            Option<String>,
+            impl futures_util::Stream<Item = Result<Bytes, reqwest::Error>> + Send + use<>,
+        ),
+        RemoteError,
+    > {
+        let response = self
+            .send_within(target, content_type, body, Some(limit))
+            .await?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((status, content_type, response.bytes_stream()))
     }
 }
 
