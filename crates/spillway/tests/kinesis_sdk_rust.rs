@@ -118,7 +118,7 @@ async fn the_rust_sdk_puts_gets_and_reshards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_sdk_subscribes_to_a_shard() {
     use aws_sdk_kinesis::types::{
-        ConsumerStatus, ShardIteratorType as T, StartingPosition, SubscribeToShardEventStream,
+        ShardIteratorType as T, StartingPosition, SubscribeToShardEventStream,
     };
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(&dir.path().join("d"), None);
@@ -129,37 +129,7 @@ async fn the_rust_sdk_subscribes_to_a_shard() {
         .send()
         .await
         .unwrap();
-    let arn = k
-        .describe_stream_summary()
-        .stream_name("fanout")
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .stream_arn()
-        .to_owned();
-    let consumer = k
-        .register_stream_consumer()
-        .stream_arn(&arn)
-        .consumer_name("rust-app")
-        .send()
-        .await
-        .unwrap()
-        .consumer()
-        .unwrap()
-        .consumer_arn()
-        .to_owned();
-    wait_until(10, "the consumer to be ACTIVE", || async {
-        let d = k
-            .describe_stream_consumer()
-            .consumer_arn(&consumer)
-            .send()
-            .await
-            .unwrap();
-        d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active
-    })
-    .await;
+    let consumer = active_consumer(&k, "fanout", "rust-app").await;
     for i in 0..3 {
         k.put_record()
             .stream_name("fanout")

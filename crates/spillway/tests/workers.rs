@@ -57,6 +57,18 @@ async fn worker_status(c: &reqwest::Client, w: &Server) -> Value {
     v
 }
 
+/// Waits until each worker holds at least one lease (the shares have spread).
+async fn every_worker_holds_a_lease(c: &reqwest::Client, workers: &[Server]) {
+    wait_until(30, "every worker to hold a lease", || async {
+        let mut all = true;
+        for w in workers {
+            all &= !held(&worker_status(c, w).await).is_empty();
+        }
+        all
+    })
+    .await;
+}
+
 fn held(v: &Value) -> Vec<String> {
     v["held"]
         .as_array()
@@ -160,14 +172,7 @@ async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: 
     let c = client();
 
     // The leases spread: each worker holds at least one of the four shards.
-    wait_until(30, "every worker to hold a lease", || async {
-        let mut all = true;
-        for w in &workers {
-            all &= !held(&worker_status(&c, w).await).is_empty();
-        }
-        all
-    })
-    .await;
+    every_worker_holds_a_lease(&c, &workers).await;
 
     // Requests spread over the three workers, concurrently.
     let n = 600;
@@ -289,14 +294,7 @@ async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
         .map(|id| Server::start(&dir.path().join(id), Some(&worker_config(&host, &host, id))))
         .collect();
     let c = client();
-    wait_until(30, "both workers to hold leases", || async {
-        let mut all = true;
-        for w in &workers {
-            all &= !held(&worker_status(&c, w).await).is_empty();
-        }
-        all
-    })
-    .await;
+    every_worker_holds_a_lease(&c, &workers).await;
     let acked: BTreeSet<String> = post_spread(&c, &workers, 600).await.into_iter().collect();
     let dynamodb = TableEngine::DynamoDb(DynamoDbClient::new(&host, "us-east-1"));
     let items_at_kill = table_ids(&dynamodb, "example-table").await.len();
@@ -364,14 +362,7 @@ async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
         .map(|id| Server::start(&dir.path().join(id), Some(&config(id))))
         .collect();
     let c = client();
-    wait_until(30, "both workers to hold leases", || async {
-        let mut all = true;
-        for w in &workers {
-            all &= !held(&worker_status(&c, w).await).is_empty();
-        }
-        all
-    })
-    .await;
+    every_worker_holds_a_lease(&c, &workers).await;
     let mut acked = post_spread(&c, &workers, 200).await;
     let stopping = std::time::Instant::now();
     assert_eq!(workers[0].terminate().code(), Some(0));
@@ -451,7 +442,7 @@ async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
     use aws_sdk_kinesis::types::{
-        ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+        ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
     };
     let dir = tempfile::tempdir().unwrap();
     let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
@@ -460,46 +451,8 @@ async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
         &dir.path().join("w1"),
         Some(&worker_config(&host, &host, "w1").replace("shard_count = 4", "shard_count = 1")),
     );
-    let k = aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::Config::builder()
-            .endpoint_url(&worker.base)
-            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .build(),
-    );
-    let arn = k
-        .describe_stream_summary()
-        .stream_name("example-stream")
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .stream_arn()
-        .to_owned();
-    let consumer = k
-        .register_stream_consumer()
-        .stream_arn(&arn)
-        .consumer_name("through-a-worker")
-        .send()
-        .await
-        .unwrap()
-        .consumer()
-        .unwrap()
-        .consumer_arn()
-        .to_owned();
-    wait_until(10, "the consumer to be ACTIVE", || async {
-        let d = k
-            .describe_stream_consumer()
-            .consumer_arn(&consumer)
-            .send()
-            .await
-            .unwrap();
-        d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active
-    })
-    .await;
+    let k = common::kinesis_sdk(&worker.base);
+    let consumer = common::active_consumer(&k, "example-stream", "through-a-worker").await;
     let c = client();
     for i in 0..3 {
         common::post(&c, &worker, &format!("relayed {i}")).await;

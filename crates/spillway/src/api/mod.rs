@@ -132,7 +132,7 @@ async fn aws_json(
     }
     if let Some(remote) = remote {
         return match remote.tables.dynamodb() {
-            Some(db) => forward(db.api(), &request).await,
+            Some(db) => forward(db.api(), &request, None).await,
             None => aws_error(
                 StatusCode::BAD_REQUEST,
                 "com.amazon.coral.validate#ValidationException",
@@ -200,20 +200,22 @@ async fn kinesis_front(
     }
     if let Some(remote) = remote {
         if action == "SubscribeToShard" {
-            return forward_stream(remote.kinesis.api(), &request, k.streams.draining()).await;
+            return forward(remote.kinesis.api(), &request, Some(k.streams.draining())).await;
         }
-        return forward(remote.kinesis.api(), &request).await;
+        return forward(remote.kinesis.api(), &request, None).await;
     }
     kinesis::handle_decoded(k, action, decoded, encoding).await
 }
 
-/// A worker's SubscribeToShard, relayed: the engine's event stream passes through as
-/// it arrives, for as long as a subscription lasts (five minutes) and a little more, or
-/// until the worker stops.
-async fn forward_stream(
+/// A worker's Kinesis or DynamoDB request, answered by the shared engine: sent on as it
+/// came (signed again with the worker's credentials), the answer passed back. With
+/// `until`, the answer is an event stream (SubscribeToShard) relayed as it arrives, for
+/// as long as a subscription lasts (five minutes) and a little more, or until the
+/// worker stops, so a graceful shutdown does not wait it out.
+async fn forward(
     api: &crate::remote::AwsJsonClient,
     request: &sigv4::Request<'_>,
-    mut draining: tokio::sync::watch::Receiver<bool>,
+    until: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Response {
     use futures_util::TryStreamExt;
     let header = |name: &str| {
@@ -223,65 +225,35 @@ async fn forward_stream(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
     };
+    let (target, content_type) = (header("x-amz-target"), header("content-type"));
     let body = bytes::Bytes::copy_from_slice(request.body);
-    let limit = std::time::Duration::from_secs(330);
-    match api
-        .forward_stream(header("x-amz-target"), header("content-type"), body, limit)
-        .await
-    {
-        Ok((status, content_type, stream)) => {
-            // The relay ends when the worker stops, as a local subscription does, so a
-            // graceful shutdown does not wait out five minutes.
-            let stopping = async move {
-                let _ = draining.wait_for(|d| *d).await;
-            };
-            let stream = futures_util::StreamExt::take_until(
-                stream.map_err(std::io::Error::other),
-                Box::pin(stopping),
-            );
-            let body = axum::body::Body::from_stream(stream);
+    let answer = match until {
+        None => api
+            .forward(target, content_type, body)
+            .await
+            .map(|a| (a.status, a.content_type, axum::body::Body::from(a.body))),
+        Some(mut draining) => {
+            let limit = std::time::Duration::from_secs(330);
+            api.forward_stream(target, content_type, body, limit)
+                .await
+                .map(|(status, content_type, stream)| {
+                    let stopping = async move {
+                        let _ = draining.wait_for(|d| *d).await;
+                    };
+                    let stream = futures_util::StreamExt::take_until(
+                        stream.map_err(std::io::Error::other),
+                        Box::pin(stopping),
+                    );
+                    (status, content_type, axum::body::Body::from_stream(stream))
+                })
+        }
+    };
+    match answer {
+        Ok((status, content_type, body)) => {
             let mut r = Response::new(body);
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             if let Some(ct) =
                 content_type.and_then(|ct| axum::http::HeaderValue::from_str(&ct).ok())
-            {
-                r.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
-            }
-            r
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "the engine did not answer a relayed subscription");
-            aws_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                e.to_string(),
-            )
-        }
-    }
-}
-
-/// A worker's Kinesis or DynamoDB request, answered by the shared engine: sent on as it
-/// came (signed again with the worker's credentials), the answer passed back.
-async fn forward(api: &crate::remote::AwsJsonClient, request: &sigv4::Request<'_>) -> Response {
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    let body = bytes::Bytes::copy_from_slice(request.body);
-    match api
-        .forward(header("x-amz-target"), header("content-type"), body)
-        .await
-    {
-        Ok(answer) => {
-            let mut r = Response::new(axum::body::Body::from(answer.body));
-            *r.status_mut() =
-                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            if let Some(ct) = answer
-                .content_type
-                .and_then(|ct| axum::http::HeaderValue::from_str(&ct).ok())
             {
                 r.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
             }

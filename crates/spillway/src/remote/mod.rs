@@ -283,12 +283,7 @@ impl AwsJsonClient {
         body: Bytes,
     ) -> Result<Forwarded, RemoteError> {
         let response = self.send(target, content_type, body).await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let (status, content_type) = status_and_type(&response);
         let body = response.bytes().await.map_err(|e| RemoteError::Transport {
             endpoint: self.url.clone(),
             message: error_chain(&e),
@@ -321,14 +316,19 @@ impl AwsJsonClient {
         let response = self
             .send_within(target, content_type, body, Some(limit))
             .await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let (status, content_type) = status_and_type(&response);
         Ok((status, content_type, response.bytes_stream()))
     }
+}
+
+/// An answer's status and content type, to pass on.
+fn status_and_type(response: &reqwest::Response) -> (u16, Option<String>) {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status().as_u16(), content_type)
 }
 
 /// An error with its causes, as one line (reqwest's own message says little).

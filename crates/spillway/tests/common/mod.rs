@@ -418,3 +418,58 @@ pub async fn spike(s: &Server, n: usize, concurrency: usize) -> Vec<String> {
     }
     all
 }
+
+/// aws-sdk-kinesis (the Rust SDK) pointed at `endpoint`, with test credentials.
+pub fn kinesis_sdk(endpoint: &str) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::Config::builder()
+            .endpoint_url(endpoint)
+            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "spillway-tests",
+            ))
+            .build(),
+    )
+}
+
+/// Registers an enhanced fan-out consumer of `stream` through the Rust SDK and waits
+/// until it is ACTIVE; its ARN.
+pub async fn active_consumer(k: &aws_sdk_kinesis::Client, stream: &str, name: &str) -> String {
+    use aws_sdk_kinesis::types::ConsumerStatus;
+    let arn = k
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .stream_arn()
+        .to_owned();
+    let consumer = k
+        .register_stream_consumer()
+        .stream_arn(&arn)
+        .consumer_name(name)
+        .send()
+        .await
+        .unwrap()
+        .consumer()
+        .unwrap()
+        .consumer_arn()
+        .to_owned();
+    wait_until(10, "the consumer to be ACTIVE", || async {
+        let d = k
+            .describe_stream_consumer()
+            .consumer_arn(&consumer)
+            .send()
+            .await
+            .unwrap();
+        d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active
+    })
+    .await;
+    consumer
+}
