@@ -117,9 +117,7 @@ async fn the_rust_sdk_puts_gets_and_reshards() {
 /// event-stream decoder reads the records pushed to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_sdk_subscribes_to_a_shard() {
-    use aws_sdk_kinesis::types::{
-        ShardIteratorType as T, StartingPosition, SubscribeToShardEventStream,
-    };
+    use aws_sdk_kinesis::types::{ShardIteratorType as T, StartingPosition};
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(&dir.path().join("d"), None);
     let k = sdk(&s.base);
@@ -152,20 +150,7 @@ async fn the_rust_sdk_subscribes_to_a_shard() {
         .send()
         .await
         .unwrap();
-    let mut got = Vec::new();
-    while got.len() < 3 {
-        match sub.event_stream.recv().await.unwrap() {
-            Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => {
-                got.extend(
-                    e.records()
-                        .iter()
-                        .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
-                );
-            }
-            Some(other) => panic!("unexpected event {other:?}"),
-            None => break,
-        }
-    }
+    let got = subscribed_records(&mut sub, 3).await;
     assert_eq!(got, ["pushed 0", "pushed 1", "pushed 2"]);
 
     // A subscription holds its response open for five minutes; stopping the server ends

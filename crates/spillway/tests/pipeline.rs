@@ -266,6 +266,24 @@ fn process_config(mode: &str, log: &std::path::Path, mapping: &str) -> String {
         + &mapping_block("recorder", mapping)
 }
 
+/// [`process_config`] with the route's partition key taken from the body's `key` field.
+fn keyed_process_config(mode: &str, log: &std::path::Path, mapping: &str) -> String {
+    process_config(mode, log, mapping).replace(
+        "partition_key = { from = \"request_id\" }",
+        "partition_key = { from = \"json_field\", field = \"key\" }",
+    )
+}
+
+/// POSTs `{"key": "kK", "i": I}` for every I in `range` and every K below `keys`, in
+/// that order.
+async fn post_keyed(c: &reqwest::Client, s: &Server, keys: usize, range: std::ops::Range<usize>) {
+    for i in range {
+        for k in 0..keys {
+            post(c, s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
+        }
+    }
+}
+
 fn invocation_seqs(log: &std::path::Path) -> Vec<Vec<String>> {
     recorded_invocations(log)
         .iter()
@@ -428,24 +446,16 @@ async fn parallelization_factor_keeps_each_partition_key_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
     // Each invocation takes 0.3 s, so invocations that run at once overlap in time.
-    let config = process_config(
+    let config = keyed_process_config(
         "slow",
         &log,
         "BatchSize = 5\nParallelizationFactor = 4\nMaximumBatchingWindowInSeconds = 1",
-    )
-    .replace(
-        "partition_key = { from = \"request_id\" }",
-        "partition_key = { from = \"json_field\", field = \"key\" }",
     );
     let s = Server::start(&dir.path().join("d"), Some(&config));
     let c = client();
     let keys = 8;
     let per_key = 25;
-    for i in 0..per_key {
-        for k in 0..keys {
-            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
-        }
-    }
+    post_keyed(&c, &s, keys, 0..per_key).await;
     wait_until(60, "every record", || async {
         recorded_invocations(&log)
             .iter()
@@ -496,22 +506,14 @@ async fn parallelization_factor_killed_mid_round_replays_the_round_in_order() {
         let log = dir.path().join("calls.log");
         let data = dir.path().join("d");
         // The window makes every round full (20 records) once the posts are in.
-        let config = process_config(
+        let config = keyed_process_config(
             "slow",
             &log,
             "BatchSize = 5\nParallelizationFactor = 4\nMaximumBatchingWindowInSeconds = 1",
-        )
-        .replace(
-            "partition_key = { from = \"request_id\" }",
-            "partition_key = { from = \"json_field\", field = \"key\" }",
         );
         let mut s = Server::start(&data, Some(&config));
         let c = client();
-        for i in 0..per_key {
-            for k in 0..keys {
-                post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
-            }
-        }
+        post_keyed(&c, &s, keys, 0..per_key).await;
         let logged = || -> usize {
             recorded_invocations(&log)
                 .iter()
@@ -699,18 +701,11 @@ async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
     // A slow function (0.3 s an invocation), so the parent is behind when it splits.
-    let config = process_config("slow", &log, "BatchSize = 10").replace(
-        "partition_key = { from = \"request_id\" }",
-        "partition_key = { from = \"json_field\", field = \"key\" }",
-    );
+    let config = keyed_process_config("slow", &log, "BatchSize = 10");
     let s = Server::start(&dir.path().join("d"), Some(&config));
     let c = client();
     let keys = 6;
-    for i in 0..10 {
-        for k in 0..keys {
-            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
-        }
-    }
+    post_keyed(&c, &s, keys, 0..10).await;
     // Split while the slow function still has a backlog in the parent.
     split_first_shard(&c, &s).await;
     let processed_at_split: usize = recorded_invocations(&log)
@@ -721,11 +716,7 @@ async fn the_mapping_drains_a_parent_before_its_children_across_a_reshard() {
         processed_at_split < keys * 10,
         "the parent was drained before the split ({processed_at_split} records): the test would not show the order"
     );
-    for i in 10..20 {
-        for k in 0..keys {
-            post(&c, &s, &format!("{{\"key\": \"k{k}\", \"i\": {i}}}")).await;
-        }
-    }
+    post_keyed(&c, &s, keys, 10..20).await;
     wait_until(90, "every record", || async {
         recorded_invocations(&log)
             .iter()

@@ -25,6 +25,13 @@ use spillway::worker::lease::{Lease, LeaseError, LeaseTable};
 /// The engine: a spillway with no pipeline of its own.
 const ENGINE: &str = "streams = []\nroutes = []\ntables = []\nfunctions = []\nmappings = []\n";
 
+/// A spillway that only stores, started in `dir`; it and its `HOST:PORT`.
+fn start_engine(dir: &std::path::Path) -> (Server, String) {
+    let engine = Server::start(&dir.join("engine"), Some(ENGINE));
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    (engine, host)
+}
+
 /// A worker's config: the reference pipeline over the engines, four shards, small
 /// batches and a slow function so that draining takes seconds, short leases.
 fn worker_config(streams: &str, tables: &str, id: &str) -> String {
@@ -267,8 +274,7 @@ async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_over_a_spillway_engine_lose_and_double_nothing_through_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (engine, host) = start_engine(dir.path());
     share_and_survive_a_kill(dir.path(), &host, &host).await;
     // The engine, with no mapping of its own, still answers its metrics.
     let r = client().get(engine.url("/metrics")).send().await.unwrap();
@@ -351,8 +357,7 @@ async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     let config = |id: &str| {
         worker_config(&host, &host, id)
             .replace("lease_duration_ms = 3000", "lease_duration_ms = 10000")
@@ -395,8 +400,7 @@ async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     let log = dir.path().join("calls.log");
     let config = common::config_before_mappings(|t| {
         t.replace(
@@ -441,12 +445,9 @@ async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
 /// event stream as it arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
-    use aws_sdk_kinesis::types::{
-        ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
-    };
+    use aws_sdk_kinesis::types::{ShardIteratorType, StartingPosition};
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     let worker = Server::start(
         &dir.path().join("w1"),
         Some(&worker_config(&host, &host, "w1").replace("shard_count = 4", "shard_count = 1")),
@@ -470,18 +471,7 @@ async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
         .send()
         .await
         .unwrap();
-    let mut got = Vec::new();
-    while got.len() < 3 {
-        match sub.event_stream.recv().await.unwrap() {
-            Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => got.extend(
-                e.records()
-                    .iter()
-                    .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
-            ),
-            Some(other) => panic!("unexpected event {other:?}"),
-            None => break,
-        }
-    }
+    let got = common::subscribed_records(&mut sub, 3).await;
     assert_eq!(got, ["relayed 0", "relayed 1", "relayed 2"]);
     // With the subscription still open, a SIGTERM stops the worker at once: the relay
     // ends with it rather than holding the shutdown for five minutes.
@@ -571,19 +561,9 @@ fn peer_or_skip(suite: &str, args: &[&str]) -> Option<Peer> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_through_a_kill() {
     let (Some(kinesalite), Some(dynalite)) = (
-        start_peer("kinesalite", &["--createStreamMs", "50"]),
-        start_peer("dynalite", &["--createTableMs", "50"]),
+        peer_or_skip("kinesalite", &["--createStreamMs", "50"]),
+        peer_or_skip("dynalite", &["--createTableMs", "50"]),
     ) else {
-        // CI prepares the cache (SPILLWAY_PEER_ENGINES=1 makes its absence a failure).
-        assert!(
-            std::env::var_os("SPILLWAY_PEER_ENGINES").is_none(),
-            "kinesalite and dynalite are not installed in {}",
-            conformance_cache().display()
-        );
-        eprintln!(
-            "skipped: kinesalite and dynalite are not installed in {} (tests/conformance/prepare.sh)",
-            conformance_cache().display()
-        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -594,8 +574,7 @@ async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_thro
 #[tokio::test]
 async fn the_table_engine_seam_holds_on_a_spillway_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     table_engine_suite(TableEngine::DynamoDb(DynamoDbClient::new(
         &host,
         "us-east-1",
@@ -620,8 +599,7 @@ async fn the_table_engine_seam_holds_on_dynalite() {
 #[tokio::test]
 async fn the_stream_engine_seam_holds_on_a_spillway_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     stream_engine_suite(KinesisClient::new(&host, "us-east-1")).await;
 }
 
@@ -917,8 +895,7 @@ async fn three_workers_with_postgres_tables_and_leases_lose_and_double_nothing_t
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let engine = Server::start(&dir.path().join("engine"), Some(ENGINE));
-    let host = engine.base.trim_start_matches("http://").to_owned();
+    let (_engine, host) = start_engine(dir.path());
     share_and_survive_a_kill(dir.path(), &host, &pg).await;
 }
 

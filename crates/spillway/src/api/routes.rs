@@ -17,6 +17,22 @@ use super::direct::DirectRoute;
 use super::ingest::{ApiKeys, IngestRoute};
 use crate::config::{ApiKeyConfig, RouteConfig};
 
+/// One configured route: buffered (the body appended to a stream) or direct (the
+/// function invoked).
+enum Route {
+    Buffered(IngestRoute),
+    Direct(DirectRoute),
+}
+
+impl Route {
+    async fn handle(&self, req: Request) -> Response {
+        match self {
+            Self::Buffered(r) => r.handle(req).await,
+            Self::Direct(r) => r.handle(req).await,
+        }
+    }
+}
+
 /// Routes for every `[[routes]]` entry (buffered, or direct through
 /// [`super::direct`]); other methods on those paths answer 405.
 /// Routes with `api_key_required` admit requests through `api_keys` first.
@@ -32,33 +48,22 @@ pub fn router(
             .expect("config validation checked the method");
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
         let keys = rc.api_key_required.then(|| Arc::clone(&keys));
-        let method_router = match (&rc.stream, &rc.function) {
+        let route = Arc::new(match (&rc.stream, &rc.function) {
             (Some(stream), _) => {
-                let route = Arc::new(IngestRoute::new(stream, rc.partition_key.clone(), services));
-                on(filter, move |req: Request| {
-                    let (route, keys) = (Arc::clone(&route), keys.clone());
-                    async move {
-                        match admit(keys.as_deref(), &req) {
-                            Some(refused) => refused,
-                            None => route.handle(req).await,
-                        }
-                    }
-                })
+                Route::Buffered(IngestRoute::new(stream, rc.partition_key.clone(), services))
             }
-            (None, Some(function)) => {
-                let route = Arc::new(DirectRoute::new(function, services));
-                on(filter, move |req: Request| {
-                    let (route, keys) = (Arc::clone(&route), keys.clone());
-                    async move {
-                        match admit(keys.as_deref(), &req) {
-                            Some(refused) => refused,
-                            None => route.handle(req).await,
-                        }
-                    }
-                })
-            }
+            (None, Some(function)) => Route::Direct(DirectRoute::new(function, services)),
             (None, None) => unreachable!("config validation requires stream or function"),
-        };
+        });
+        let method_router = on(filter, move |req: Request| {
+            let (route, keys) = (Arc::clone(&route), keys.clone());
+            async move {
+                match admit(keys.as_deref(), &req) {
+                    Some(refused) => refused,
+                    None => route.handle(req).await,
+                }
+            }
+        });
         let entry = by_path.remove(rc.path.as_str()).unwrap_or_default();
         by_path.insert(rc.path.as_str(), entry.merge(method_router));
     }

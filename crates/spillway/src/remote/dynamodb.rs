@@ -85,29 +85,14 @@ impl DynamoDbClient {
     }
 
     async fn create_and_wait(&self, name: &str, body: &Value) -> Result<(), RemoteError> {
-        match self.api.call_retrying("CreateTable", body, 5).await {
-            Ok(_) => tracing::info!(
-                table = name,
-                endpoint = self.api.endpoint(),
-                "created the table in the table engine"
-            ),
-            Err(e) if e.kind() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(e),
-        }
-        for _ in 0..600 {
-            let d = self
-                .api
-                .call_retrying("DescribeTable", &json!({"TableName": name}), 5)
-                .await?;
-            if d["Table"]["TableStatus"].as_str() == Some("ACTIVE") {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(RemoteError::Decode {
-            endpoint: self.api.endpoint().to_owned(),
-            message: format!("table {name} did not become ACTIVE within a minute"),
-        })
+        self.api
+            .create_and_wait(
+                &format!("table {name}"),
+                ("CreateTable", body),
+                ("DescribeTable", &json!({"TableName": name})),
+                |d| (d["Table"]["TableStatus"].as_str() == Some("ACTIVE")).then_some(()),
+            )
+            .await
     }
 
     /// Puts every item (DynamoDB JSON), 25 to a BatchWriteItem, sending what the engine

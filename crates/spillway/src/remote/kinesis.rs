@@ -2,8 +2,6 @@
 //! stream, list its shards, append, read from a position). The engine assigns sequence
 //! numbers; a worker only ever carries them back.
 
-use std::time::Duration;
-
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::json;
@@ -76,41 +74,24 @@ impl KinesisClient {
     /// Creates the stream unless it exists, and waits until it is ACTIVE (or UPDATING):
     /// workers started together all ask, one creates. Returns the stream's ARN.
     pub async fn ensure_stream(&self, name: &str, shard_count: u32) -> Result<String, RemoteError> {
-        match self
-            .api
-            .call_retrying(
-                "CreateStream",
-                &json!({"StreamName": name, "ShardCount": shard_count}),
-                5,
+        self.api
+            .create_and_wait(
+                &format!("stream {name} ({shard_count} shards)"),
+                (
+                    "CreateStream",
+                    &json!({"StreamName": name, "ShardCount": shard_count}),
+                ),
+                ("DescribeStreamSummary", &json!({"StreamName": name})),
+                |d| {
+                    let summary = &d["StreamDescriptionSummary"];
+                    matches!(
+                        summary["StreamStatus"].as_str(),
+                        Some("ACTIVE" | "UPDATING")
+                    )
+                    .then(|| summary["StreamARN"].as_str().unwrap_or_default().to_owned())
+                },
             )
             .await
-        {
-            Ok(_) => tracing::info!(
-                stream = name,
-                shards = shard_count,
-                endpoint = self.api.endpoint(),
-                "created the stream in the stream engine"
-            ),
-            Err(e) if e.kind() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(e),
-        }
-        for _ in 0..600 {
-            let d = self
-                .api
-                .call_retrying("DescribeStreamSummary", &json!({"StreamName": name}), 5)
-                .await?;
-            let summary = &d["StreamDescriptionSummary"];
-            match summary["StreamStatus"].as_str() {
-                Some("ACTIVE" | "UPDATING") => {
-                    return Ok(summary["StreamARN"].as_str().unwrap_or_default().to_owned());
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        Err(RemoteError::Decode {
-            endpoint: self.api.endpoint().to_owned(),
-            message: format!("stream {name} did not become ACTIVE within a minute"),
-        })
     }
 
     /// Every shard of the stream, closed ones included.

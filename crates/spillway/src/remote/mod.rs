@@ -274,6 +274,34 @@ impl AwsJsonClient {
         }
     }
 
+    /// Creates a resource unless it exists (`ResourceInUseException`: another worker
+    /// made it), then describes it every 100 ms, for at most a minute, until `ready`
+    /// finds it usable; what `ready` read from the description.
+    pub async fn create_and_wait<T>(
+        &self,
+        what: &str,
+        create: (&str, &Value),
+        describe: (&str, &Value),
+        ready: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, RemoteError> {
+        match self.call_retrying(create.0, create.1, 5).await {
+            Ok(_) => tracing::info!(endpoint = %self.url, "created {what} in the engine"),
+            Err(e) if e.kind() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(e),
+        }
+        for _ in 0..600 {
+            let description = self.call_retrying(describe.0, describe.1, 5).await?;
+            if let Some(found) = ready(&description) {
+                return Ok(found);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(RemoteError::Decode {
+            endpoint: self.url.clone(),
+            message: format!("{what} did not become ACTIVE within a minute"),
+        })
+    }
+
     /// Forwards a client's request to the engine as it came (re-signed with this
     /// worker's credentials): the AWS APIs on a worker answer from the shared engine.
     pub async fn forward(

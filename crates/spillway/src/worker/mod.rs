@@ -340,12 +340,7 @@ impl Worker {
         // New shards get their lease.
         let mut created = false;
         for m in &self.mappings {
-            let shards = self
-                .engines
-                .kinesis
-                .list_shards(&m.stream)
-                .await
-                .map_err(LeaseError::Remote)?;
+            let shards = self.engines.kinesis.list_shards(&m.stream).await?;
             for shard in &shards {
                 let key = lease_key(&m.name, &shard.shard_id);
                 if !leases.iter().any(|l| l.key == key) {
@@ -366,7 +361,6 @@ impl Worker {
         // What this worker holds counts as its own, whatever the table said a moment ago.
         let view: Vec<Lease> = leases
             .iter()
-            .filter(|l| l.key.contains('/'))
             .map(|l| {
                 let mut l = l.clone();
                 if mine.contains(&l.key) {
@@ -467,7 +461,7 @@ impl Worker {
         let pf = mapping.config.parallelization_factor.max(1) as usize;
         let batch_size = mapping.config.batch_size.max(1) as usize;
         let want = (batch_size * pf).min(10_000) as u32;
-        let oldest_pending = mapping.stats_slot(&lease.shard_id);
+        let oldest_pending = mapping.stats.oldest_pending(&lease.shard_id);
         'from_checkpoint: loop {
             let checkpoint = lease.checkpoint();
             if checkpoint == SHARD_END {
@@ -649,12 +643,6 @@ impl Worker {
             self.engines.tables.put_items(&table.name, items).await?;
         }
         Ok(())
-    }
-}
-
-impl WorkerMapping {
-    fn stats_slot(&self, shard_id: &str) -> Arc<std::sync::atomic::AtomicU64> {
-        self.stats.oldest_pending(shard_id)
     }
 }
 

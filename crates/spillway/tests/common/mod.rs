@@ -473,3 +473,24 @@ pub async fn active_consumer(k: &aws_sdk_kinesis::Client, stream: &str, name: &s
     .await;
     consumer
 }
+
+/// The data of the first `n` records a SubscribeToShard delivers, as text.
+pub async fn subscribed_records(
+    sub: &mut aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput,
+    n: usize,
+) -> Vec<String> {
+    use aws_sdk_kinesis::types::SubscribeToShardEventStream;
+    let mut got = Vec::new();
+    while got.len() < n {
+        match sub.event_stream.recv().await.unwrap() {
+            Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => got.extend(
+                e.records()
+                    .iter()
+                    .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()),
+            ),
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => break,
+        }
+    }
+    got
+}
