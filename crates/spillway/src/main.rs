@@ -97,6 +97,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             listen,
             access_log,
+            tls_listen,
+            tls_cert,
+            tls_key,
             stream_engine,
             table_engine,
             worker_id,
@@ -106,6 +109,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None => Config::default(),
             };
             config.server.access_log |= access_log;
+            if tls_listen.is_some() {
+                config.server.tls_listen = tls_listen;
+            }
+            if tls_cert.is_some() {
+                config.server.tls_cert = tls_cert;
+            }
+            if tls_key.is_some() {
+                config.server.tls_key = tls_key;
+            }
             if let Some(url) = stream_engine {
                 config.storage.stream_engine = url;
             }

@@ -20,6 +20,7 @@ use crate::table::Tables;
 pub mod access;
 pub mod conn;
 pub mod guard;
+pub mod tls;
 
 /// What every request passes through, outermost first: the access layer (counts,
 /// durations, request id, access log), the guard (body budget and stall timeout, a
@@ -71,6 +72,9 @@ pub async fn serve(config: Config, overrides: ServeOverrides) -> anyhow::Result<
     // The first line on stdout names the address, so scripts and tests can find a
     // server started on port 0.
     println!("spillway listening on http://{}", running.addr);
+    if let Some(addr) = running.tls_addr {
+        println!("spillway listening on https://{addr}");
+    }
     shutdown_signal().await;
     running.stop().await
 }
@@ -79,6 +83,8 @@ pub async fn serve(config: Config, overrides: ServeOverrides) -> anyhow::Result<
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    /// The HTTPS listener's address, when `tls_listen` is set.
+    pub tls_addr: Option<SocketAddr>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -148,6 +154,17 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let listener =
         bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let tls_listener = match (config.server.tls_listen, tls::from_config(&config.server)?) {
+        (Some(at), Some(acceptor)) => Some(conn::Listener {
+            tcp: bind(at).with_context(|| format!("binding the HTTPS listener {at}"))?,
+            tls: Some(acceptor),
+        }),
+        _ => None,
+    };
+    let tls_addr = match &tls_listener {
+        Some(l) => Some(l.tcp.local_addr()?),
+        None => None,
+    };
     if !addr.ip().is_loopback() && !config.security.verify_signatures {
         tracing::warn!(
             %addr,
@@ -246,6 +263,7 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let limits = conn::ConnectionLimits::from_config(&config.server, fd_limit);
     tracing::info!(
         %addr,
+        https = ?tls_addr,
         data_dir = %config.server.data_dir.display(),
         engine = %config.storage.stream_engine,
         durability = ?config.storage.durability,
@@ -255,21 +273,46 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let (quit, quitting) = tokio::sync::watch::channel(false);
+        let until_quit = |mut quitting: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = quitting.wait_for(|q| *q).await;
+        };
+        let plain = conn::Listener {
+            tcp: listener,
+            tls: None,
+        };
+        let listeners = std::iter::once(plain).chain(tls_listener).map(|l| {
+            conn::serve(
+                l,
+                Arc::clone(&app),
+                limits,
+                Arc::clone(&slots),
+                Arc::clone(&connection_stats),
+                until_quit(quitting.clone()),
+            )
+        });
         let draining = Arc::clone(&streams);
-        conn::serve(listener, app, limits, connection_stats, async move {
+        let stopping = async move {
             let _ = stopped.await;
             // Open-ended responses (SubscribeToShard) end now, so that the graceful
             // shutdown waits only for requests.
             draining.begin_drain();
-        })
-        .await;
+            let _ = quit.send(true);
+        };
+        tokio::join!(futures_util::future::join_all(listeners), stopping);
         ttl_sweep.abort();
         if let Some(w) = worker {
             w.shutdown().await;
         }
         finish(streams, mappings, retention, store).await
     });
-    Ok(Running { addr, stop, task })
+    Ok(Running {
+        addr,
+        tls_addr,
+        stop,
+        task,
+    })
 }
 
 async fn finish(

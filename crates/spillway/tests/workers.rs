@@ -16,11 +16,21 @@ use std::time::Duration;
 
 use common::{Server, client, get_json, wait_until};
 use serde_json::Value;
-use spillway::remote::TableEngine;
 use spillway::remote::dynamodb::DynamoDbClient;
 use spillway::remote::kinesis::{IteratorStart, KinesisClient};
 use spillway::remote::postgres::PostgresTables;
+use spillway::remote::{Endpoint, TableEngine};
 use spillway::worker::lease::{Lease, LeaseError, LeaseTable};
+
+/// A client of the Kinesis-API engine at `host` (`HOST:PORT`, plain HTTP).
+fn kinesis_at(host: &str) -> KinesisClient {
+    KinesisClient::new(&Endpoint::http(host), "us-east-1").unwrap()
+}
+
+/// A client of the DynamoDB-API engine at `host` (`HOST:PORT`, plain HTTP).
+fn dynamodb_at(host: &str) -> DynamoDbClient {
+    DynamoDbClient::new(&Endpoint::http(host), "us-east-1").unwrap()
+}
 
 /// The engine: a spillway with no pipeline of its own.
 const ENGINE: &str = "streams = []\nroutes = []\ntables = []\nfunctions = []\nmappings = []\n";
@@ -161,11 +171,11 @@ async fn post_spread(c: &reqwest::Client, workers: &[Server], n: usize) -> Vec<S
 /// The scenario, over the engines at `streams` (`HOST:PORT`) and `tables` (`HOST:PORT`
 /// of a DynamoDB API, or a `postgres://` URL).
 async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: &str) {
-    let kinesis = KinesisClient::new(streams, "us-east-1");
+    let kinesis = kinesis_at(streams);
     let dynamodb = if tables.starts_with("postgres://") {
         TableEngine::Postgres(PostgresTables::new(tables))
     } else {
-        TableEngine::DynamoDb(DynamoDbClient::new(tables, "us-east-1"))
+        TableEngine::DynamoDb(dynamodb_at(tables))
     };
     if let TableEngine::Postgres(pg) = &dynamodb {
         pg.ensure_table(&spillway::config::Config::default().tables[0])
@@ -302,7 +312,7 @@ async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
     let c = client();
     every_worker_holds_a_lease(&c, &workers).await;
     let acked: BTreeSet<String> = post_spread(&c, &workers, 600).await.into_iter().collect();
-    let dynamodb = TableEngine::DynamoDb(DynamoDbClient::new(&host, "us-east-1"));
+    let dynamodb = TableEngine::DynamoDb(dynamodb_at(&host));
     let items_at_kill = table_ids(&dynamodb, "example-table").await.len();
     assert!(
         items_at_kill < acked.len(),
@@ -381,7 +391,7 @@ async fn a_worker_stopped_cleanly_hands_its_shards_over_at_once() {
         "the leases moved after {took:?}: they expired instead of being given up"
     );
     acked.extend(post_spread(&c, &workers[1..], 100).await);
-    let dynamodb = TableEngine::DynamoDb(DynamoDbClient::new(&host, "us-east-1"));
+    let dynamodb = TableEngine::DynamoDb(dynamodb_at(&host));
     wait_until(60, "every record in the table", || async {
         table_ids(&dynamodb, "example-table").await.len() >= acked.len()
     })
@@ -575,11 +585,7 @@ async fn three_workers_over_kinesalite_and_dynalite_lose_and_double_nothing_thro
 async fn the_table_engine_seam_holds_on_a_spillway_engine() {
     let dir = tempfile::tempdir().unwrap();
     let (_engine, host) = start_engine(dir.path());
-    table_engine_suite(TableEngine::DynamoDb(DynamoDbClient::new(
-        &host,
-        "us-east-1",
-    )))
-    .await;
+    table_engine_suite(TableEngine::DynamoDb(dynamodb_at(&host))).await;
 }
 
 /// The table-engine seam on dynalite (another project's DynamoDB).
@@ -588,11 +594,66 @@ async fn the_table_engine_seam_holds_on_dynalite() {
     let Some(dynalite) = peer_or_skip("dynalite", &["--createTableMs", "50"]) else {
         return;
     };
-    table_engine_suite(TableEngine::DynamoDb(DynamoDbClient::new(
-        &dynalite.host,
-        "us-east-1",
-    )))
+    table_engine_suite(TableEngine::DynamoDb(dynamodb_at(&dynalite.host))).await;
+}
+
+/// A worker reaches its engines over TLS (`kinesis+https://`, `dynamodb+https://`),
+/// trusting a private certificate through `AWS_CA_BUNDLE`, as AWS's SDKs do; without
+/// it, the worker refuses the engine and says why instead of starting.
+#[tokio::test]
+async fn a_worker_reaches_its_engines_over_https_trusting_aws_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::self_signed(dir.path());
+    let engine_config = format!(
+        "{ENGINE}[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let engine = Server::start(&dir.path().join("engine"), Some(&engine_config));
+    let port = engine.https.as_deref().unwrap().rsplit(':').next().unwrap();
+    let tls_host = format!("localhost:{port}");
+    let config = worker_config(&tls_host, &format!("dynamodb+https://{tls_host}"), "w-tls")
+        .replace("kinesis+http://", "kinesis+https://");
+
+    let config_path = dir.path().join("untrusting.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let refused = std::process::Command::new(common::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("untrusting"))
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "started trusting an unknown certificate"
+    );
+    assert!(stderr.contains("certificate"), "{stderr}");
+
+    let bundle = cert.to_str().unwrap();
+    let worker = Server::start_with(
+        &dir.path().join("w-tls"),
+        Some(&config),
+        "127.0.0.1:0",
+        &[("AWS_CA_BUNDLE", bundle)],
+    );
+    let c = client();
+    let acked = post_spread(&c, std::slice::from_ref(&worker), 40).await;
+    let host = engine.base.trim_start_matches("http://").to_owned();
+    let tables = TableEngine::DynamoDb(dynamodb_at(&host));
+    wait_until(
+        60,
+        "every record posted through the worker in the engine's table",
+        || async { table_ids(&tables, "example-table").await.len() >= acked.len() },
+    )
     .await;
+    let mut ids = table_ids(&tables, "example-table").await;
+    ids.sort();
+    let mut expected = acked.clone();
+    expected.sort();
+    assert_eq!(ids, expected);
 }
 
 /// The stream-engine seam on a spillway engine.
@@ -600,7 +661,7 @@ async fn the_table_engine_seam_holds_on_dynalite() {
 async fn the_stream_engine_seam_holds_on_a_spillway_engine() {
     let dir = tempfile::tempdir().unwrap();
     let (_engine, host) = start_engine(dir.path());
-    stream_engine_suite(KinesisClient::new(&host, "us-east-1")).await;
+    stream_engine_suite(kinesis_at(&host)).await;
 }
 
 /// The stream-engine seam on kinesalite (another project's Kinesis).
@@ -612,7 +673,7 @@ async fn the_stream_engine_seam_holds_on_kinesalite() {
     ) else {
         return;
     };
-    stream_engine_suite(KinesisClient::new(&kinesalite.host, "us-east-1")).await;
+    stream_engine_suite(kinesis_at(&kinesalite.host)).await;
 }
 
 /// What a worker needs of a stream engine, the same for every engine: the engine

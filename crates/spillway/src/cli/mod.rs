@@ -42,13 +42,24 @@ pub enum Command {
         /// `[server] access_log = true`).
         #[arg(long)]
         access_log: bool,
+        /// Also serve HTTPS on this address (overrides server.tls_listen); needs
+        /// --tls-cert and --tls-key.
+        #[arg(long, value_name = "ADDR")]
+        tls_listen: Option<SocketAddr>,
+        /// PEM certificate chain of the HTTPS listener (overrides server.tls_cert).
+        #[arg(long, value_name = "PATH")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of the HTTPS listener (overrides server.tls_key).
+        #[arg(long, value_name = "PATH")]
+        tls_key: Option<PathBuf>,
         /// Engine of the streams: `fjall://PATH` (`fjall://`: the data dir),
-        /// `memory://`, or `kinesis+http://HOST:PORT` (a worker over a shared engine)
-        /// (overrides storage.stream_engine).
+        /// `memory://`, `kinesis://REGION` (AWS) or `kinesis+http(s)://HOST:PORT` (a
+        /// worker over a shared engine) (overrides storage.stream_engine).
         #[arg(long, value_name = "URL")]
         stream_engine: Option<String>,
         /// Engine of the tables (overrides storage.table_engine): the streams' engine
-        /// when embedded; `dynamodb+http://HOST:PORT` beside `kinesis+http://` streams.
+        /// when embedded; `dynamodb://REGION`, `dynamodb+http(s)://HOST:PORT` or
+        /// `postgres://...` beside remote streams.
         #[arg(long, value_name = "URL")]
         table_engine: Option<String>,
         /// This worker's name in the lease table, with remote engines (overrides

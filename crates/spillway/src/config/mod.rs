@@ -419,6 +419,14 @@ pub struct ServerConfig {
     /// level under the `spillway::access` target. `--access-log` turns it on too.
     #[serde(default)]
     pub access_log: bool,
+    /// A second listener that speaks HTTPS, serving the same routes and APIs, with the
+    /// certificate chain `tls_cert` and private key `tls_key` (PEM files).
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_max_connections() -> usize {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{AwsJsonClient, RemoteError};
+use super::{AwsJsonClient, Endpoint, RemoteError};
 use crate::config::TableConfig;
 
 /// At most this many writes go in one BatchWriteItem (DynamoDB's limit).
@@ -31,18 +31,18 @@ pub enum ConditionalError {
 }
 
 impl DynamoDbClient {
-    /// `host_port`: `HOST:PORT` of the engine.
-    pub fn new(host_port: &str, region: &str) -> Self {
-        Self {
+    /// A client of the engine at `endpoint`, signing for its region or else `region`.
+    pub fn new(endpoint: &Endpoint, region: &str) -> Result<Self, RemoteError> {
+        Ok(Self {
             api: AwsJsonClient::new(
-                host_port,
+                endpoint,
                 "dynamodb",
                 "DynamoDB_20120810",
                 "application/x-amz-json-1.0",
                 region,
-            ),
+            )?,
             keys: Default::default(),
-        }
+        })
     }
 
     /// The raw client, for forwarding clients' requests.

@@ -6,7 +6,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::json;
 
-use super::{AwsJsonClient, RemoteError};
+use super::{AwsJsonClient, Endpoint, RemoteError};
 
 /// One shard as ListShards describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,17 +53,17 @@ pub struct KinesisClient {
 }
 
 impl KinesisClient {
-    /// `host_port`: `HOST:PORT` of the engine.
-    pub fn new(host_port: &str, region: &str) -> Self {
-        Self {
+    /// A client of the engine at `endpoint`, signing for its region or else `region`.
+    pub fn new(endpoint: &Endpoint, region: &str) -> Result<Self, RemoteError> {
+        Ok(Self {
             api: AwsJsonClient::new(
-                host_port,
+                endpoint,
                 "kinesis",
                 "Kinesis_20131202",
                 "application/x-amz-json-1.1",
                 region,
-            ),
-        }
+            )?,
+        })
     }
 
     /// The raw client, for forwarding clients' requests.

@@ -12,6 +12,7 @@
 //! local pair), errors read from `__type` and `message` into [`RemoteError`].
 
 pub mod dynamodb;
+pub mod endpoint;
 pub mod kinesis;
 pub mod postgres;
 
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
+
+pub use endpoint::Endpoint;
 
 /// Why a call to a remote engine failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +40,9 @@ pub enum RemoteError {
     /// The engine answered something its API does not say.
     #[error("{endpoint}: unexpected answer: {message}")]
     Decode { endpoint: String, message: String },
+    /// The client for the engine could not be set up (a CA bundle that does not read).
+    #[error("{endpoint}: {message}")]
+    Setup { endpoint: String, message: String },
 }
 
 impl RemoteError {
@@ -53,7 +59,7 @@ impl RemoteError {
     pub fn retryable(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::Decode { .. } => false,
+            Self::Decode { .. } | Self::Setup { .. } => false,
             Self::Service { status, .. } => {
                 *status >= 500
                     || matches!(
@@ -111,9 +117,9 @@ pub struct Forwarded {
 #[derive(Debug, Clone)]
 pub struct AwsJsonClient {
     http: reqwest::Client,
-    /// `http://HOST:PORT/`.
+    /// `http://HOST:PORT/`, `https://HOST/`.
     url: String,
-    /// `HOST:PORT`, as signed.
+    /// `HOST[:PORT]`, as signed.
     host: String,
     /// The credential scope's service name (`kinesis`, `dynamodb`).
     service: &'static str,
@@ -125,30 +131,24 @@ pub struct AwsJsonClient {
 }
 
 impl AwsJsonClient {
-    /// A client of `host_port` (`HOST:PORT`).
+    /// A client of `endpoint`, signing for its region or else `region`.
     pub fn new(
-        host_port: &str,
+        endpoint: &Endpoint,
         service: &'static str,
         target: &'static str,
         content_type: &'static str,
         region: &str,
-    ) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(30))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("a plain HTTP client builds");
-        Self {
-            http,
-            url: format!("http://{host_port}/"),
-            host: host_port.to_owned(),
+    ) -> Result<Self, RemoteError> {
+        Ok(Self {
+            http: endpoint::http_client(endpoint)?,
+            url: endpoint.url(),
+            host: endpoint.authority.clone(),
             service,
             target,
             content_type,
-            region: region.to_owned(),
+            region: endpoint.region.as_deref().unwrap_or(region).to_owned(),
             credentials: Credentials::from_env(),
-        }
+        })
     }
 
     /// The endpoint, as errors name it.
@@ -381,7 +381,7 @@ pub struct RemoteEngines {
 /// A worker's table engine: the functions' items, and the lease table.
 #[derive(Debug, Clone)]
 pub enum TableEngine {
-    /// Any DynamoDB-API endpoint (`dynamodb+http://HOST:PORT`).
+    /// Any DynamoDB-API endpoint (`dynamodb+http://HOST:PORT`, `dynamodb://REGION`).
     DynamoDb(dynamodb::DynamoDbClient),
     /// PostgreSQL (`postgres://...`).
     Postgres(postgres::PostgresTables),

@@ -12,6 +12,9 @@
 //!   arriving for `body_read_timeout_ms` fails, and bodies in flight count against one
 //!   byte budget.
 //!
+//! - **TLS.** On the HTTPS listener the handshake must finish within
+//!   `header_read_timeout_ms`; a failed handshake closes the connection.
+//!
 //! Shutdown stops accepting, lets each connection finish the request it is serving, and
 //! waits for them (hyper's graceful shutdown).
 
@@ -80,15 +83,32 @@ pub fn raise_fd_limit() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
+/// One listening socket: plain HTTP, or HTTPS with its acceptor.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
 /// Serves `app` on `listener` until `stop` resolves, then shuts down gracefully.
+/// `slots` bounds the connections served at once, over every listener sharing it.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     app: Arc<super::Stack>,
     limits: ConnectionLimits,
+    slots: Arc<Semaphore>,
     stats: Arc<ConnectionStats>,
     stop: impl Future<Output = ()> + Send,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let Listener { tcp: listener, tls } = listener;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
@@ -122,14 +142,17 @@ pub async fn serve(
                 );
                 last_accept_warning = Some(Instant::now());
             }
-            tokio::spawn(refuse(stream));
+            // A TLS client could not read a plain answer: it is only closed.
+            if tls.is_none() {
+                tokio::spawn(refuse(stream));
+            }
             continue;
         };
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(WatchedStream {
+        let watched = WatchedStream {
             inner: stream,
             activity: Arc::clone(&activity),
-        });
+        };
         let service = {
             let (app, activity) = (Arc::clone(&app), Arc::clone(&activity));
             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -142,16 +165,43 @@ pub async fn serve(
                 }
             })
         };
-        let conn = graceful.watch(builder.serve_connection(io, service));
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         let stats = Arc::clone(&stats);
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            tokio::select! {
-                result = conn => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let served = async {
+                let result = match tls {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(watched), service);
+                        watcher.watch(conn).await
                     }
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(watched),
+                        );
+                        match handshake.await {
+                            Ok(Ok(secured)) => {
+                                let conn = builder.serve_connection(TokioIo::new(secured), service);
+                                watcher.watch(conn).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+            };
+            tokio::select! {
+                () = served => {}
                 reason = watchdog(&activity, limits) => {
                     stats.timed_out.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, reason, "closing connection");

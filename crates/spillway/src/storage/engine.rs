@@ -9,6 +9,8 @@
 //! - `kinesis+http://HOST:PORT` (streams) with `dynamodb+http://HOST:PORT` (tables):
 //!   remote engines (`crate::remote`) that this process shares with other workers
 //!   (`crate::worker`); the engines assign positions and keep everything durable.
+//!   `kinesis+https://` and `dynamodb+https://` reach them over TLS; `kinesis://REGION`
+//!   and `dynamodb://REGION` are AWS's own endpoints (`crate::remote::endpoint`).
 //! - `postgres://USER@HOST:PORT/DB` (tables, beside `kinesis+http://` streams): items
 //!   and leases in PostgreSQL (`crate::remote::postgres`).
 //!
@@ -23,9 +25,12 @@ use std::sync::Arc;
 use super::fjall_engine::FjallStore;
 use super::memory_engine::MemoryStore;
 use super::{StorageError, Store};
+use crate::remote::dynamodb::DynamoDbClient;
+use crate::remote::kinesis::KinesisClient;
+use crate::remote::{Endpoint, TableEngine};
 
 /// The schemes this build knows, as a person would write them.
-const KNOWN: &str = "fjall://PATH, memory://, kinesis+http://HOST:PORT (streams), dynamodb+http://HOST:PORT or postgres://USER@HOST:PORT/DB (tables)";
+const KNOWN: &str = "fjall://PATH, memory://, kinesis://REGION or kinesis+http(s)://HOST:PORT (streams), dynamodb://REGION, dynamodb+http(s)://HOST:PORT or postgres://USER@HOST:PORT/DB (tables)";
 
 /// An engine, as its URL names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +39,10 @@ pub enum EngineUrl {
     Fjall(PathBuf),
     /// In memory.
     Memory,
-    /// A Kinesis-API endpoint (`HOST:PORT`) keeping the streams.
-    Kinesis(String),
-    /// A DynamoDB-API endpoint (`HOST:PORT`) keeping the tables and the leases.
-    DynamoDb(String),
+    /// A Kinesis-API endpoint keeping the streams.
+    Kinesis(Endpoint),
+    /// A DynamoDB-API endpoint keeping the tables and the leases.
+    DynamoDb(Endpoint),
     /// A PostgreSQL database (the whole URL) keeping the tables and the leases.
     Postgres(String),
 }
@@ -55,15 +60,12 @@ pub enum EngineError {
     MemoryWithPath { url: String },
     #[error("{url:?}: a remote engine is named by HOST:PORT after the scheme")]
     NoHost { url: String },
-    #[error(
-        "{url:?}: AWS's own endpoints take HTTPS only, and this spillway has no TLS client yet; \
-         kinesis+http:// and dynamodb+http:// reach any endpoint that speaks plain HTTP"
-    )]
-    NoTls { url: String },
+    #[error("{url:?}: an AWS endpoint is named by its region (kinesis://eu-west-1)")]
+    NoRegion { url: String },
     #[error(
         "streams on {streams} and tables on {tables}: a worker over remote engines needs \
-         kinesis+http://HOST:PORT for the streams and dynamodb+http://HOST:PORT or \
-         postgres://... for the tables"
+         kinesis://REGION or kinesis+http(s)://HOST:PORT for the streams and \
+         dynamodb://REGION, dynamodb+http(s)://HOST:PORT or postgres://... for the tables"
     )]
     RemotePair { streams: String, tables: String },
     #[error(
@@ -76,6 +78,12 @@ pub enum EngineError {
         url: String,
         #[source]
         source: StorageError,
+    },
+    #[error("setting up the client of {url}: {source}")]
+    Client {
+        url: String,
+        #[source]
+        source: crate::remote::RemoteError,
     },
 }
 
@@ -91,18 +99,36 @@ impl EngineUrl {
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(EngineError::MemoryWithPath { url: url.into() }),
             "postgres" | "postgresql" if !rest.is_empty() => Ok(Self::Postgres(url.into())),
-            "kinesis" | "dynamodb" | "kinesis+https" | "dynamodb+https" => {
-                Err(EngineError::NoTls { url: url.into() })
+            "kinesis" | "dynamodb" => {
+                let region = rest.trim_end_matches('/');
+                let valid = !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    return Err(EngineError::NoRegion { url: url.into() });
+                }
+                let endpoint = Endpoint::aws(scheme, region);
+                Ok(if scheme == "kinesis" {
+                    Self::Kinesis(endpoint)
+                } else {
+                    Self::DynamoDb(endpoint)
+                })
             }
-            "kinesis+http" | "dynamodb+http" => {
+            "kinesis+http" | "dynamodb+http" | "kinesis+https" | "dynamodb+https" => {
                 let host = rest.trim_end_matches('/');
                 if host.is_empty() || host.contains('/') {
                     return Err(EngineError::NoHost { url: url.into() });
                 }
-                Ok(if scheme == "kinesis+http" {
-                    Self::Kinesis(host.into())
+                let endpoint = if scheme.ends_with("https") {
+                    Endpoint::https(host)
                 } else {
-                    Self::DynamoDb(host.into())
+                    Endpoint::http(host)
+                };
+                Ok(if scheme.starts_with("kinesis") {
+                    Self::Kinesis(endpoint)
+                } else {
+                    Self::DynamoDb(endpoint)
                 })
             }
             _ => Err(EngineError::UnknownScheme {
@@ -118,8 +144,8 @@ impl std::fmt::Display for EngineUrl {
         match self {
             Self::Fjall(dir) => write!(f, "fjall://{}", dir.display()),
             Self::Memory => f.write_str("memory://"),
-            Self::Kinesis(host) => write!(f, "kinesis+http://{host}"),
-            Self::DynamoDb(host) => write!(f, "dynamodb+http://{host}"),
+            Self::Kinesis(endpoint) => f.write_str(&endpoint.engine_url("kinesis")),
+            Self::DynamoDb(endpoint) => f.write_str(&endpoint.engine_url("dynamodb")),
             // The password stays out of logs.
             Self::Postgres(url) => f.write_str(&crate::remote::postgres::redacted(url)),
         }
@@ -142,19 +168,19 @@ pub fn remote(
     tables: &EngineUrl,
     region: &str,
 ) -> Result<Option<crate::remote::RemoteEngines>, EngineError> {
+    let client = |url: &EngineUrl| {
+        let url = url.to_string();
+        move |source| EngineError::Client { url, source }
+    };
     match (streams, tables) {
         (EngineUrl::Kinesis(k), EngineUrl::DynamoDb(d)) => Ok(Some(crate::remote::RemoteEngines {
-            kinesis: crate::remote::kinesis::KinesisClient::new(k, region),
-            tables: crate::remote::TableEngine::DynamoDb(
-                crate::remote::dynamodb::DynamoDbClient::new(d, region),
-            ),
+            kinesis: KinesisClient::new(k, region).map_err(client(streams))?,
+            tables: TableEngine::DynamoDb(DynamoDbClient::new(d, region).map_err(client(tables))?),
         })),
         (EngineUrl::Kinesis(k), EngineUrl::Postgres(url)) => {
             Ok(Some(crate::remote::RemoteEngines {
-                kinesis: crate::remote::kinesis::KinesisClient::new(k, region),
-                tables: crate::remote::TableEngine::Postgres(
-                    crate::remote::postgres::PostgresTables::new(url),
-                ),
+                kinesis: KinesisClient::new(k, region).map_err(client(streams))?,
+                tables: TableEngine::Postgres(crate::remote::postgres::PostgresTables::new(url)),
             }))
         }
         (s, t) if s.is_remote() || t.is_remote() => Err(EngineError::RemotePair {
@@ -219,11 +245,25 @@ mod tests {
         assert!(EngineUrl::parse("memory://x", data).is_err());
         assert_eq!(
             EngineUrl::parse("kinesis+http://127.0.0.1:4566/", data).unwrap(),
-            EngineUrl::Kinesis("127.0.0.1:4566".into())
+            EngineUrl::Kinesis(Endpoint::http("127.0.0.1:4566"))
         );
         assert!(EngineUrl::parse("dynamodb+http://", data).is_err());
-        let e = EngineUrl::parse("kinesis://eu-west-1", data).unwrap_err();
-        assert!(e.to_string().contains("TLS"), "{e}");
+        let aws = EngineUrl::parse("kinesis://eu-west-1", data).unwrap();
+        assert_eq!(
+            aws,
+            EngineUrl::Kinesis(Endpoint::aws("kinesis", "eu-west-1"))
+        );
+        assert_eq!(aws.to_string(), "kinesis://eu-west-1");
+        let tls = EngineUrl::parse("dynamodb+https://db.internal:8443", data).unwrap();
+        assert_eq!(
+            tls,
+            EngineUrl::DynamoDb(Endpoint::https("db.internal:8443"))
+        );
+        assert_eq!(tls.to_string(), "dynamodb+https://db.internal:8443");
+        for bad in ["kinesis://", "dynamodb://EU_WEST", "kinesis://h:1/x"] {
+            let e = EngineUrl::parse(bad, data).unwrap_err();
+            assert!(e.to_string().contains("region"), "{bad}: {e}");
+        }
         let (k, d) = (
             EngineUrl::parse("kinesis+http://h:1", data).unwrap(),
             EngineUrl::parse("dynamodb+http://h:2", data).unwrap(),
@@ -235,7 +275,7 @@ mod tests {
                 .is_none()
         );
         let e = remote(&k, &EngineUrl::Memory, "us-east-1").unwrap_err();
-        assert!(e.to_string().contains("dynamodb+http://"), "{e}");
+        assert!(e.to_string().contains("dynamodb+http(s)://"), "{e}");
         assert!(EngineUrl::parse("/srv/x", data).is_err());
     }
 

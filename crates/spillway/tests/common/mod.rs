@@ -23,6 +23,8 @@ pub fn config_with(edit: impl FnOnce(String) -> String) -> String {
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `https://ADDR` of the HTTPS listener, when the config sets `tls_listen`.
+    pub https: Option<String>,
     pub data_dir: PathBuf,
     stderr_log: PathBuf,
 }
@@ -35,6 +37,16 @@ impl Server {
 
     /// [`Self::start`] listening on `listen` (to come back on the same port).
     pub fn start_at(data_dir: &Path, config: Option<&str>, listen: &str) -> Server {
+        Self::start_with(data_dir, config, listen, &[])
+    }
+
+    /// [`Self::start_at`] with more environment variables for the process.
+    pub fn start_with(
+        data_dir: &Path,
+        config: Option<&str>,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -55,13 +67,26 @@ impl Server {
         let mut child = cmd
             // Function output is logged at info under spillway::function; tests read it.
             .env("RUST_LOG", "warn,spillway::function=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("spawn spillway");
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
+        // The HTTPS listener's address is the second line.
+        let https = config
+            .is_some_and(|c| c.lines().any(|l| l.starts_with("tls_listen")))
+            .then(|| {
+                let mut second = String::new();
+                stdout.read_line(&mut second).unwrap();
+                second
+                    .trim()
+                    .strip_prefix("spillway listening on ")
+                    .unwrap_or_else(|| panic!("no HTTPS address: {second:?}"))
+                    .to_owned()
+            });
         let base = line
             .trim()
             .strip_prefix("spillway listening on ")
@@ -75,6 +100,7 @@ impl Server {
         Server {
             child: Some(child),
             base,
+            https,
             data_dir: data_dir.to_owned(),
             stderr_log,
         }
@@ -493,4 +519,16 @@ pub async fn subscribed_records(
         }
     }
     got
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, as PEM files in `dir`:
+/// (certificate, key).
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    (cert_path, key_path)
 }
