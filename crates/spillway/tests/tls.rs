@@ -127,6 +127,29 @@ async fn the_https_listener_serves_the_pipeline_to_clients_that_trust_its_certif
     assert_eq!(r.status(), 200);
 }
 
+/// A slim container may hold no CA certificates at all: what speaks plain HTTP (here the
+/// CLI's `spillway stream`) must not need them.
+#[tokio::test]
+async fn plain_http_clients_work_on_a_machine_without_ca_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), None);
+    let empty = dir.path().join("no-certs");
+    std::fs::create_dir(&empty).unwrap();
+    let out = Command::new(common::BIN)
+        .args(["stream", "--endpoint", &s.base])
+        // Where rustls looks for the system's roots: nowhere with any.
+        .env("SSL_CERT_FILE", empty.join("none.pem"))
+        .env("SSL_CERT_DIR", &empty)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("example-stream"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn an_https_listener_without_its_key_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -155,7 +155,7 @@ pub async fn dead_letters(endpoint: &str, json: bool) -> anyhow::Result<String> 
 /// Fetches and prints one stream (with its last records) or the list of streams.
 pub async fn stream(endpoint: &str, name: Option<&str>, last: usize) -> anyhow::Result<String> {
     let base = endpoint.trim_end_matches('/');
-    let client = reqwest::Client::new();
+    let client = crate::remote::endpoint::client_for_url(base)?;
     let views: Vec<StreamView> = match name {
         Some(n) => {
             let url = format!("{base}/_spillway/streams/{n}?last={last}");

@@ -102,8 +102,8 @@ async fn get<T: serde::de::DeserializeOwned>(
 
 /// Counts of each `Message` in the table.
 pub async fn snapshot(v: &VerifyOptions) -> Result<HashMap<String, u64>, String> {
-    let client = reqwest::Client::new();
     let base = v.endpoint.trim_end_matches('/');
+    let client = crate::remote::endpoint::client_for_url(base).map_err(|e| e.to_string())?;
     let mut counts = HashMap::new();
     let mut start: Option<String> = None;
     loop {
@@ -150,7 +150,11 @@ impl DrainSampler {
         let table = v.table.clone();
         let out = Arc::clone(&samples);
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            // The baseline snapshot built the same client first and stopped the run
+            // with its error if it could not.
+            let Ok(client) = crate::remote::endpoint::client_for_url(&base) else {
+                return;
+            };
             loop {
                 if let Some(s) = take_sample(&client, &base, &table, start).await {
                     out.lock().unwrap_or_else(|p| p.into_inner()).push(s);
@@ -206,7 +210,7 @@ pub async fn verify(
     last_ack: Option<Instant>,
     sampler: DrainSampler,
 ) -> Result<VerifyReport, String> {
-    let client = reqwest::Client::new();
+    let client = crate::remote::endpoint::client_for_url(&v.endpoint).map_err(|e| e.to_string())?;
     let url = format!("{}/_spillway/mappings", v.endpoint.trim_end_matches('/'));
     let deadline = Instant::now() + v.timeout;
     let drained_at = loop {

@@ -98,6 +98,18 @@ pub fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, RemoteError> 
     client_trusting(endpoint, bundle.as_deref().map(std::path::Path::new))
 }
 
+/// The client for `url` (`http://HOST:PORT/...` or `https://...`), as the CLI reaches a
+/// running spillway: TLS checked as for engines.
+pub fn client_for_url(url: &str) -> Result<reqwest::Client, RemoteError> {
+    let (transport, rest) = match url.split_once("://") {
+        Some(("https", rest)) => (Transport::Https, rest),
+        Some((_, rest)) => (Transport::Http, rest),
+        None => (Transport::Http, url),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    http_client(&Endpoint::new(transport, authority, None))
+}
+
 /// [`http_client`], trusting the certificates of the PEM `bundle` too.
 fn client_trusting(
     endpoint: &Endpoint,
@@ -112,6 +124,11 @@ fn client_trusting(
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(30))
         .https_only(endpoint.transport == Transport::Https);
+    if endpoint.transport == Transport::Http {
+        // No TLS is spoken, so no system roots are loaded: a machine without
+        // ca-certificates (a slim container) still reaches plain-HTTP engines.
+        builder = builder.tls_certs_only(Vec::new());
+    }
     if endpoint.transport == Transport::Https
         && let Some(path) = bundle
     {
@@ -170,5 +187,6 @@ mod tests {
             client_trusting(&Endpoint::https("h:1"), Some(&dir.path().join("gone"))).unwrap_err();
         assert!(e.to_string().contains("reading AWS_CA_BUNDLE"), "{e}");
         assert!(client_trusting(&Endpoint::https("h:1"), None).is_ok());
+        assert!(client_for_url("http://127.0.0.1:4566/_spillway/streams").is_ok());
     }
 }
