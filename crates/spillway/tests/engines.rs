@@ -71,7 +71,7 @@ fn an_engine_spillway_cannot_use_stops_it_at_start_with_the_reason() {
     // PostgreSQL keeps tables and leases for workers, not streams.
     let err = serve_fails_with(&["--stream-engine", "postgres://localhost/spillway"]);
     assert!(
-        err.contains("kinesis+http://HOST:PORT for the streams"),
+        err.contains("kinesis+http(s)://HOST:PORT for the streams"),
         "{err}"
     );
     // Streams and tables on different engines: the atomic item-and-checkpoint commit
