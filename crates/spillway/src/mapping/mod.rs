@@ -597,12 +597,12 @@ impl Mapping {
     async fn poll_once(
         &self,
         shard: &Arc<ShardState>,
-        tip: &mut tokio::sync::watch::Receiver<u64>,
+        tip: &mut tokio::sync::watch::Receiver<crate::storage::ShardTip>,
     ) -> Result<(), MappingError> {
         let checkpoint = self.checkpoint(shard)?;
         let oldest_pending = self.stats.oldest_pending(&shard.shard_id);
         if shard.tip().next_counter <= checkpoint {
-            // Caught up. Nothing new: wait for the committer to publish more.
+            // Caught up. Nothing new: wait for the engine to move the shard's tip.
             oldest_pending.store(0, Ordering::Relaxed);
             tip.mark_unchanged();
             if shard.tip().next_counter <= checkpoint {

@@ -11,6 +11,7 @@
 mod conformance;
 pub mod engine;
 pub mod fjall_engine;
+pub mod group_commit;
 pub mod keys;
 pub mod memory_engine;
 

@@ -92,7 +92,7 @@ impl Streams {
         };
         self.store.put_stream(&entry)?;
         let state = Arc::new(Self::state_from_catalog(
-            &*self.store,
+            &self.log,
             &entry,
             &self.region,
             &self.account_id,
@@ -134,6 +134,7 @@ impl Streams {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&name);
             let entry = state.catalog_entry();
+            this.log.forget_stream(entry.stream_id);
             let store = Arc::clone(&this.store);
             // Removing records is blocking storage work.
             let work = move || {
@@ -386,13 +387,8 @@ impl Streams {
         }
         self.store.put_stream(&entry)?;
         let enforce = stream.shards.iter().any(|s| s.limiter.is_some());
-        let mut next = Self::state_from_catalog(
-            &*self.store,
-            &entry,
-            &self.region,
-            &self.account_id,
-            enforce,
-        )?;
+        let mut next =
+            Self::state_from_catalog(&self.log, &entry, &self.region, &self.account_id, enforce)?;
         // Keep the live shard objects (tips, pending counts, watchers) for existing shards.
         for (i, s) in stream.shards.iter().enumerate() {
             next.shards[i] = Arc::clone(s);
@@ -418,12 +414,12 @@ impl Streams {
             .iter()
             .filter(|s| closing.contains(&s.key.shard_index))
         {
-            while s.pending.load(Ordering::Acquire) > 0 {
+            while s.log.pending() > 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             let end = s.tip().next_counter;
             s.ending.store(end, Ordering::Release);
-            s.tip_tx.send_replace(end);
+            s.log.wake();
             if let Some(e) = entry
                 .shards
                 .iter_mut()

@@ -3,11 +3,10 @@
 //! A stream is a set of shards; each shard owns a contiguous range of the 128-bit
 //! hash-key space and an ordered, durable log of records. This module places records
 //! (MD5 of the partition key, or an explicit hash key), enforces Kinesis' record limits,
-//! assigns sequence numbers through the group-commit [`committer`], resolves iterator
-//! positions and serves reads. It knows nothing of HTTP.
+//! turns the positions the engine assigns (`storage::group_commit`) into sequence
+//! numbers, resolves iterator positions and serves reads. It knows nothing of HTTP.
 
 pub mod admin;
-pub mod committer;
 pub mod hash;
 pub mod limits;
 pub mod retention;
@@ -21,9 +20,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use self::committer::{Committer, CommitterSettings};
 pub use self::hash::HashKeyRange;
 pub use self::sequence::SequenceNumber;
+use crate::storage::group_commit::{AppendError, LogShard};
+pub use crate::storage::group_commit::{CommitStats, GroupCommit, GroupCommitSettings};
 use crate::storage::{
     ShardCatalogEntry, ShardKey, ShardTip, StorageError, StreamCatalogEntry, StreamStore, SyncMode,
 };
@@ -115,17 +115,12 @@ pub struct ShardState {
     pub key: ShardKey,
     pub shard_id: String,
     pub range: HashKeyRange,
-    /// Records with counter below this are durable and readable.
-    durable_next: AtomicU64,
-    last_arrival_ms: AtomicU64,
-    /// Carries the durable tip's next counter to pollers waiting for new records.
-    tip_tx: tokio::sync::watch::Sender<u64>,
+    /// The engine's log of this shard: it assigns counters and moves the durable tip.
+    log: Arc<LogShard>,
     /// Kinesis' write limits, when the stream enforces them.
     limiter: Option<std::sync::Mutex<limits::WriteLimiter>>,
     /// Kinesis' read limits (GetRecords), when the stream enforces them.
     read_limiter: Option<std::sync::Mutex<limits::ReadLimiter>>,
-    /// Appends queued for this shard and not yet answered.
-    pending: AtomicU64,
     /// Closed by a reshard: appends go to its children.
     closed: std::sync::atomic::AtomicBool,
     /// For a closed shard, the counter past its last record; u64::MAX until known.
@@ -151,17 +146,15 @@ pub struct ShardCounters {
 }
 
 impl ShardState {
-    /// A receiver that changes whenever new records become durable in this shard.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.tip_tx.subscribe()
+    /// A receiver that changes whenever new records become durable in this shard (and
+    /// when the shard closes).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<ShardTip> {
+        self.log.watch()
     }
 
-    /// The durable tip as last published by the committer.
+    /// The durable tip, as the engine last moved it.
     pub fn tip(&self) -> ShardTip {
-        ShardTip {
-            next_counter: self.durable_next.load(Ordering::Acquire),
-            last_arrival_ms: self.last_arrival_ms.load(Ordering::Acquire),
-        }
+        self.log.tip()
     }
 
     /// For a stream with `enforce_limits`: takes one GetRecords call from the shard's
@@ -196,13 +189,6 @@ impl ShardState {
             u64::MAX => None,
             e => Some(e),
         }
-    }
-
-    fn publish(&self, tip: ShardTip) {
-        self.last_arrival_ms
-            .store(tip.last_arrival_ms, Ordering::Release);
-        self.durable_next.store(tip.next_counter, Ordering::Release);
-        self.tip_tx.send_replace(tip.next_counter);
     }
 
     pub fn sequence_number(&self, counter: u64) -> SequenceNumber {
@@ -439,10 +425,10 @@ pub struct Lifecycle {
     pub shard_limit: u32,
 }
 
-/// All streams of this process, their committer and their store.
+/// All streams of this process, the engine's shard logs and its store.
 pub struct Streams {
     store: Arc<dyn StreamStore>,
-    committer: Committer,
+    log: GroupCommit,
     region: String,
     account_id: String,
     by_name: RwLock<BTreeMap<String, Arc<StreamState>>>,
@@ -463,7 +449,7 @@ impl std::fmt::Debug for Streams {
 
 impl Streams {
     /// Loads the catalog, creates the configured streams that do not exist yet, and
-    /// starts the committer.
+    /// starts the engine's group commit.
     pub fn open(
         store: Arc<dyn StreamStore>,
         settings: &StreamsSettings,
@@ -477,7 +463,7 @@ impl Streams {
         config: &StreamsSettings,
         clock: crate::clock::SharedClock,
     ) -> Result<Self, StreamError> {
-        let settings = CommitterSettings {
+        let settings = GroupCommitSettings {
             clock: Arc::clone(&clock),
             sync: config.sync,
             queue_records: config.queue_records,
@@ -535,6 +521,7 @@ impl Streams {
                 }
             }
         }
+        let log = GroupCommit::start(Arc::clone(&store), settings);
         let mut by_name = BTreeMap::new();
         for entry in catalog.into_values() {
             let enforce = config
@@ -542,7 +529,7 @@ impl Streams {
                 .iter()
                 .any(|s| s.name == entry.name && s.enforce_limits);
             let state = Self::state_from_catalog(
-                &*store,
+                &log,
                 &entry,
                 &config.region,
                 &config.account_id,
@@ -551,7 +538,7 @@ impl Streams {
             by_name.insert(entry.name.clone(), Arc::new(state));
         }
         Ok(Self {
-            committer: Committer::start(Arc::clone(&store), settings),
+            log,
             store,
             region: config.region.clone(),
             account_id: config.account_id.clone(),
@@ -563,7 +550,7 @@ impl Streams {
     }
 
     fn state_from_catalog(
-        store: &dyn StreamStore,
+        log: &GroupCommit,
         entry: &StreamCatalogEntry,
         region: &str,
         account: &str,
@@ -579,7 +566,8 @@ impl Streams {
                 t.parse::<u128>()
                     .map_err(|_| StorageError::Corrupt(format!("hash key `{t}` of {}", entry.name)))
             };
-            let tip = store.load_tip(key)?.unwrap_or_default();
+            let log = log.shard(key)?;
+            let tip = log.tip();
             shards.push(Arc::new(ShardState {
                 key,
                 shard_id: shard_id(s.index),
@@ -587,14 +575,11 @@ impl Streams {
                     start: parse(&s.starting_hash_key)?,
                     end: parse(&s.ending_hash_key)?,
                 },
-                durable_next: AtomicU64::new(tip.next_counter),
-                last_arrival_ms: AtomicU64::new(tip.last_arrival_ms),
-                tip_tx: tokio::sync::watch::Sender::new(tip.next_counter),
+                log,
                 limiter: enforce_limits
                     .then(|| std::sync::Mutex::new(limits::WriteLimiter::default())),
                 read_limiter: enforce_limits
                     .then(|| std::sync::Mutex::new(limits::ReadLimiter::default())),
-                pending: AtomicU64::new(0),
                 closed: std::sync::atomic::AtomicBool::new(s.closed),
                 // A shard closed before a crash, its end not yet recorded: nothing can
                 // be appended to it any more, so its tip is its end.
@@ -722,11 +707,15 @@ impl Streams {
                 }
             }
             let answer = self
-                .committer
-                .enqueue(Arc::clone(&shard), partition_key, data)?;
+                .log
+                .append(&shard.log, partition_key, data)
+                .map_err(|e| match e {
+                    AppendError::Overloaded => StreamError::Overloaded,
+                    AppendError::Stopped => StreamError::ShuttingDown,
+                })?;
             break (shard, answer);
         };
-        let c = answer.await.unwrap_or(Err(StreamError::ShuttingDown))?;
+        let c = answer.await.map_err(|_| StreamError::ShuttingDown)??;
         shard
             .counters
             .incoming_records
@@ -931,15 +920,15 @@ impl Streams {
         Ok(removed)
     }
 
-    /// Counters of the group committer.
     /// Whether storage takes writes now (and, for an engine that recovers by itself,
     /// a chance to try).
     pub fn storage_health(&self) -> crate::storage::EngineHealth {
         self.store.health()
     }
 
-    pub fn commit_stats(&self) -> &committer::CommitStats {
-        self.committer.stats()
+    /// Counters of the engine's group commit.
+    pub fn commit_stats(&self) -> &CommitStats {
+        self.log.stats()
     }
 
     /// The clock of arrival times: whatever compares a time with a record's arrival
@@ -961,7 +950,7 @@ impl Streams {
 
     /// Stops taking appends and commits what is queued. Blocks; call off the runtime.
     pub fn shutdown(&self) {
-        self.committer.stop();
+        self.log.stop();
     }
 }
 
