@@ -14,6 +14,7 @@ pub mod fjall_engine;
 pub mod group_commit;
 pub mod keys;
 pub mod memory_engine;
+pub mod table_writer;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,6 @@
 mod admin;
 pub mod partition;
 pub mod plan;
-pub mod writer;
 
 // The item model is its own crate (`crates/item`), re-exported where the domain
 // always had it.
@@ -335,7 +334,7 @@ pub struct Tables {
     /// Serialises read-modify-write sequences (conditions, returned old items).
     write_lock: Mutex<()>,
     /// Writes batches of concurrent requests with one fsync (group commit).
-    writer: writer::TableWriter,
+    writer: crate::storage::table_writer::TableWriter,
     /// Tables allowed in the account.
     table_limit: usize,
     /// Lifecycle delays.
@@ -424,7 +423,10 @@ impl Tables {
             write_lock: Mutex::new(()),
             table_limit: config.table_limit,
             config: config.clone(),
-            writer: writer::TableWriter::start(Arc::clone(&store), config.fsync),
+            writer: crate::storage::table_writer::TableWriter::start(
+                Arc::clone(&store),
+                config.fsync,
+            ),
             store,
         })
     }

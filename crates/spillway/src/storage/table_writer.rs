@@ -1,5 +1,8 @@
-//! Group commit for table writes: one thread takes the write batches of every concurrent
-//! request, writes them as one atomic batch and makes it durable with one fdatasync.
+//! The embedded engine's table writes: group commit. One thread takes the write batches
+//! of every concurrent request, writes them as one atomic batch and makes it durable with
+//! one fdatasync. It lives in the engine, beside the shard logs' group commit
+//! (`super::group_commit`), because batching writes into one durability point is how
+//! this engine makes writes durable cheaply; another engine batches its own way.
 //!
 //! A request decides its writes under the table write lock (reading the current items
 //! for conditions), hands them here and releases the lock before they are on disk. So
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::storage::{StorageError, Store, SyncMode, WriteOp};
+use super::{StorageError, Store, SyncMode, WriteOp};
 
 /// A queued item write: the item bytes, or None for a delete; and which job wrote it.
 type Pending = HashMap<(u32, Vec<u8>), (u64, Option<Bytes>)>;
