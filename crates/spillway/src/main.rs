@@ -103,6 +103,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             stream_engine,
             table_engine,
             worker_id,
+            queue_engine,
         } => {
             let mut config = match config {
                 Some(path) => Config::load(&path)?,
@@ -126,6 +127,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             if let Some(id) = worker_id {
                 config.workers.worker_id = id;
+            }
+            if let Some(url) = queue_engine {
+                config.workers.queue_engine = url;
             }
             spillway::server::serve(
                 config,

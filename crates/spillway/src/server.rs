@@ -113,7 +113,22 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let stream_engine = EngineUrl::parse(&config.storage.stream_engine, &data_dir)?;
     let table_engine = EngineUrl::parse(&config.storage.table_engine, &data_dir)?;
-    let remote = engine::remote(&stream_engine, &table_engine, &config.region)?;
+    let mut remote = engine::remote(&stream_engine, &table_engine, &config.region)?;
+    let queue_engine = config.workers.queue_engine.trim();
+    match remote.as_mut() {
+        Some(engines) if !queue_engine.is_empty() => {
+            let endpoint = engine::queue_engine(queue_engine)?;
+            let client = crate::remote::sqs::SqsClient::new(&endpoint, &config.region)
+                .with_context(|| format!("setting up the client of {queue_engine}"))?;
+            engines.queues = Some(Arc::new(client));
+        }
+        None if !queue_engine.is_empty() => tracing::warn!(
+            queue_engine,
+            "queue_engine is for workers over remote engines; embedded, on-failure records \
+             go to spillway's own queues"
+        ),
+        _ => {}
+    }
     let (stream_engine, table_engine) = if remote.is_some() {
         tracing::info!(
             streams = %stream_engine,
@@ -165,7 +180,12 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
         Some(l) => Some(l.tcp.local_addr()?),
         None => None,
     };
-    if !addr.ip().is_loopback() && !config.security.verify_signatures {
+    let beyond_loopback = std::iter::once(addr)
+        .chain(tls_addr)
+        .find(|a| !a.ip().is_loopback());
+    if let Some(addr) = beyond_loopback
+        && !config.security.verify_signatures
+    {
         tracing::warn!(
             %addr,
             "listening beyond loopback without signature verification: anyone who can reach \
@@ -273,7 +293,6 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let (quit, quitting) = tokio::sync::watch::channel(false);
         let until_quit = |mut quitting: tokio::sync::watch::Receiver<bool>| async move {
             let _ = quitting.wait_for(|q| *q).await;
@@ -287,7 +306,6 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
                 l,
                 Arc::clone(&app),
                 limits,
-                Arc::clone(&slots),
                 Arc::clone(&connection_stats),
                 until_quit(quitting.clone()),
             )

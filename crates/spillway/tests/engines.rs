@@ -55,6 +55,8 @@ fn serve_fails_with(args: &[&str]) -> String {
         .arg(dir.path().join("data"))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
         .output()
         .unwrap();
     assert!(!out.status.success(), "started with {args:?}");
@@ -78,4 +80,16 @@ fn an_engine_spillway_cannot_use_stops_it_at_start_with_the_reason() {
     // needs one.
     let err = serve_fails_with(&["--stream-engine", "memory://"]);
     assert!(err.contains("same engine"), "{err}");
+    // AWS's own endpoints without credentials: refused before any call, naming the
+    // variables (AWS's own refusal would not).
+    let err = serve_fails_with(&[
+        "--stream-engine",
+        "kinesis://eu-west-1",
+        "--table-engine",
+        "dynamodb://eu-west-1",
+    ]);
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("kinesis.eu-west-1.amazonaws.com"),
+        "{err}"
+    );
 }

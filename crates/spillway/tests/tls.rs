@@ -24,24 +24,6 @@ fn https_config(cert: &Path, key: &Path) -> String {
     })
 }
 
-/// `aws` (the AWS CLI) with dummy credentials; its exit status, stdout and stderr.
-fn aws(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("aws")
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("the AWS CLI runs (pip install -r tests/requirements.txt)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_https_listener_serves_the_pipeline_to_clients_that_trust_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +34,7 @@ async fn the_https_listener_serves_the_pipeline_to_clients_that_trust_its_certif
     let endpoint = format!("https://localhost:{port}");
 
     // The AWS CLI, trusting the certificate, writes a record over HTTPS.
-    let (ok, stdout, stderr) = aws(&[
+    let (ok, stdout, stderr) = common::aws_cli(&[
         "--endpoint-url",
         &endpoint,
         "--ca-bundle",
@@ -68,8 +50,25 @@ async fn the_https_listener_serves_the_pipeline_to_clients_that_trust_its_certif
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("SequenceNumber"), "{stdout}");
+    // URLs handed back over HTTPS say https (here a queue's).
+    let (ok, stdout, stderr) = common::aws_cli(&[
+        "--endpoint-url",
+        &endpoint,
+        "--ca-bundle",
+        cert.to_str().unwrap(),
+        "sqs",
+        "create-queue",
+        "--queue-name",
+        "over-tls",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("https://localhost:{port}/000000000000/over-tls")),
+        "{stdout}"
+    );
     // Without trusting it, the CLI refuses the server, as it would any unknown issuer.
-    let (ok, _, stderr) = aws(&["--endpoint-url", &endpoint, "dynamodb", "list-tables"]);
+    let (ok, _, stderr) =
+        common::aws_cli(&["--endpoint-url", &endpoint, "dynamodb", "list-tables"]);
     assert!(!ok, "an untrusted certificate was accepted");
     assert!(
         stderr.contains("SSL") || stderr.contains("certificate"),

@@ -68,6 +68,24 @@ fn worker_config(streams: &str, tables: &str, id: &str) -> String {
     })
 }
 
+/// A worker `id` over the spillway engine at `host`, with no mapping yet (the test adds
+/// its own), `edit` applied to the config's text.
+fn worker_without_mappings(host: &str, id: &str, edit: impl FnOnce(String) -> String) -> String {
+    common::config_before_mappings(|t| {
+        edit(
+            t.replace(
+                "stream_engine = \"fjall://\"",
+                &format!("stream_engine = \"kinesis+http://{host}\""),
+            )
+            .replace(
+                "table_engine = \"fjall://\"",
+                &format!("table_engine = \"dynamodb+http://{host}\""),
+            )
+            .replace("worker_id = \"\"", &format!("worker_id = \"{id}\"")),
+        )
+    })
+}
+
 async fn worker_status(c: &reqwest::Client, w: &Server) -> Value {
     let (status, v) = get_json(c, &w.url("/_spillway/worker")).await;
     assert_eq!(status, 200, "{v}");
@@ -412,17 +430,8 @@ async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
     let dir = tempfile::tempdir().unwrap();
     let (_engine, host) = start_engine(dir.path());
     let log = dir.path().join("calls.log");
-    let config = common::config_before_mappings(|t| {
-        t.replace(
-            "stream_engine = \"fjall://\"",
-            &format!("stream_engine = \"kinesis+http://{host}\""),
-        )
-        .replace(
-            "table_engine = \"fjall://\"",
-            &format!("table_engine = \"dynamodb+http://{host}\""),
-        )
-        .replace("worker_id = \"\"", "worker_id = \"w1\"")
-    }) + &common::recorder_function("recorder", "ok", &log)
+    let config = worker_without_mappings(&host, "w1", |t| t)
+        + &common::recorder_function("recorder", "ok", &log)
         + &common::mapping_block(
             "recorder",
             "StartingPosition = \"TRIM_HORIZON\"\nMaximumBatchingWindowInSeconds = 2",
@@ -448,6 +457,68 @@ async fn a_worker_waits_out_the_batching_window_and_runs_a_process_function() {
         calls[0]["records"].as_array().unwrap().len(),
         5,
         "{calls:?}"
+    );
+}
+
+/// A worker sends the on-failure record of a batch that exhausted its retries to the
+/// SQS queue the mapping names, in its queue engine (`queue_engine`), as Lambda does;
+/// the AWS CLI reads it there. The record is kept in the lease table too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_sends_on_failure_records_to_its_queue_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, host) = start_engine(dir.path());
+    let cli = |args: &[&str]| {
+        let endpoint = ["--endpoint-url", engine.base.as_str(), "--output", "json"];
+        let (ok, stdout, stderr) = common::aws_cli(&[args, &endpoint[..]].concat());
+        assert!(ok, "aws {args:?}: {stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap_or(Value::Null)
+    };
+    let url = cli(&["sqs", "create-queue", "--queue-name", "failures"])["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = worker_without_mappings(&host, "w1", |t| {
+        t.replace(
+            "queue_engine = \"\"",
+            &format!("queue_engine = \"sqs+http://{host}\""),
+        )
+    }) + "\n[[functions]]\nname = \"always-fails\"\nkind = \"process\"\ncommand = [\"sh\", \"-c\", \"exit 3\"]\n"
+        + &common::mapping_block(
+            "always-fails",
+            "StartingPosition = \"TRIM_HORIZON\"\nMaximumRetryAttempts = 0\n\
+             DestinationConfig = { OnFailure = { Destination = \"arn:aws:sqs:us-east-1:000000000000:failures\" } }",
+        );
+    let worker = Server::start(&dir.path().join("w1"), Some(&config));
+    let c = client();
+    let sequence = common::post(&c, &worker, "it will fail").await;
+
+    let mut received = Value::Null;
+    wait_until(30, "the on-failure record in the queue", || {
+        received = cli(&[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--wait-time-seconds",
+            "1",
+        ]);
+        let found = received["Messages"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty());
+        async move { found }
+    })
+    .await;
+    let body: Value =
+        serde_json::from_str(received["Messages"][0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body["requestContext"]["condition"], "RetryAttemptsExhausted",
+        "{body}"
+    );
+    assert_eq!(body["KinesisBatchInfo"]["batchSize"], 1, "{body}");
+    assert_eq!(
+        body["KinesisBatchInfo"]["startSequenceNumber"].as_str(),
+        Some(sequence.as_str()),
+        "{body}"
     );
 }
 

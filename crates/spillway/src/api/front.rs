@@ -91,6 +91,23 @@ pub struct ControlRequest {
 }
 
 impl ControlRequest {
+    /// `https://HOST` or `http://HOST` as the client reached this server (the HTTPS
+    /// listener sets `X-Forwarded-Proto: https`, as a TLS-terminating proxy would), for
+    /// URLs handed back to it (a queue's URL, a function's code location).
+    pub fn origin(&self) -> String {
+        let host = self
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.len() <= 255)
+            .unwrap_or("localhost:4566");
+        let secure = self
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+        format!("{}://{host}", if secure { "https" } else { "http" })
+    }
+
     /// The `Action` of an awsQuery request (form-encoded body, or the query string).
     pub fn query_action(&self) -> Option<String> {
         form_value(&self.body, "Action")

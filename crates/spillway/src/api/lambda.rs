@@ -356,16 +356,12 @@ fn get_function(
     request: &ControlRequest,
 ) -> Result<Response, LambdaError> {
     let doc = lambda.get(Lambda::resolve_name(f))?;
-    let host = request
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
+    let origin = request.origin();
     let mut out = json!({
         "Configuration": configuration(lambda, &doc, None),
         "Code": {
             "RepositoryType": "S3",
-            "Location": format!("http://{host}/_spillway/lambda/{}/code.zip", doc.name),
+            "Location": format!("{origin}/_spillway/lambda/{}/code.zip", doc.name),
         },
         "Tags": doc.tags,
     });

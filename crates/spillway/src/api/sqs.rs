@@ -129,13 +129,7 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
     if !is_operation(&operation) {
         return front::unimplemented(ControlService::Sqs, &request);
     }
-    let host = request
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255)
-        .unwrap_or("localhost:4566")
-        .to_owned();
+    let origin = request.origin();
     let queues = Queues::shared(
         std::sync::Arc::clone(&cp.resources),
         &cp.region,
@@ -143,7 +137,7 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
     );
     let context = Context {
         queues: &queues,
-        host,
+        origin,
         path: request.uri.path().to_owned(),
     };
     match run(&context, &operation, &input).await {
@@ -154,14 +148,15 @@ pub async fn handle(cp: &ControlPlane, request: ControlRequest) -> Response {
 
 struct Context<'a> {
     queues: &'a Queues,
-    host: String,
+    /// `http(s)://HOST` as the client reached us: queue URLs start with it.
+    origin: String,
     /// The request path: awsQuery clients may post to the queue's URL.
     path: String,
 }
 
 impl Context<'_> {
     fn url(&self, name: &str) -> String {
-        format!("http://{}/{}/{name}", self.host, self.queues.account_id)
+        format!("{}/{}/{name}", self.origin, self.queues.account_id)
     }
 
     /// The queue a request names by `QueueUrl` (or, in awsQuery, by its path).

@@ -10,7 +10,9 @@ use crate::inspection::{DeadLetterView, MappingView, RecordView, StreamView, Tab
 /// GETs a JSON document from the inspection API.
 async fn fetch<T: serde::de::DeserializeOwned>(endpoint: &str, path: &str) -> anyhow::Result<T> {
     let base = endpoint.trim_end_matches('/');
-    let resp = reqwest::get(format!("{base}{path}"))
+    let resp = crate::remote::endpoint::client_for_url(base)?
+        .get(format!("{base}{path}"))
+        .send()
         .await
         .with_context(|| format!("is spillway running at {base}?"))?;
     if !resp.status().is_success() {

@@ -66,6 +66,10 @@ pub enum Command {
         /// workers.worker_id).
         #[arg(long, value_name = "NAME")]
         worker_id: Option<String>,
+        /// Where a worker sends on-failure records for SQS destinations:
+        /// `sqs://REGION` or `sqs+http(s)://HOST:PORT` (overrides workers.queue_engine).
+        #[arg(long, value_name = "URL")]
+        queue_engine: Option<String>,
     },
     /// Print the full default config, with a comment on every key.
     Config,

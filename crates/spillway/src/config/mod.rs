@@ -71,6 +71,9 @@ pub struct WorkersConfig {
     pub renew_interval_ms: u64,
     /// How long a caught-up shard waits before reading again.
     pub poll_interval_ms: u64,
+    /// Where on-failure records go for mappings whose destination is an SQS queue:
+    /// `sqs://REGION`, `sqs+http(s)://HOST:PORT`; empty: kept in the lease table only.
+    pub queue_engine: String,
 }
 
 impl Default for WorkersConfig {
@@ -81,6 +84,7 @@ impl Default for WorkersConfig {
             lease_duration_ms: 10_000,
             renew_interval_ms: 2_000,
             poll_interval_ms: 250,
+            queue_engine: String::new(),
         }
     }
 }
@@ -377,6 +381,15 @@ fn default_starting_position() -> StartingPosition {
 }
 
 impl MappingConfig {
+    /// The on-failure destination's ARN when it is an SQS queue.
+    pub fn sqs_destination(&self) -> Option<&str> {
+        self.destination_config
+            .as_ref()
+            .and_then(|d| d.on_failure.as_ref())
+            .map(|o| o.destination.as_str())
+            .filter(|d| d.starts_with("arn:aws:sqs:"))
+    }
+
     /// The stream name, from a name or a Kinesis stream ARN.
     pub fn stream_name(&self) -> &str {
         match self.event_source_arn.rsplit_once(":stream/") {

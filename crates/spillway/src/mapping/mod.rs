@@ -771,14 +771,7 @@ impl Mapping {
     /// Sends the on-failure record to the mapping's SQS destination, if it has one; a
     /// failure is logged and counted (the dead letter stays either way).
     fn send_on_failure(&self, record: &[u8]) {
-        let Some(destination) = self
-            .config
-            .destination_config
-            .as_ref()
-            .and_then(|d| d.on_failure.as_ref())
-            .map(|o| o.destination.as_str())
-            .filter(|d| d.starts_with("arn:aws:sqs:"))
-        else {
+        let Some(destination) = self.config.sqs_destination() else {
             return;
         };
         if let Err(e) = self.on_failure.deliver(destination, record) {

@@ -15,6 +15,7 @@ pub mod dynamodb;
 pub mod endpoint;
 pub mod kinesis;
 pub mod postgres;
+pub mod sqs;
 
 use std::time::Duration;
 
@@ -89,19 +90,21 @@ impl Credentials {
     /// From the standard environment variables; without them, the local pair every
     /// spillway accepts when it does not verify signatures.
     pub fn from_env() -> Self {
+        Self::from_env_only().unwrap_or_else(|| Self {
+            access_key_id: "spillway".into(),
+            secret_access_key: "spillway".into(),
+            session_token: None,
+        })
+    }
+
+    /// From `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, if set.
+    pub fn from_env_only() -> Option<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Self {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: var("AWS_SESSION_TOKEN"),
-            },
-            _ => Self {
-                access_key_id: "spillway".into(),
-                secret_access_key: "spillway".into(),
-                session_token: None,
-            },
-        }
+        Some(Self {
+            access_key_id: var("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
+            session_token: var("AWS_SESSION_TOKEN"),
+        })
     }
 }
 
@@ -139,6 +142,19 @@ impl AwsJsonClient {
         content_type: &'static str,
         region: &str,
     ) -> Result<Self, RemoteError> {
+        // AWS refuses the local pair with a message that does not name the variables.
+        let credentials = match (&endpoint.region, Credentials::from_env_only()) {
+            (Some(_), None) => {
+                return Err(RemoteError::Setup {
+                    endpoint: endpoint.url(),
+                    message: "AWS's endpoints need credentials: set AWS_ACCESS_KEY_ID and \
+                              AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones); \
+                              profiles, SSO and instance roles are not read"
+                        .into(),
+                });
+            }
+            (_, found) => found.unwrap_or_else(Credentials::from_env),
+        };
         Ok(Self {
             http: endpoint::http_client(endpoint)?,
             url: endpoint.url(),
@@ -147,7 +163,7 @@ impl AwsJsonClient {
             target,
             content_type,
             region: endpoint.region.as_deref().unwrap_or(region).to_owned(),
-            credentials: Credentials::from_env(),
+            credentials,
         })
     }
 
@@ -371,11 +387,13 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Both remote engines of a worker.
+/// The remote engines of a worker.
 #[derive(Debug, Clone)]
 pub struct RemoteEngines {
     pub kinesis: kinesis::KinesisClient,
     pub tables: TableEngine,
+    /// Where on-failure records for SQS destinations go (`[workers] queue_engine`).
+    pub queues: Option<std::sync::Arc<sqs::SqsClient>>,
 }
 
 /// A worker's table engine: the functions' items, and the lease table.

@@ -1,10 +1,13 @@
 //! The HTTP listener's connection handling: every way a client can hold the server's
 //! resources is bounded here, before a request reaches a handler.
 //!
-//! - **Connections.** At most `max_connections` are served at once (capped below the
-//!   open-file limit, which [`raise_fd_limit`] lifts to its hard limit first). A
-//!   connection past the cap is answered `503` with `Retry-After` and closed right away,
-//!   so accept keeps running and a flood of idle connections never starves new clients.
+//! - **Connections.** At most `max_connections` are served at once on each listener
+//!   (capped below the open-file limit, which [`raise_fd_limit`] lifts to its hard limit
+//!   first; the HTTPS listener has its own count, so clients of a public HTTPS port cannot
+//!   starve the loopback listener's local tools and functions). A connection past the cap
+//!   is answered `503` with `Retry-After` (on the HTTPS listener, only closed) right
+//!   away, so accept keeps running and a flood of idle connections never starves new
+//!   clients.
 //! - **Idle and slow clients.** A per-connection watchdog closes a connection that sends
 //!   nothing for `idle_timeout_ms` between requests, or whose request headers take more
 //!   than `header_read_timeout_ms` from their first byte (slowloris).
@@ -99,16 +102,15 @@ impl std::fmt::Debug for Listener {
 }
 
 /// Serves `app` on `listener` until `stop` resolves, then shuts down gracefully.
-/// `slots` bounds the connections served at once, over every listener sharing it.
 pub async fn serve(
     listener: Listener,
     app: Arc<super::Stack>,
     limits: ConnectionLimits,
-    slots: Arc<Semaphore>,
     stats: Arc<ConnectionStats>,
     stop: impl Future<Output = ()> + Send,
 ) {
     let Listener { tcp: listener, tls } = listener;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
@@ -154,8 +156,16 @@ pub async fn serve(
             activity: Arc::clone(&activity),
         };
         let service = {
-            let (app, activity) = (Arc::clone(&app), Arc::clone(&activity));
-            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let (app, activity, secure) = (Arc::clone(&app), Arc::clone(&activity), tls.is_some());
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                if secure {
+                    // What a TLS-terminating proxy tells the server behind it: URLs
+                    // handed back (queue URLs) then say https.
+                    req.headers_mut().insert(
+                        "x-forwarded-proto",
+                        hyper::header::HeaderValue::from_static("https"),
+                    );
+                }
                 let app = Arc::clone(&app);
                 let busy = InFlight::start(Arc::clone(&activity));
                 async move {
@@ -182,6 +192,8 @@ pub async fn serve(
                         );
                         match handshake.await {
                             Ok(Ok(secured)) => {
+                                // The handshake's bytes were no request's head.
+                                activity.became_idle();
                                 let conn = builder.serve_connection(TokioIo::new(secured), service);
                                 watcher.watch(conn).await
                             }
@@ -262,6 +274,12 @@ impl Activity {
         u64::try_from(self.opened.elapsed().as_millis())
             .unwrap_or(u64::MAX)
             .saturating_add(1)
+    }
+
+    /// No request is arriving now: the idle timeout runs again, not the header one.
+    fn became_idle(&self) {
+        self.head_started.store(0, Ordering::Relaxed);
+        self.idle_since.store(self.now(), Ordering::Relaxed);
     }
 
     fn read_some(&self) {

@@ -57,7 +57,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
 /// The acceptor `[server]` asks for, if any.
 pub fn from_config(server: &crate::config::ServerConfig) -> Result<Option<TlsAcceptor>, TlsError> {
     match (&server.tls_listen, &server.tls_cert, &server.tls_key) {
-        (None, _, _) => Ok(None),
+        (None, None, None) => Ok(None),
+        (None, _, _) => {
+            tracing::warn!(
+                "tls_cert or tls_key is set without tls_listen: no HTTPS listener is started"
+            );
+            Ok(None)
+        }
         (Some(_), Some(cert), Some(key)) => acceptor(cert, key).map(Some),
         (Some(_), _, _) => Err(TlsError::Incomplete),
     }

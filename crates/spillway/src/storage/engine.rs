@@ -99,32 +99,9 @@ impl EngineUrl {
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(EngineError::MemoryWithPath { url: url.into() }),
             "postgres" | "postgresql" if !rest.is_empty() => Ok(Self::Postgres(url.into())),
-            "kinesis" | "dynamodb" => {
-                let region = rest.trim_end_matches('/');
-                let valid = !region.is_empty()
-                    && region
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-                if !valid {
-                    return Err(EngineError::NoRegion { url: url.into() });
-                }
-                let endpoint = Endpoint::aws(scheme, region);
-                Ok(if scheme == "kinesis" {
-                    Self::Kinesis(endpoint)
-                } else {
-                    Self::DynamoDb(endpoint)
-                })
-            }
-            "kinesis+http" | "dynamodb+http" | "kinesis+https" | "dynamodb+https" => {
-                let host = rest.trim_end_matches('/');
-                if host.is_empty() || host.contains('/') {
-                    return Err(EngineError::NoHost { url: url.into() });
-                }
-                let endpoint = if scheme.ends_with("https") {
-                    Endpoint::https(host)
-                } else {
-                    Endpoint::http(host)
-                };
+            "kinesis" | "dynamodb" | "kinesis+http" | "dynamodb+http" | "kinesis+https"
+            | "dynamodb+https" => {
+                let endpoint = remote_endpoint(scheme, rest, url)?;
                 Ok(if scheme.starts_with("kinesis") {
                     Self::Kinesis(endpoint)
                 } else {
@@ -136,6 +113,49 @@ impl EngineUrl {
                 scheme: scheme.into(),
             }),
         }
+    }
+}
+
+/// The endpoint of `SERVICE://REGION` (AWS's), `SERVICE+http://HOST:PORT` or
+/// `SERVICE+https://HOST[:PORT]`; `rest` is what follows the scheme in `url`.
+fn remote_endpoint(scheme: &str, rest: &str, url: &str) -> Result<Endpoint, EngineError> {
+    let rest = rest.trim_end_matches('/');
+    match scheme.split_once('+') {
+        None => {
+            let valid = !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(EngineError::NoRegion { url: url.into() });
+            }
+            Ok(Endpoint::aws(scheme, rest))
+        }
+        Some((_, transport)) => {
+            if rest.is_empty() || rest.contains('/') {
+                return Err(EngineError::NoHost { url: url.into() });
+            }
+            Ok(if transport == "https" {
+                Endpoint::https(rest)
+            } else {
+                Endpoint::http(rest)
+            })
+        }
+    }
+}
+
+/// A worker's queue engine (`[workers] queue_engine`, `--queue-engine`): `sqs://REGION`,
+/// `sqs+http://HOST:PORT` or `sqs+https://HOST[:PORT]`.
+pub fn queue_engine(url: &str) -> Result<Endpoint, EngineError> {
+    match url.split_once("://") {
+        Some((scheme @ ("sqs" | "sqs+http" | "sqs+https"), rest)) => {
+            remote_endpoint(scheme, rest, url)
+        }
+        Some((scheme, _)) => Err(EngineError::UnknownScheme {
+            url: url.into(),
+            scheme: scheme.into(),
+        }),
+        None => Err(EngineError::NoScheme { url: url.into() }),
     }
 }
 
@@ -176,11 +196,13 @@ pub fn remote(
         (EngineUrl::Kinesis(k), EngineUrl::DynamoDb(d)) => Ok(Some(crate::remote::RemoteEngines {
             kinesis: KinesisClient::new(k, region).map_err(client(streams))?,
             tables: TableEngine::DynamoDb(DynamoDbClient::new(d, region).map_err(client(tables))?),
+            queues: None,
         })),
         (EngineUrl::Kinesis(k), EngineUrl::Postgres(url)) => {
             Ok(Some(crate::remote::RemoteEngines {
                 kinesis: KinesisClient::new(k, region).map_err(client(streams))?,
                 tables: TableEngine::Postgres(crate::remote::postgres::PostgresTables::new(url)),
+                queues: None,
             }))
         }
         (s, t) if s.is_remote() || t.is_remote() => Err(EngineError::RemotePair {
@@ -260,6 +282,15 @@ mod tests {
             EngineUrl::DynamoDb(Endpoint::https("db.internal:8443"))
         );
         assert_eq!(tls.to_string(), "dynamodb+https://db.internal:8443");
+        assert_eq!(
+            queue_engine("sqs://eu-west-1").unwrap(),
+            Endpoint::aws("sqs", "eu-west-1")
+        );
+        assert_eq!(
+            queue_engine("sqs+http://127.0.0.1:4566").unwrap(),
+            Endpoint::http("127.0.0.1:4566")
+        );
+        assert!(queue_engine("kinesis+http://h:1").is_err());
         for bad in ["kinesis://", "dynamodb://EU_WEST", "kinesis://h:1/x"] {
             let e = EngineUrl::parse(bad, data).unwrap_err();
             assert!(e.to_string().contains("region"), "{bad}: {e}");

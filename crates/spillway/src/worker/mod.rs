@@ -13,7 +13,8 @@
 //!
 //! Each shard runs Lambda's rules of the embedded mappings (`mapping::run_batch`:
 //! retries, bisection, partial failures, record age, dead letters); dead letters are
-//! kept beside the leases. Not in a worker: the SQS on-failure destination.
+//! kept beside the leases and, for an SQS on-failure destination, sent to the queue
+//! engine (`[workers] queue_engine`).
 
 pub mod lease;
 
@@ -148,6 +149,17 @@ impl Worker {
                 Some(arn) => arn.clone(),
                 None => engines.kinesis.ensure_stream(&stream, 1).await?,
             };
+            if let Some(destination) = mc.sqs_destination()
+                && engines.queues.is_none()
+            {
+                tracing::warn!(
+                    stream,
+                    function = mc.function_name,
+                    destination,
+                    "the mapping's on-failure destination is an SQS queue but this worker has \
+                     no queue_engine: its dead letters are kept in the lease table only"
+                );
+            }
             mappings.push(Arc::new(WorkerMapping {
                 name: format!("{}@{stream}", mc.function_name),
                 config: mc.clone(),
@@ -795,6 +807,22 @@ impl BatchHost for Round<'_> {
             .leases
             .put_dead_letter(&self.lease.key, &first.sequence_number, &record)
             .await?;
+        if let (Some(destination), Some(queues)) = (
+            self.mapping.config.sqs_destination(),
+            &self.worker.engines.queues,
+        ) && let Err(e) = queues.send(destination, &record).await
+        {
+            self.mapping
+                .stats
+                .destination_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                mapping = %self.mapping.name,
+                destination,
+                error = %e,
+                "on-failure destination did not take the record; the dead letter stays in the lease table"
+            );
+        }
         self.mapping
             .stats
             .records_dead_lettered

@@ -532,3 +532,21 @@ pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
     (cert_path, key_path)
 }
+
+/// `aws` (the AWS CLI) with dummy credentials; its exit status, stdout and stderr.
+pub fn aws_cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("aws")
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the AWS CLI runs (pip install -r tests/requirements.txt)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
