@@ -3,7 +3,8 @@
 
 pub mod api;
 pub mod cli;
-pub mod clock;
+/// Time as the domain reads it (defined beside the engine, which stamps arrival times).
+pub use spillway_storage::clock;
 pub mod config;
 pub mod demo;
 pub mod function;

@@ -607,8 +607,8 @@ mod tests {
 
     #[test]
     fn passes_the_seam_suite() {
-        crate::storage::conformance::check_all(&MemoryStore::new());
-        crate::storage::conformance::check_all(&MemoryStore::with_crash_model());
+        crate::conformance::check_all(&MemoryStore::new());
+        crate::conformance::check_all(&MemoryStore::with_crash_model());
     }
 
     #[test]

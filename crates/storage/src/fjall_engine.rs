@@ -837,7 +837,7 @@ mod tests {
     fn passes_the_seam_suite() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = FjallStore::open(dir.path()).expect("open");
-        crate::storage::conformance::check_all(&store);
+        crate::conformance::check_all(&store);
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct GroupCommitSettings {
     pub queue_bytes: usize,
     pub max_commit_records: usize,
     pub commit_delay: Duration,
+    /// Told of every commit: how long its write and durability point took, and how
+    /// many records it made durable (None: it failed). The server's metrics hang here.
+    pub observe: fn(seconds: f64, records: Option<usize>),
 }
 
 /// Counters of the committer's work, for benchmarks and inspection.
@@ -325,13 +328,10 @@ fn commit(
     let tip_list: Vec<(ShardKey, ShardTip)> = tips.iter().map(|(k, (_, t))| (*k, *t)).collect();
     let started = std::time::Instant::now();
     let written = store.append(&records, &tip_list, s.sync);
-    let instruments = crate::metrics::instruments();
-    instruments
-        .commit_fsync_seconds
-        .observe(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
     match written {
         Ok(()) => {
-            instruments.commit_records.observe(records.len() as f64);
+            (s.observe)(seconds, Some(records.len()));
             if stats.failing.swap(false, Ordering::AcqRel) {
                 tracing::warn!("commits succeed again");
             }
@@ -348,6 +348,7 @@ fn commit(
             }
         }
         Err(e) => {
+            (s.observe)(seconds, None);
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             // One line per failure spell, not one per batch: while storage refuses
             // writes every commit fails the same way.
@@ -372,7 +373,7 @@ fn commit(
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::storage::memory_engine::MemoryStore;
+    use crate::memory_engine::MemoryStore;
 
     const SHARD: ShardKey = ShardKey {
         stream_id: 1,
@@ -387,6 +388,7 @@ mod tests {
             queue_bytes: 1 << 20,
             max_commit_records: 100,
             commit_delay: Duration::ZERO,
+            observe: |_, _| {},
         }
     }
 
