@@ -117,7 +117,6 @@ async fn the_rust_sdk_puts_gets_and_reshards() {
 /// event-stream decoder reads the records pushed to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_sdk_subscribes_to_a_shard() {
-    use aws_sdk_kinesis::types::{ShardIteratorType as T, StartingPosition};
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(&dir.path().join("d"), None);
     let k = sdk(&s.base);
@@ -137,19 +136,7 @@ async fn the_rust_sdk_subscribes_to_a_shard() {
             .await
             .unwrap();
     }
-    let mut sub = k
-        .subscribe_to_shard()
-        .consumer_arn(&consumer)
-        .shard_id("shardId-000000000000")
-        .starting_position(
-            StartingPosition::builder()
-                .r#type(T::TrimHorizon.as_str().into())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mut sub = common::subscribe_from_start(&k, &consumer).await;
     let got = subscribed_records(&mut sub, 3).await;
     assert_eq!(got, ["pushed 0", "pushed 1", "pushed 2"]);
 

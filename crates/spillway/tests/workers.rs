@@ -270,14 +270,7 @@ async fn share_and_survive_a_kill(dir: &std::path::Path, streams: &str, tables: 
     })
     .await;
     // What a worker does shows in its metrics.
-    let metrics = c
-        .get(survivor.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&c, survivor).await;
     assert!(
         metrics
             .lines()
@@ -305,9 +298,7 @@ async fn three_workers_over_a_spillway_engine_lose_and_double_nothing_through_a_
     let (engine, host) = start_engine(dir.path());
     share_and_survive_a_kill(dir.path(), &host, &host).await;
     // The engine, with no mapping of its own, still answers its metrics.
-    let r = client().get(engine.url("/metrics")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let text = r.text().await.unwrap();
+    let text = common::metrics_text(&client(), &engine).await;
     assert!(
         text.contains("spillway_stream_incoming_records_total{shard=\"shardId-000000000003\",stream=\"example-stream\"}"),
         "{text}"
@@ -353,14 +344,7 @@ async fn workers_ride_out_an_engine_killed_and_restarted_mid_drain() {
     };
     // A lease cycle tries its calls a few times over seconds before it counts as failed.
     wait_until(20, "a failed lease cycle in the metrics", || async {
-        let metrics = c
-            .get(workers[0].url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::metrics_text(&c, &workers[0]).await;
         failures(&metrics) > 0
     })
     .await;
@@ -526,7 +510,6 @@ async fn a_worker_sends_on_failure_records_to_its_queue_engine() {
 /// event stream as it arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
-    use aws_sdk_kinesis::types::{ShardIteratorType, StartingPosition};
     let dir = tempfile::tempdir().unwrap();
     let (_engine, host) = start_engine(dir.path());
     let worker = Server::start(
@@ -539,19 +522,7 @@ async fn a_worker_relays_subscribe_to_shard_from_its_engine() {
     for i in 0..3 {
         common::post(&c, &worker, &format!("relayed {i}")).await;
     }
-    let mut sub = k
-        .subscribe_to_shard()
-        .consumer_arn(&consumer)
-        .shard_id("shardId-000000000000")
-        .starting_position(
-            StartingPosition::builder()
-                .r#type(ShardIteratorType::TrimHorizon)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mut sub = common::subscribe_from_start(&k, &consumer).await;
     let got = common::subscribed_records(&mut sub, 3).await;
     assert_eq!(got, ["relayed 0", "relayed 1", "relayed 2"]);
     // With the subscription still open, a SIGTERM stops the worker at once: the relay

@@ -87,18 +87,17 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// From the standard environment variables; without them, the local pair every
-    /// spillway accepts when it does not verify signatures.
-    pub fn from_env() -> Self {
-        Self::from_env_only().unwrap_or_else(|| Self {
+    /// The local pair every spillway accepts when it does not verify signatures.
+    fn local() -> Self {
+        Self {
             access_key_id: "spillway".into(),
             secret_access_key: "spillway".into(),
             session_token: None,
-        })
+        }
     }
 
     /// From `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, if set.
-    pub fn from_env_only() -> Option<Self> {
+    pub fn from_env() -> Option<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Some(Self {
             access_key_id: var("AWS_ACCESS_KEY_ID")?,
@@ -143,7 +142,7 @@ impl AwsJsonClient {
         region: &str,
     ) -> Result<Self, RemoteError> {
         // AWS refuses the local pair with a message that does not name the variables.
-        let credentials = match (&endpoint.region, Credentials::from_env_only()) {
+        let credentials = match (&endpoint.region, Credentials::from_env()) {
             (Some(_), None) => {
                 return Err(RemoteError::Setup {
                     endpoint: endpoint.url(),
@@ -153,7 +152,7 @@ impl AwsJsonClient {
                         .into(),
                 });
             }
-            (_, found) => found.unwrap_or_else(Credentials::from_env),
+            (_, found) => found.unwrap_or_else(Credentials::local),
         };
         Ok(Self {
             http: endpoint::http_client(endpoint)?,

@@ -174,6 +174,13 @@ pub fn decode_records(v: &Value) -> Vec<ReadRecord> {
 }
 
 /// GET on the inspection API, returning (status, json).
+/// The Prometheus text of `s`'s `/metrics` (answered 200).
+pub async fn metrics_text(c: &reqwest::Client, s: &Server) -> String {
+    let r = c.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = c.get(url).send().await.unwrap();
     let status = r.status().as_u16();
@@ -501,6 +508,27 @@ pub async fn active_consumer(k: &aws_sdk_kinesis::Client, stream: &str, name: &s
 }
 
 /// The data of the first `n` records a SubscribeToShard delivers, as text.
+/// The Rust SDK's SubscribeToShard on `consumer`, the stream's first shard, from
+/// TRIM_HORIZON.
+pub async fn subscribe_from_start(
+    k: &aws_sdk_kinesis::Client,
+    consumer: &str,
+) -> aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput {
+    use aws_sdk_kinesis::types::{ShardIteratorType, StartingPosition};
+    k.subscribe_to_shard()
+        .consumer_arn(consumer)
+        .shard_id("shardId-000000000000")
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(ShardIteratorType::TrimHorizon)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn subscribed_records(
     sub: &mut aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput,
     n: usize,
