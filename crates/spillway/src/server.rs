@@ -169,17 +169,17 @@ pub async fn start(mut config: Config, overrides: ServeOverrides) -> anyhow::Res
     let listener =
         bind(config.server.listen).with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let tls_listener = match (config.server.tls_listen, tls::from_config(&config.server)?) {
-        (Some(at), Some(acceptor)) => Some(conn::Listener {
+    let tls_listener = match tls::from_config(&config.server)? {
+        Some((at, acceptor)) => Some(conn::Listener {
             tcp: bind(at).with_context(|| format!("binding the HTTPS listener {at}"))?,
             tls: Some(acceptor),
         }),
-        _ => None,
-    };
-    let tls_addr = match &tls_listener {
-        Some(l) => Some(l.tcp.local_addr()?),
         None => None,
     };
+    let tls_addr = tls_listener
+        .as_ref()
+        .map(|l| l.tcp.local_addr())
+        .transpose()?;
     let beyond_loopback = std::iter::once(addr)
         .chain(tls_addr)
         .find(|a| !a.ip().is_loopback());

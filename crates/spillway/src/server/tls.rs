@@ -54,9 +54,11 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The acceptor `[server]` asks for, if any.
-pub fn from_config(server: &crate::config::ServerConfig) -> Result<Option<TlsAcceptor>, TlsError> {
-    match (&server.tls_listen, &server.tls_cert, &server.tls_key) {
+/// The HTTPS listener `[server]` asks for, if any: its address and acceptor.
+pub fn from_config(
+    server: &crate::config::ServerConfig,
+) -> Result<Option<(std::net::SocketAddr, TlsAcceptor)>, TlsError> {
+    match (server.tls_listen, &server.tls_cert, &server.tls_key) {
         (None, None, None) => Ok(None),
         (None, _, _) => {
             tracing::warn!(
@@ -64,7 +66,7 @@ pub fn from_config(server: &crate::config::ServerConfig) -> Result<Option<TlsAcc
             );
             Ok(None)
         }
-        (Some(_), Some(cert), Some(key)) => acceptor(cert, key).map(Some),
+        (Some(at), Some(cert), Some(key)) => Ok(Some((at, acceptor(cert, key)?))),
         (Some(_), _, _) => Err(TlsError::Incomplete),
     }
 }
