@@ -22,6 +22,16 @@ pub enum Transport {
     Https,
 }
 
+impl Transport {
+    /// The URL scheme: `http`, `https`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
 /// One remote engine's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -75,18 +85,14 @@ impl Endpoint {
 
     /// The URL requests are posted to.
     pub fn url(&self) -> String {
-        match self.transport {
-            Transport::Http => format!("http://{}/", self.authority),
-            Transport::Https => format!("https://{}/", self.authority),
-        }
+        format!("{}://{}/", self.transport.scheme(), self.authority)
     }
 
     /// The endpoint as an engine URL names it, for `service`.
     pub fn engine_url(&self, service: &str) -> String {
-        match (&self.region, self.transport) {
-            (Some(region), _) => format!("{service}://{region}"),
-            (None, Transport::Http) => format!("{service}+http://{}", self.authority),
-            (None, Transport::Https) => format!("{service}+https://{}", self.authority),
+        match &self.region {
+            Some(region) => format!("{service}://{region}"),
+            None => format!("{service}+{}://{}", self.transport.scheme(), self.authority),
         }
     }
 }
